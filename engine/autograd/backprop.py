@@ -1,0 +1,285 @@
+"""Reverse-mode evaluation of the recorded graph.
+
+Iterative (Kahn's algorithm over dependency counts), so a chain of 100,000 ops needs no
+recursion. Gradients flow as numpy arrays; with `create_graph=True` they flow as Tensors
+through the same VJPs with recording on, which makes the backward pass differentiable.
+Gradient arrays are never written in place: views of one gradient may reach several
+leaves, so accumulation always allocates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GradError
+from ..grad_mode import enable_grad, no_grad
+from ..graph import AccumulateGrad
+from ..tensor import Tensor
+from .sum_to import sum_to
+
+
+def _initial_grad(t: Tensor, g, create: bool):
+    if g is None:
+        if t._a.size != 1:
+            raise GradError(
+                "grad can be implicitly created only for scalar outputs: the output has shape "
+                f"{tuple(t.shape)}; pass gradient= (a tensor of that shape, the vector v of "
+                "the vector-Jacobian product) to backward(), or reduce the output first, e.g. "
+                "out.sum().backward()"
+            )
+        g = np.ones_like(t._a)
+        return Tensor(g) if create else g
+    if isinstance(g, Tensor):
+        arr = g._a
+    else:
+        arr = np.asarray(g, dtype=t._a.dtype)
+    if arr.shape != t._a.shape:
+        raise GradError(
+            f"Mismatch in shape: grad_output[0] has a shape of {tuple(arr.shape)} and output[0] "
+            f"has a shape of {tuple(t._a.shape)}."
+        )
+    if create:
+        return g if isinstance(g, Tensor) else Tensor(arr.astype(t._a.dtype, copy=True))
+    return arr.astype(t._a.dtype, copy=True)
+
+
+def _roots(tensors, grads, create):
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grads, strict=True)):
+        if not t._rg:
+            raise GradError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        roots.append(((t.grad_fn, t._nr) if t.grad_fn is not None else (t.accumulator(), 0),
+                      _initial_grad(t, g, create)))
+    return roots
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """torch.autograd.backward: accumulate d(sum of tensors·grads)/d(leaf) into leaf.grad."""
+    grad_tensors = grad_tensors if grad_tensors is not None else [None] * len(tensors)
+    keep = create_graph if retain_graph is None else retain_graph
+    only = None
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        only = {id(t.accumulator()) for t in inputs if t.grad_fn is None}
+    run(_roots(tensors, grad_tensors, create_graph), keep, create_graph, accumulate=True,
+        only=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """torch.autograd.grad: the gradients of outputs w.r.t. inputs, leaving .grad alone."""
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs_t = isinstance(inputs, Tensor)
+    inputs = [inputs] if inputs_t else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    keep = create_graph if retain_graph is None else retain_graph
+    for t in inputs:
+        if not t._rg:
+            raise GradError("One of the differentiated Tensors does not require grad")
+    targets = {}
+    for i, t in enumerate(inputs):
+        key = (t.grad_fn, t._nr) if t.grad_fn is not None else (t.accumulator(), 0)
+        targets.setdefault(key, []).append(i)
+    captured = run(_roots(outputs, grad_outputs, create_graph), keep, create_graph,
+                   accumulate=False, targets=targets)
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(i)
+        if g is None:
+            if not allow_unused:
+                raise GradError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else Tensor(g))
+    return tuple(result)
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+def run(roots, keep, create, accumulate=True, targets=None, only=None):
+    """Propagate root gradients to every reachable node. Returns captured target grads."""
+    # Dependency counts: how many edges from reachable nodes point into each node.
+    deps = {}
+    stack = []
+    for (node, _), _ in roots:
+        if id(node) not in deps:
+            deps[id(node)] = 0
+            stack.append(node)
+    while stack:
+        node = stack.pop()
+        for e in node.edges:
+            if e is None:
+                continue
+            nxt = e[0]
+            k = id(nxt)
+            if k in deps:
+                deps[k] += 1
+            else:
+                deps[k] = 1
+                stack.append(nxt)
+
+    buffers = {}
+    for (node, nr), g in roots:
+        _push(buffers, node, nr, g)
+    ready = [node for node in {id(n): n for (n, _), _ in roots}.values() if deps[id(node)] == 0]
+    captured = {}
+    mode = enable_grad() if create else no_grad()
+    with mode:
+        while ready:
+            node = ready.pop()
+            buf = buffers.pop(id(node))
+            if targets:
+                for nr in range(node.n_out):
+                    hit = targets.get((node, nr))
+                    if hit:
+                        g = buf[nr] if node.n_out != 1 else buf
+                        for i in hit:
+                            captured[i] = g
+            if type(node) is AccumulateGrad:
+                if accumulate and (only is None or id(node) in only):
+                    _accumulate(node.variable, buf, create)
+                continue
+            if node.retained:
+                _retain(node, buf)
+            grads = _apply_node(node, buf, create)
+            if not keep:
+                node.release()
+            for e, gi in zip(node.edges, grads, strict=True):
+                if e is None or gi is None:
+                    continue
+                nxt, nr = e
+                _push(buffers, nxt, nr, gi)
+                k = id(nxt)
+                deps[k] -= 1
+                if deps[k] == 0:
+                    ready.append(nxt)
+    return captured
+
+
+def _push(buffers, node, nr, g):
+    k = id(node)
+    if node.n_out == 1:
+        prev = buffers.get(k)
+        buffers[k] = g if prev is None else prev + g
+    else:
+        buf = buffers.get(k)
+        if buf is None:
+            buf = buffers[k] = [None] * node.n_out
+        buf[nr] = _add(buf[nr], g)
+
+
+def _retain(node, buf):
+    for nr, refs in node.retained.items():
+        g = buf if node.n_out == 1 else buf[nr]
+        if g is None:
+            continue
+        for ref in refs:
+            t = ref()
+            if t is not None:
+                t.grad = _accumulated(t.grad, g)
+
+
+def _accumulated(old, g):
+    if isinstance(g, Tensor):
+        return g if old is None else old + g
+    if old is None:
+        return Tensor(g)
+    return Tensor(old._a + g)
+
+
+def _accumulate(v: Tensor, g, create: bool):
+    if not create and g.dtype != v._a.dtype:
+        g = g.astype(v._a.dtype)
+    if v.grad is None:
+        v.grad = g if isinstance(g, Tensor) else Tensor(g)
+    elif create or isinstance(v.grad._a, Tensor):
+        v.grad = v.grad + (g if isinstance(g, Tensor) else Tensor(g))
+    else:
+        v.grad._a = v.grad._a + (g._a if isinstance(g, Tensor) else g)
+
+
+def _apply_node(node, buf, create):
+    node.check_alive()
+    if node.saved is None:  # released without anything saved: nothing to check, still runs
+        pass
+    op = node.op
+    if node.n_out != 1:
+        buf = tuple(
+            g if g is not None else _zeros_like(a, create) for g, a in zip(buf, node.ans, strict=True)
+        )
+    if op.variadic:
+        grads = op.vjps[0](*_args(op.plans[0], node, buf, create))
+        return [
+            None if e is None else _fit(gi, node.shapes[i], node.dtypes[i], create)
+            for i, (e, gi) in enumerate(zip(node.edges, grads, strict=True))
+        ]
+    out = []
+    for i, e in enumerate(node.edges):
+        if e is None:
+            out.append(None)
+            continue
+        gi = op.vjps[i](*_args(op.plans[i], node, buf, create))
+        out.append(_fit(gi, node.shapes[i], node.dtypes[i], create))
+    return out
+
+
+def _zeros_like(a, create):
+    z = np.zeros_like(a)
+    return Tensor(z) if create else z
+
+
+def _fit(gi, shape, dtype, create):
+    if gi is None:
+        return None
+    if create:
+        if not isinstance(gi, Tensor):
+            gi = Tensor(np.asarray(gi, dtype=dtype))
+        if gi._a.shape != shape:
+            gi = sum_to(gi, shape)
+        return gi
+    if type(gi) is not np.ndarray:
+        gi = np.asarray(gi, dtype=dtype)
+    if gi.shape != shape:
+        gi = sum_to(gi, shape)
+    if gi.dtype != dtype:
+        gi = gi.astype(dtype)
+    return gi
+
+
+def _args(plan, node, g, create):
+    args = []
+    for kind, key in plan:
+        if kind == "g":
+            args.append(g)
+        elif kind == "in":
+            s = node.saved[key]
+            args.append(s if create or not isinstance(s, Tensor) else s._a)
+        elif kind == "attr":
+            a = node.attrs
+            args.append(a[key] if key in a else node.op.attrs[key])
+        elif kind == "shape":
+            args.append(node.shapes[key])
+        elif kind == "ans":
+            args.append(_ans(node, create))
+        elif kind == "all":
+            args.append(tuple(s if create or not isinstance(s, Tensor) else s._a
+                              for s in node.saved))
+        elif kind == "shapes":
+            args.append(node.shapes)
+    return args
+
+
+def _ans(node, create):
+    if not create:
+        return node.ans
+    if node.n_out == 1:
+        return Tensor(node.ans, True, node, 0)
+    return tuple(Tensor(a, True, node, i) for i, a in enumerate(node.ans))

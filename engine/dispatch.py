@@ -1,0 +1,115 @@
+"""Running an op: convert operands, call the numpy forward, record the backward node.
+
+This is the hot path of every operation, so it is written for speed: no signature binding,
+no per-call introspection; everything about the op was resolved at registration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as _dt
+from .errors import ShapeError
+from .grad_mode import _state
+from .tensor import Tensor
+
+_FLOAT32 = _dt.float32
+_NUMBER = (int, float, bool, np.number, np.bool_)
+
+
+def apply(op, args, attrs):
+    """Apply registered `op` to operands `args` (Tensors or Python numbers)."""
+    arrays = []
+    tensors = []
+    need_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a._a)
+            tensors.append(a)
+            if a._rg:
+                need_grad = True
+        elif isinstance(a, _NUMBER):
+            arrays.append(a.item() if isinstance(a, np.generic) else a)
+        elif isinstance(a, np.ndarray):  # a constant, e.g. a mask inside a VJP
+            return apply(op, tuple(Tensor(x) if isinstance(x, np.ndarray) else x for x in args),
+                         attrs)
+        else:
+            raise TypeError(
+                f"{op.name}(): expected Tensor or number operands, got {type(a).__name__}"
+            )
+    if op.promote:
+        arrays = _promote(op, arrays, tensors)
+    elif op.to_float:
+        arrays = [
+            x.astype(_FLOAT32) if type(x) is np.ndarray and x.dtype.kind in "biu" else x
+            for x in arrays
+        ]
+    try:
+        out = op.forward(*arrays, **attrs)
+    except (ValueError, IndexError) as exc:
+        raise _explain(op, args, attrs, exc) from None
+
+    record = (
+        need_grad and op.differentiable and getattr(_state, "enabled", True)
+    )
+    if op.n_outputs == 1:
+        if record and out.dtype.kind == "f":
+            return Tensor(out, True, _record(op, args, attrs, out, 1))
+        return Tensor(out)
+    if record:
+        node = _record(op, args, attrs, out, len(out))
+        return tuple(Tensor(o, True, node, i) for i, o in enumerate(out))
+    return tuple(Tensor(o) for o in out)
+
+
+def _record(op, args, attrs, out, n_out):
+    edges = []
+    saved_idx = set()
+    want_out = False
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._rg and op.vjps[0 if op.variadic else i] is not None:
+            fn = a.grad_fn
+            edges.append((fn, a._nr) if fn is not None else (a.accumulator(), 0))
+            k = 0 if op.variadic else i
+            saved_idx.update(op.saves_in[k])
+            want_out = want_out or op.saves_out[k]
+        else:
+            edges.append(None)
+    if -1 in saved_idx:
+        saved = tuple(args)
+    elif saved_idx:
+        saved = tuple(a if i in saved_idx else None for i, a in enumerate(args))
+    else:
+        saved = ()
+    shapes = tuple(a._a.shape if isinstance(a, Tensor) else () for a in args)
+    dts = tuple(a._a.dtype if isinstance(a, Tensor) else None for a in args)
+    cls = op.node_class(attrs)
+    return cls(op, attrs, tuple(edges), saved, out if want_out else None, shapes, dts, n_out)
+
+
+def _promote(op, arrays, tensors):
+    if not tensors:
+        return arrays
+    first = tensors[0]._a.dtype
+    same = all(t._a.dtype == first for t in tensors)
+    if same and first.kind == "f":
+        return arrays  # numpy 2 keeps Python numbers weak, as torch does
+    scalars = [x for x in arrays if type(x) is not np.ndarray]
+    target = _dt.result_type([t._a for t in tensors], scalars)
+    if op.to_float and target.kind != "f":
+        target = _FLOAT32
+    return [
+        x.astype(target) if type(x) is np.ndarray and x.dtype != target else x for x in arrays
+    ]
+
+
+def _explain(op, args, attrs, exc):
+    """Turn numpy's complaint into ours, naming the op and the operand shapes."""
+    shapes = [tuple(a._a.shape) for a in args if isinstance(a, Tensor)]
+    if op.shape is not None:
+        try:
+            op.shape(*[a._a.shape if isinstance(a, Tensor) else () for a in args], **attrs)
+        except ShapeError as err:
+            return err
+        except Exception:  # noqa: BLE001 - the shape rule is only a better explanation
+            pass
+    return ShapeError(f"{op.name}(): {exc} (operand shapes {shapes})", op=op.name, shapes=shapes)

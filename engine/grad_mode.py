@@ -1,0 +1,68 @@
+"""Whether operations are recorded. Thread-local, as in torch, because the service runs
+requests on a thread pool and one request's no_grad must not leak into another's."""
+
+import functools
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def _set(mode: bool) -> None:
+    _state.enabled = mode
+
+
+class _GradMode:
+    mode: bool
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set(self.prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - torch's name
+    """Context manager and decorator: operations inside are not recorded."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Context manager and decorator: turn recording back on inside a no_grad block."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = is_grad_enabled()
+        _set(self.mode)  # torch applies it on construction, so it also works as a function
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper

@@ -1,0 +1,199 @@
+"""Elementwise ops: arithmetic, powers, transcendental and activation functions.
+
+Each VJP is one line in terms of `g` (the incoming gradient), the inputs and `ans`; the
+backward loop sums it back to the input's shape, so no rule here deals with broadcasting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import shapes as S
+from ..dispatch import apply
+from ..registry import OPS, defop, deffn
+from ..tensor import Tensor
+from . import dual as d
+
+ew = S.elementwise
+
+
+@defop("add", vjp=(lambda g: g, lambda g, alpha: g * alpha if alpha != 1 else g),
+       shape=ew, promote=True, public=False)
+def _add(input, other, *, alpha=1):
+    """input + alpha * other, broadcasting."""
+    return input + other if alpha == 1 else input + alpha * other
+
+
+@defop("sub", vjp=(lambda g: g, lambda g, alpha: -g if alpha == 1 else g * -alpha),
+       shape=ew, promote=True, public=False)
+def _sub(input, other, *, alpha=1):
+    """input - alpha * other, broadcasting."""
+    return input - other if alpha == 1 else input - alpha * other
+
+
+@defop("rsub", vjp=(lambda g, alpha: -g if alpha == 1 else g * -alpha, lambda g: g),
+       grad_fn="RsubBackward1", shape=ew, promote=True, public=False)
+def _rsub(input, other, *, alpha=1):
+    """other - alpha * input: what `3 - x` runs, as in torch."""
+    return other - input if alpha == 1 else other - alpha * input
+
+
+@defop("mul", vjp=(lambda g, other: g * other, lambda g, input: g * input),
+       shape=ew, promote=True, public=False)
+def _mul(input, other):
+    """input * other, broadcasting."""
+    return input * other
+
+
+@defop("div", vjp=(lambda g, other: g / other, lambda g, input, other: -g * input / (other * other)),
+       shape=ew, promote=True, to_float=True, public=False)
+def _div(input, other):
+    """True division, broadcasting; integers divide as floats."""
+    return input / other
+
+
+@defop("neg", vjp=lambda g: -g, shape=S.same, method=True)
+def neg(input):
+    """-input."""
+    return -input
+
+
+@defop("reciprocal", vjp=lambda g, ans: -g * ans * ans, shape=S.same, to_float=True,
+       method=True)
+def reciprocal(input):
+    """1 / input."""
+    return 1 / input
+
+
+def _int_pow(x, e):
+    # Repeated products are several times faster than np.power for small integer exponents.
+    if e == 2:
+        return x * x
+    if e == 3:
+        return x * x * x
+    return np.power(x, e)
+
+
+def _pow_vjp(g, input, exponent):
+    if exponent == 0:
+        return g * 0
+    if exponent == 1:
+        return g
+    if exponent == 2:
+        return g * 2 * input
+    return g * exponent * (_int_pow(input, exponent - 1) if type(input) is np.ndarray
+                           else d.pow(input, exponent - 1))
+
+
+@defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
+def _pow(input, *, exponent):
+    """input ** exponent for a number exponent."""
+    if type(exponent) is int or (type(exponent) is float and exponent.is_integer() and
+                                 abs(exponent) <= 3 and exponent > 1):
+        if input.dtype.kind in "biu" and exponent < 0:
+            raise ValueError("Integers to negative integer powers are not allowed.")
+        return _int_pow(input, int(exponent)).astype(input.dtype, copy=False) if exponent > 1 \
+            else np.power(input, exponent)
+    if input.dtype.kind in "biu":
+        input = input.astype(np.float32)
+    return np.power(input, exponent)
+
+
+@defop("pow.Tensor_Tensor", grad_fn="PowBackward1", shape=ew, promote=True, public=False,
+       vjp=(lambda g, input, other: g * other * d.pow(input, other - 1),
+            lambda g, input, ans: g * ans * d.log(input)))
+def _pow_tt(input, other):
+    """input ** other elementwise, both tensors."""
+    return np.power(input, other)
+
+
+@defop("pow.Scalar", grad_fn="PowBackward2", shape=ew, promote=True, public=False,
+       vjp=(None, lambda g, input, ans: g * ans * float(np.log(input))))
+def _pow_st(input, other):
+    """number ** tensor."""
+    return np.power(input, other)
+
+
+@deffn("pow", op="pow", method=True, shape=ew)
+def pow(input, exponent):  # noqa: A001 - torch's name
+    """input ** exponent; either side may be a tensor or a number."""
+    if isinstance(exponent, Tensor):
+        if isinstance(input, Tensor):
+            return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})
+        return apply(OPS["pow.Scalar"], (input, exponent), {})
+    return apply(OPS["pow"], (input,), {"exponent": exponent})
+
+
+@defop("exp", vjp=lambda g, ans: g * ans, shape=S.same, to_float=True, method=True)
+def exp(input):
+    """e ** input."""
+    return np.exp(input)
+
+
+@defop("log", vjp=lambda g, input: g / input, shape=S.same, to_float=True, method=True)
+def log(input):
+    """Natural logarithm."""
+    return np.log(input)
+
+
+@defop("sqrt", vjp=lambda g, ans: g / (2 * ans), shape=S.same, to_float=True, method=True)
+def sqrt(input):
+    """Square root."""
+    return np.sqrt(input)
+
+
+@defop("rsqrt", vjp=lambda g, ans: g * -0.5 * ans * ans * ans, shape=S.same, to_float=True,
+       method=True)
+def rsqrt(input):
+    """1 / sqrt(input)."""
+    return 1 / np.sqrt(input)
+
+
+@defop("abs", vjp=lambda g, input: g * np.sign(d.const(input)), shape=S.same, method=True)
+def abs(input):  # noqa: A001
+    """|input|; its gradient at 0 is 0, as torch's."""
+    return np.abs(input)
+
+
+@defop("sign", vjp=lambda g: g * 0, shape=S.same, method=True)
+def sign(input):
+    """-1, 0 or 1; zero gradient everywhere."""
+    return np.sign(input)
+
+
+@defop("sin", vjp=lambda g, input: g * d.cos(input), shape=S.same, to_float=True, method=True)
+def sin(input):
+    """Sine."""
+    return np.sin(input)
+
+
+@defop("cos", vjp=lambda g, input: -g * d.sin(input), shape=S.same, to_float=True, method=True)
+def cos(input):
+    """Cosine."""
+    return np.cos(input)
+
+
+@defop("tanh", vjp=lambda g, ans: g * (1 - ans * ans), shape=S.same, to_float=True,
+       method=True)
+def tanh(input):
+    """Hyperbolic tangent."""
+    return np.tanh(input)
+
+
+@defop("sigmoid", vjp=lambda g, ans: g * ans * (1 - ans), shape=S.same, to_float=True,
+       method=True)
+def sigmoid(input):
+    """1 / (1 + e^-input), computed without overflow."""
+    return d._np_sigmoid(input)
+
+
+@defop("relu", vjp=lambda g, ans: d.mask(d.const(ans) > 0, g), shape=S.same, method=True)
+def relu(input):
+    """max(input, 0)."""
+    return np.maximum(input, 0)
+
+
+@defop("leaky_relu", shape=S.same,
+       vjp=lambda g, input, negative_slope: d.where(d.const(input) > 0, g, g * negative_slope))
+def leaky_relu(input, *, negative_slope=0.01):
+    """input where positive, negative_slope * input elsewhere."""
+    return np.where(input > 0, input, input * negative_slope).astype(input.dtype, copy=False)

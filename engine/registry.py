@@ -1,0 +1,217 @@
+"""The op registry: every op is declared once, here-shaped, in a family module under ops/.
+
+An `Op` holds the numpy forward, one vector-Jacobian product per differentiable input, the
+shape rule and the grad_fn name. The Tensor methods, the functions in `engine`, the
+expression parser, the JSON node format and the API's op list all read `OPS`.
+
+A VJP names what it needs by parameter name, as derivatives.yaml does: `g` (the incoming
+gradient), `ans` (the op's output), the forward's input names (`x`, `y`...), `<input>_shape`
+and any attribute. The node saves only what the VJPs of inputs that need a gradient use, so
+intermediates nobody needs are freed during the forward pass, not after backward.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .errors import UnknownOpError
+
+OPS: dict[str, Op] = {}
+
+
+@dataclass(eq=False)
+class Function:
+    """A public callable: `engine.<name>`, the expression language's `<name>(...)` and, with
+    `method`, `Tensor.<name>`. Backed by one primitive `op`, or composed of several
+    (matmul, linear, cross_entropy...) as torch composes them, so grad_fn graphs match."""
+
+    name: str
+    fn: Callable
+    op: Op | None
+    method: bool
+    shape: Callable | None
+    doc: str
+    family: str
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+_SPECIAL = ("g", "ans")
+
+
+def camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+@dataclass(eq=False)
+class Op:
+    name: str
+    forward: Callable
+    inputs: tuple[str, ...]  # names of the tensor operands, in order
+    variadic: bool  # forward(*xs): a list of tensors (cat, stack)
+    attrs: dict  # attribute name -> default (inspect.Parameter.empty when required)
+    vjps: tuple  # per input: callable, or None when no gradient flows to it
+    grad_fn: Callable[[dict], str] | str
+    shape: Callable | None
+    doc: str
+    family: str
+    promote: bool  # elementwise type promotion over all operands
+    to_float: bool  # integer operands are computed in the default float dtype
+    differentiable: bool
+    n_outputs: int  # 1, or -1 when forward returns a tuple of variable length
+    method: str | None
+    # Filled in by _compile: per VJP, (kind, key) pairs saying where each argument comes from.
+    plans: tuple = field(default=(), repr=False)
+    saves_out: tuple = field(default=(), repr=False)
+    saves_in: tuple = field(default=(), repr=False)
+    node_classes: dict = field(default_factory=dict, repr=False)
+
+    def node_class(self, attrs):
+        name = self.grad_fn if isinstance(self.grad_fn, str) else self.grad_fn(attrs)
+        cls = self.node_classes.get(name)
+        if cls is None:
+            from .graph import Node
+
+            cls = self.node_classes[name] = type(name, (Node,), {"__slots__": ()})
+        return cls
+
+    @property
+    def signature(self) -> str:
+        args = ["*tensors"] if self.variadic else list(self.inputs)
+        for k, v in self.attrs.items():
+            args.append(k if v is inspect.Parameter.empty else f"{k}={v!r}")
+        return f"{self.name}({', '.join(args)})"
+
+
+def defop(
+    name: str,
+    *,
+    vjp=(),
+    grad_fn=None,
+    shape=None,
+    promote=False,
+    to_float=False,
+    differentiable=True,
+    n_outputs=1,
+    method=False,
+    public=True,
+    doc=None,
+):
+    """Decorator registering `forward` as op `name`.
+
+    With `public`, a front end (`engine.<name>`, and `Tensor.<name>` with `method`) is
+    generated from the forward's signature; ops that parse their arguments the torch way
+    (`x.reshape(2, 3)`, `x.sum(1)`) set `public=False` and declare their own with `deffn`.
+
+    The forward's positional parameters are the tensor operands; keyword-only ones are
+    attributes with their defaults. `vjp` is one callable per operand (or a single callable
+    for a variadic op, returning the tuple of all gradients)."""
+
+    def register(forward):
+        if name in OPS:
+            raise ValueError(f"op {name!r} registered twice")
+        sig = inspect.signature(forward)
+        inputs, attrs, variadic = [], {}, False
+        for p in sig.parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                variadic = True
+                inputs.append(p.name)
+            elif p.kind is p.KEYWORD_ONLY:
+                attrs[p.name] = p.default
+            else:
+                inputs.append(p.name)
+        vjps = vjp if isinstance(vjp, tuple) else (vjp,)
+        if differentiable and not variadic and len(vjps) != len(inputs):
+            raise ValueError(f"op {name!r}: {len(inputs)} inputs but {len(vjps)} VJPs")
+        family = forward.__module__.rsplit(".", 1)[-1]
+        text = doc or (inspect.getdoc(forward) or "").split("\n")[0]
+        op = Op(
+            name=name,
+            forward=forward,
+            inputs=tuple(inputs),
+            variadic=variadic,
+            attrs=attrs,
+            vjps=vjps,
+            grad_fn=grad_fn or f"{camel(name)}Backward0",
+            shape=shape,
+            doc=text,
+            family=family,
+            promote=promote,
+            to_float=to_float,
+            differentiable=differentiable,
+            n_outputs=n_outputs,
+            method=method,
+        )
+        _compile(op)
+        OPS[name] = op
+        if public:
+            from .frontend import make_function
+
+            _add_function(Function(name, make_function(op), op, method, shape, text, family))
+        return forward
+
+    return register
+
+
+def _compile(op: Op) -> None:
+    """Resolve each VJP's parameter names to the places its arguments come from."""
+    plans, saves_in, saves_out = [], [], []
+    index = {n: i for i, n in enumerate(op.inputs)}
+    for fn in op.vjps:
+        if fn is None:
+            plans.append(None)
+            saves_in.append(())
+            saves_out.append(False)
+            continue
+        plan, ins, out = [], [], False
+        for pname in inspect.signature(fn).parameters:
+            if pname == "g":
+                plan.append(("g", None))
+            elif pname == "ans":
+                plan.append(("ans", None))
+                out = True
+            elif pname in index:
+                # A variadic op's operands arrive together, as one tuple.
+                plan.append(("all", None) if op.variadic else ("in", index[pname]))
+                ins.append(-1 if op.variadic else index[pname])
+            elif (m := re.fullmatch(r"(\w+)_shape", pname)) and m.group(1) in index:
+                plan.append(("shapes", None) if op.variadic else ("shape", index[m.group(1)]))
+            elif pname in op.attrs:
+                plan.append(("attr", pname))
+            else:
+                raise ValueError(f"op {op.name!r}: VJP parameter {pname!r} names nothing")
+        plans.append(tuple(plan))
+        saves_in.append(tuple(ins))
+        saves_out.append(out)
+    op.plans, op.saves_in, op.saves_out = tuple(plans), tuple(saves_in), tuple(saves_out)
+
+
+def deffn(name=None, *, op=None, method=False, shape=None, doc=None):
+    """Decorator registering a hand-written public function (a composite, or the front end
+    of primitive `op`)."""
+
+    def register(fn):
+        text = doc or (inspect.getdoc(fn) or "").split("\n")[0]
+        family = fn.__module__.rsplit(".", 1)[-1]
+        prim = OPS[op] if isinstance(op, str) else op
+        rule = shape or (prim.shape if prim else None)
+        _add_function(Function(name or fn.__name__, fn, prim, method, rule, text, family))
+        return fn
+
+    return register
+
+
+def _add_function(f: Function) -> None:
+    if f.name in FUNCTIONS:
+        raise ValueError(f"function {f.name!r} registered twice")
+    FUNCTIONS[f.name] = f
+
+
+def get(name: str) -> Op:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise UnknownOpError(f"unknown op {name!r}") from None
