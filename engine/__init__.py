@@ -1,13 +1,31 @@
 """A reverse-mode autograd engine on numpy that reads like PyTorch: `import engine` where a
 tutorial says `import torch`."""
 
-from . import ops as _ops  # noqa: F401 - registers every op
 from . import methods as _methods
+from . import ops as _ops  # noqa: F401 - registers every op
 from .dtypes import bool_, float32, float64, int64
 from .errors import ArgumentError, DTypeError, EngineError, GradError, ShapeError, UnknownOpError
 from .factories import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, generator, linspace,
-    manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    generator,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
     zeros_like,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -25,10 +43,45 @@ long = int64
 bool = bool_  # noqa: A001
 
 __all__ = [
-    "ArgumentError", "DTypeError", "EngineError", "FUNCTIONS", "GradError", "OPS", "Parameter",
-    "ShapeError", "Tensor", "UnknownOpError", "arange", "as_tensor", "autograd", "bool_",
-    "empty", "empty_like", "enable_grad", "eye", "float32", "float64", "from_numpy", "full",
-    "full_like", "generator", "int64", "is_grad_enabled", "linspace", "manual_seed", "no_grad",
-    "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like",
-    "set_grad_enabled", "tensor", "zeros", "zeros_like", *FUNCTIONS,
+    "ArgumentError",
+    "DTypeError",
+    "EngineError",
+    "FUNCTIONS",
+    "GradError",
+    "OPS",
+    "Parameter",
+    "ShapeError",
+    "Tensor",
+    "UnknownOpError",
+    "arange",
+    "as_tensor",
+    "autograd",
+    "bool_",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eye",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "generator",
+    "int64",
+    "is_grad_enabled",
+    "linspace",
+    "manual_seed",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "set_grad_enabled",
+    "tensor",
+    "zeros",
+    "zeros_like",
+    *FUNCTIONS,
 ]

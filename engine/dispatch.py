@@ -30,8 +30,9 @@ def apply(op, args, attrs):
         elif isinstance(a, _NUMBER):
             arrays.append(a.item() if isinstance(a, np.generic) else a)
         elif isinstance(a, np.ndarray):  # a constant, e.g. a mask inside a VJP
-            return apply(op, tuple(Tensor(x) if isinstance(x, np.ndarray) else x for x in args),
-                         attrs)
+            return apply(
+                op, tuple(Tensor(x) if isinstance(x, np.ndarray) else x for x in args), attrs
+            )
         else:
             raise TypeError(
                 f"{op.name}(): expected Tensor or number operands, got {type(a).__name__}"
@@ -48,9 +49,7 @@ def apply(op, args, attrs):
     except (ValueError, IndexError) as exc:
         raise _explain(op, args, attrs, exc) from None
 
-    record = (
-        need_grad and op.differentiable and getattr(_state, "enabled", True)
-    )
+    record = need_grad and op.differentiable and getattr(_state, "enabled", True)
     if op.n_outputs == 1:
         if record and out.dtype.kind == "f":
             return Tensor(out, True, _record(op, args, attrs, out, 1))
@@ -97,9 +96,7 @@ def _promote(op, arrays, tensors):
     target = _dt.result_type([t._a for t in tensors], scalars)
     if op.to_float and target.kind != "f":
         target = _FLOAT32
-    return [
-        x.astype(target) if type(x) is np.ndarray and x.dtype != target else x for x in arrays
-    ]
+    return [x.astype(target) if type(x) is np.ndarray and x.dtype != target else x for x in arrays]
 
 
 def _explain(op, args, attrs, exc):

@@ -67,9 +67,7 @@ def result_type(tensors, scalars=()) -> np.dtype:
             best = cand
     if scalars:
         cat = max(scalar_category(s) for s in scalars)
-        if best is None:
-            best = _bump(cat)
-        elif cat > _CATEGORY[best]:
+        if best is None or cat > _CATEGORY[best]:
             best = _bump(cat)
     return best if best is not None else default_float
 

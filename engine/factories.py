@@ -88,8 +88,11 @@ def ones(*size, dtype=None, requires_grad=False):
 
 def full(size, fill_value, dtype=None, requires_grad=False):
     if dtype is None:
-        dtype = _dt.bool_ if isinstance(fill_value, bool) else (
-            _dt.int64 if isinstance(fill_value, int) else _dt.default_float)
+        dtype = (
+            _dt.bool_
+            if isinstance(fill_value, bool)
+            else (_dt.int64 if isinstance(fill_value, int) else _dt.default_float)
+        )
     return _make(np.full(tuple(size), fill_value, _dt.canonical(dtype)), requires_grad)
 
 
@@ -128,8 +131,9 @@ def randn(*size, dtype=None, requires_grad=False):
 def randint(low, high=None, size=(), dtype=None):
     if high is None:
         low, high = 0, low
-    return Tensor(_rng.integers(low, high, size=tuple(size)).astype(
-        _dt.canonical(dtype) or _dt.int64))
+    return Tensor(
+        _rng.integers(low, high, size=tuple(size)).astype(_dt.canonical(dtype) or _dt.int64)
+    )
 
 
 def _like(fn):

@@ -49,10 +49,10 @@ def make_function(op):
 
         def function(*args, **kwargs):
             if len(args) < n_in:
-                for name in op.inputs[len(args):]:
+                for name in op.inputs[len(args) :]:
                     if name not in kwargs:
                         raise TypeError(f"{label}() missing required argument '{name}'")
-                args = args + tuple(kwargs.pop(n) for n in op.inputs[len(args):])
+                args = args + tuple(kwargs.pop(n) for n in op.inputs[len(args) :])
             return apply(op, args[:n_in], bind(args[n_in:], kwargs))
 
     function.__name__ = op.name

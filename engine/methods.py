@@ -52,9 +52,16 @@ def install() -> None:
     t.__neg__ = lambda self: apply(OPS["neg"], (self,), _NO_ATTRS)
     t.__pos__ = lambda self: self
     t.__abs__ = lambda self: FUNCTIONS["abs"].fn(self)
-    for dunder, name in (("__matmul__", "matmul"), ("__getitem__", "getitem"),
-                         ("__eq__", "eq"), ("__ne__", "ne"), ("__lt__", "lt"),
-                         ("__le__", "le"), ("__gt__", "gt"), ("__ge__", "ge")):
+    for dunder, name in (
+        ("__matmul__", "matmul"),
+        ("__getitem__", "getitem"),
+        ("__eq__", "eq"),
+        ("__ne__", "ne"),
+        ("__lt__", "lt"),
+        ("__le__", "le"),
+        ("__gt__", "gt"),
+        ("__ge__", "ge"),
+    ):
         if name in FUNCTIONS:
             setattr(t, dunder, FUNCTIONS[name].fn)
     if "matmul" in FUNCTIONS:

@@ -13,7 +13,7 @@ def broadcast(*shapes, op: str = "") -> tuple[int, ...]:
     out = []
     for i in range(ndim):
         size = 1
-        for k, s in enumerate(shapes):
+        for _k, s in enumerate(shapes):
             j = i - ndim + len(s)
             if j < 0:
                 continue

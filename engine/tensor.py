@@ -134,9 +134,7 @@ class Tensor:
 
     def item(self):
         if self._a.size != 1:
-            raise ValueError(
-                f"a Tensor with {self._a.size} elements cannot be converted to Scalar"
-            )
+            raise ValueError(f"a Tensor with {self._a.size} elements cannot be converted to Scalar")
         return self._a.item()
 
     def tolist(self):
@@ -150,9 +148,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._a.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self._a.size} values is ambiguous"
-            )
+            raise RuntimeError(f"Boolean value of Tensor with {self._a.size} values is ambiguous")
         return bool(self._a.item())
 
     def __index__(self) -> int:
@@ -175,7 +171,11 @@ class Tensor:
             self._a, separator=", ", prefix="tensor(", precision=4, floatmode="maxprec_equal"
         )
         extras = []
-        if self._a.dtype != _dt.float32 and self._a.dtype != _dt.int64 and self._a.dtype != _dt.bool_:
+        if (
+            self._a.dtype != _dt.float32
+            and self._a.dtype != _dt.int64
+            and self._a.dtype != _dt.bool_
+        ):
             extras.append(f"dtype=engine.{self._a.dtype}")
         elif self._a.dtype == _dt.float32 and self._a.size == 0:
             pass

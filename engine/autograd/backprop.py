@@ -28,10 +28,7 @@ def _initial_grad(t: Tensor, g, create: bool):
             )
         g = np.ones_like(t._a)
         return Tensor(g) if create else g
-    if isinstance(g, Tensor):
-        arr = g._a
-    else:
-        arr = np.asarray(g, dtype=t._a.dtype)
+    arr = g._a if isinstance(g, Tensor) else np.asarray(g, dtype=t._a.dtype)
     if arr.shape != t._a.shape:
         raise GradError(
             f"Mismatch in shape: grad_output[0] has a shape of {tuple(arr.shape)} and output[0] "
@@ -49,8 +46,12 @@ def _roots(tensors, grads, create):
             raise GradError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn"
             )
-        roots.append(((t.grad_fn, t._nr) if t.grad_fn is not None else (t.accumulator(), 0),
-                      _initial_grad(t, g, create)))
+        roots.append(
+            (
+                (t.grad_fn, t._nr) if t.grad_fn is not None else (t.accumulator(), 0),
+                _initial_grad(t, g, create),
+            )
+        )
     return roots
 
 
@@ -62,12 +63,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         only = {id(t.accumulator()) for t in inputs if t.grad_fn is None}
-    run(_roots(tensors, grad_tensors, create_graph), keep, create_graph, accumulate=True,
-        only=only)
+    run(_roots(tensors, grad_tensors, create_graph), keep, create_graph, accumulate=True, only=only)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False
+):
     """torch.autograd.grad: the gradients of outputs w.r.t. inputs, leaving .grad alone."""
     single = isinstance(outputs, Tensor)
     outputs = [outputs] if single else list(outputs)
@@ -83,10 +84,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, t in enumerate(inputs):
         key = (t.grad_fn, t._nr) if t.grad_fn is not None else (t.accumulator(), 0)
         targets.setdefault(key, []).append(i)
-    captured = run(_roots(outputs, grad_outputs, create_graph), keep, create_graph,
-                   accumulate=False, targets=targets)
+    captured = run(
+        _roots(outputs, grad_outputs, create_graph),
+        keep,
+        create_graph,
+        accumulate=False,
+        targets=targets,
+    )
     result = []
-    for i, t in enumerate(inputs):
+    for i in range(len(inputs)):
         g = captured.get(i)
         if g is None:
             if not allow_unused:
@@ -213,7 +219,8 @@ def _apply_node(node, buf, create):
     op = node.op
     if node.n_out != 1:
         buf = tuple(
-            g if g is not None else _zeros_like(a, create) for g, a in zip(buf, node.ans, strict=True)
+            g if g is not None else _zeros_like(a, create)
+            for g, a in zip(buf, node.ans, strict=True)
         )
     if op.variadic:
         grads = op.vjps[0](*_args(op.plans[0], node, buf, create))
@@ -270,8 +277,9 @@ def _args(plan, node, g, create):
         elif kind == "ans":
             args.append(_ans(node, create))
         elif kind == "all":
-            args.append(tuple(s if create or not isinstance(s, Tensor) else s._a
-                              for s in node.saved))
+            args.append(
+                tuple(s if create or not isinstance(s, Tensor) else s._a for s in node.saved)
+            )
         elif kind == "shapes":
             args.append(node.shapes)
     return args

@@ -105,8 +105,12 @@ def broadcast_to(x, shape):
     if _is_t(x):
         if x.shape == shape:
             return x
-        return _f("expand")(x, *shape) if x.ndim == len(shape) else _f("expand")(
-            _f("reshape")(x, (1,) * (len(shape) - x.ndim) + tuple(x.shape)), *shape
+        return (
+            _f("expand")(x, *shape)
+            if x.ndim == len(shape)
+            else _f("expand")(
+                _f("reshape")(x, (1,) * (len(shape) - x.ndim) + tuple(x.shape)), *shape
+            )
         )
     return np.broadcast_to(x, shape)
 
@@ -153,5 +157,3 @@ def ones_like(x):
 def const(x):
     """The plain array of x: for masks and other values the gradient does not flow through."""
     return _arr(x)
-
-

@@ -9,43 +9,70 @@ import numpy as np
 
 from .. import shapes as S
 from ..dispatch import apply
-from ..registry import OPS, defop, deffn
+from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
 
 ew = S.elementwise
 
 
-@defop("add", vjp=(lambda g: g, lambda g, alpha: g * alpha if alpha != 1 else g),
-       shape=ew, promote=True, public=False)
+@defop(
+    "add",
+    vjp=(lambda g: g, lambda g, alpha: g * alpha if alpha != 1 else g),
+    shape=ew,
+    promote=True,
+    public=False,
+)
 def _add(input, other, *, alpha=1):
     """input + alpha * other, broadcasting."""
     return input + other if alpha == 1 else input + alpha * other
 
 
-@defop("sub", vjp=(lambda g: g, lambda g, alpha: -g if alpha == 1 else g * -alpha),
-       shape=ew, promote=True, public=False)
+@defop(
+    "sub",
+    vjp=(lambda g: g, lambda g, alpha: -g if alpha == 1 else g * -alpha),
+    shape=ew,
+    promote=True,
+    public=False,
+)
 def _sub(input, other, *, alpha=1):
     """input - alpha * other, broadcasting."""
     return input - other if alpha == 1 else input - alpha * other
 
 
-@defop("rsub", vjp=(lambda g, alpha: -g if alpha == 1 else g * -alpha, lambda g: g),
-       grad_fn="RsubBackward1", shape=ew, promote=True, public=False)
+@defop(
+    "rsub",
+    vjp=(lambda g, alpha: -g if alpha == 1 else g * -alpha, lambda g: g),
+    grad_fn="RsubBackward1",
+    shape=ew,
+    promote=True,
+    public=False,
+)
 def _rsub(input, other, *, alpha=1):
     """other - alpha * input: what `3 - x` runs, as in torch."""
     return other - input if alpha == 1 else other - alpha * input
 
 
-@defop("mul", vjp=(lambda g, other: g * other, lambda g, input: g * input),
-       shape=ew, promote=True, public=False)
+@defop(
+    "mul",
+    vjp=(lambda g, other: g * other, lambda g, input: g * input),
+    shape=ew,
+    promote=True,
+    public=False,
+)
 def _mul(input, other):
     """input * other, broadcasting."""
     return input * other
 
 
-@defop("div", vjp=(lambda g, other: g / other, lambda g, input, other: -g * input / (other * other)),
-       shape=ew, promote=True, to_float=True, public=False)
+@defop(
+    "div",
+    vjp=(lambda g, other: g / other, lambda g, input, other: -g * input / (other * other)),
+    shape=ew,
+    promote=True,
+    to_float=True,
+    public=False,
+)
 def _div(input, other):
     """True division, broadcasting; integers divide as floats."""
     return input / other
@@ -57,8 +84,7 @@ def neg(input):
     return -input
 
 
-@defop("reciprocal", vjp=lambda g, ans: -g * ans * ans, shape=S.same, to_float=True,
-       method=True)
+@defop("reciprocal", vjp=lambda g, ans: -g * ans * ans, shape=S.same, to_float=True, method=True)
 def reciprocal(input):
     """1 / input."""
     return 1 / input
@@ -80,34 +106,59 @@ def _pow_vjp(g, input, exponent):
         return g
     if exponent == 2:
         return g * 2 * input
-    return g * exponent * (_int_pow(input, exponent - 1) if type(input) is np.ndarray
-                           else d.pow(input, exponent - 1))
+    return (
+        g
+        * exponent
+        * (
+            _int_pow(input, exponent - 1)
+            if type(input) is np.ndarray
+            else d.pow(input, exponent - 1)
+        )
+    )
 
 
 @defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
 def _pow(input, *, exponent):
     """input ** exponent for a number exponent."""
-    if type(exponent) is int or (type(exponent) is float and exponent.is_integer() and
-                                 abs(exponent) <= 3 and exponent > 1):
+    if type(exponent) is int or (
+        type(exponent) is float and exponent.is_integer() and abs(exponent) <= 3 and exponent > 1
+    ):
         if input.dtype.kind in "biu" and exponent < 0:
             raise ValueError("Integers to negative integer powers are not allowed.")
-        return _int_pow(input, int(exponent)).astype(input.dtype, copy=False) if exponent > 1 \
+        return (
+            _int_pow(input, int(exponent)).astype(input.dtype, copy=False)
+            if exponent > 1
             else np.power(input, exponent)
+        )
     if input.dtype.kind in "biu":
         input = input.astype(np.float32)
     return np.power(input, exponent)
 
 
-@defop("pow.Tensor_Tensor", grad_fn="PowBackward1", shape=ew, promote=True, public=False,
-       vjp=(lambda g, input, other: g * other * d.pow(input, other - 1),
-            lambda g, input, ans: g * ans * d.log(input)))
+@defop(
+    "pow.Tensor_Tensor",
+    grad_fn="PowBackward1",
+    shape=ew,
+    promote=True,
+    public=False,
+    vjp=(
+        lambda g, input, other: g * other * d.pow(input, other - 1),
+        lambda g, input, ans: g * ans * d.log(input),
+    ),
+)
 def _pow_tt(input, other):
     """input ** other elementwise, both tensors."""
     return np.power(input, other)
 
 
-@defop("pow.Scalar", grad_fn="PowBackward2", shape=ew, promote=True, public=False,
-       vjp=(None, lambda g, input, ans: g * ans * float(np.log(input))))
+@defop(
+    "pow.Scalar",
+    grad_fn="PowBackward2",
+    shape=ew,
+    promote=True,
+    public=False,
+    vjp=(None, lambda g, input, ans: g * ans * float(np.log(input))),
+)
 def _pow_st(input, other):
     """number ** tensor."""
     return np.power(input, other)
@@ -141,8 +192,9 @@ def sqrt(input):
     return np.sqrt(input)
 
 
-@defop("rsqrt", vjp=lambda g, ans: g * -0.5 * ans * ans * ans, shape=S.same, to_float=True,
-       method=True)
+@defop(
+    "rsqrt", vjp=lambda g, ans: g * -0.5 * ans * ans * ans, shape=S.same, to_float=True, method=True
+)
 def rsqrt(input):
     """1 / sqrt(input)."""
     return 1 / np.sqrt(input)
@@ -172,15 +224,13 @@ def cos(input):
     return np.cos(input)
 
 
-@defop("tanh", vjp=lambda g, ans: g * (1 - ans * ans), shape=S.same, to_float=True,
-       method=True)
+@defop("tanh", vjp=lambda g, ans: g * (1 - ans * ans), shape=S.same, to_float=True, method=True)
 def tanh(input):
     """Hyperbolic tangent."""
     return np.tanh(input)
 
 
-@defop("sigmoid", vjp=lambda g, ans: g * ans * (1 - ans), shape=S.same, to_float=True,
-       method=True)
+@defop("sigmoid", vjp=lambda g, ans: g * ans * (1 - ans), shape=S.same, to_float=True, method=True)
 def sigmoid(input):
     """1 / (1 + e^-input), computed without overflow."""
     return d._np_sigmoid(input)
@@ -192,8 +242,11 @@ def relu(input):
     return np.maximum(input, 0)
 
 
-@defop("leaky_relu", shape=S.same,
-       vjp=lambda g, input, negative_slope: d.where(d.const(input) > 0, g, g * negative_slope))
+@defop(
+    "leaky_relu",
+    shape=S.same,
+    vjp=lambda g, input, negative_slope: d.where(d.const(input) > 0, g, g * negative_slope),
+)
 def leaky_relu(input, *, negative_slope=0.01):
     """input where positive, negative_slope * input elsewhere."""
     return np.where(input > 0, input, input * negative_slope).astype(input.dtype, copy=False)

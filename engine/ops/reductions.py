@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..dispatch import apply
-from ..registry import OPS, defop, deffn
+from ..registry import OPS, deffn, defop
 from . import dual as d
 
 
@@ -27,16 +27,22 @@ def _reduce_shape(shape, *, dim=None, keepdim=False, **_):
     return S.reduced(shape, dim, keepdim)
 
 
-@defop("sum", public=False, shape=_reduce_shape,
-       grad_fn=lambda a: "SumBackward0" if a["dim"] is None else "SumBackward1",
-       vjp=lambda g, input_shape, dim, keepdim: d.broadcast_to(
-           unreduce(g, input_shape, dim, keepdim), input_shape))
+@defop(
+    "sum",
+    public=False,
+    shape=_reduce_shape,
+    grad_fn=lambda a: "SumBackward0" if a["dim"] is None else "SumBackward1",
+    vjp=lambda g, input_shape, dim, keepdim: d.broadcast_to(
+        unreduce(g, input_shape, dim, keepdim), input_shape
+    ),
+)
 def _sum(input, *, dim=None, keepdim=False):
     """Sum of elements over dim."""
     if input.dtype.kind in "bi":  # torch sums bool and int into int64
         input = input.astype(np.int64)
-    return np.sum(input, axis=None if dim is None else _axes(dim, input.ndim, "sum"),
-                  keepdims=keepdim)
+    return np.sum(
+        input, axis=None if dim is None else _axes(dim, input.ndim, "sum"), keepdims=keepdim
+    )
 
 
 @deffn("sum", op="sum", method=True)
@@ -50,14 +56,24 @@ def _count(shape, dim):
     return int(np.prod([shape[i] for i in _axes(dim, len(shape), "mean")]))
 
 
-@defop("mean", public=False, shape=_reduce_shape, to_float=True,
-       grad_fn=lambda a: "MeanBackward0" if a["dim"] is None else "MeanBackward1",
-       vjp=lambda g, input_shape, dim, keepdim: d.broadcast_to(
-           unreduce(g, input_shape, dim, keepdim) / _count(input_shape, dim), input_shape))
+@defop(
+    "mean",
+    public=False,
+    shape=_reduce_shape,
+    to_float=True,
+    grad_fn=lambda a: "MeanBackward0" if a["dim"] is None else "MeanBackward1",
+    vjp=lambda g, input_shape, dim, keepdim: d.broadcast_to(
+        unreduce(g, input_shape, dim, keepdim) / _count(input_shape, dim), input_shape
+    ),
+)
 def _mean(input, *, dim=None, keepdim=False):
     """Mean over dim."""
-    return np.mean(input, axis=None if dim is None else _axes(dim, input.ndim, "mean"),
-                   keepdims=keepdim, dtype=input.dtype)
+    return np.mean(
+        input,
+        axis=None if dim is None else _axes(dim, input.ndim, "mean"),
+        keepdims=keepdim,
+        dtype=input.dtype,
+    )
 
 
 @deffn("mean", op="mean", method=True)

@@ -13,7 +13,7 @@ from .. import dtypes as _dt
 from .. import shapes as S
 from ..dispatch import apply
 from ..errors import ShapeError
-from ..registry import OPS, defop, deffn
+from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
 
@@ -33,12 +33,18 @@ def infer_shape(shape, numel, op="view"):
     known = math.prod(n for n in shape if n != -1)
     if -1 in shape:
         if known == 0 or numel % known:
-            raise ShapeError(f"{op}(): shape '{list(shape)}' is invalid for input of size {numel}",
-                             op=op, shapes=[shape])
+            raise ShapeError(
+                f"{op}(): shape '{list(shape)}' is invalid for input of size {numel}",
+                op=op,
+                shapes=[shape],
+            )
         return tuple(numel // known if n == -1 else n for n in shape)
     if known != numel or any(n < 0 for n in shape):
-        raise ShapeError(f"{op}(): shape '{list(shape)}' is invalid for input of size {numel}",
-                         op=op, shapes=[shape])
+        raise ShapeError(
+            f"{op}(): shape '{list(shape)}' is invalid for input of size {numel}",
+            op=op,
+            shapes=[shape],
+        )
     return shape
 
 
@@ -46,15 +52,20 @@ def _view_shape(input_shape, *, shape):
     return infer_shape(shape, math.prod(input_shape))
 
 
-@defop("view", public=False, shape=_view_shape,
-       vjp=lambda g, input_shape: d.reshape(g, input_shape))
+@defop(
+    "view", public=False, shape=_view_shape, vjp=lambda g, input_shape: d.reshape(g, input_shape)
+)
 def _view(input, *, shape):
     """The same elements under another shape (one size may be -1)."""
     return input.reshape(infer_shape(shape, input.size))
 
 
-@defop("_unsafe_view", public=False, shape=_view_shape,
-       vjp=lambda g, input_shape: d.reshape(g, input_shape))
+@defop(
+    "_unsafe_view",
+    public=False,
+    shape=_view_shape,
+    vjp=lambda g, input_shape: d.reshape(g, input_shape),
+)
 def _unsafe_view(input, *, shape):
     """reshape of a copied (non-contiguous) input."""
     return input.reshape(infer_shape(shape, input.size))
@@ -90,12 +101,15 @@ def flatten(input, start_dim=0, end_dim=-1):
     s = S.norm_dim(start_dim, nd, "flatten")
     e = S.norm_dim(end_dim, nd, "flatten")
     if s > e:
-        raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim",
-                         op="flatten", shapes=[input.shape])
+        raise ShapeError(
+            "flatten() has invalid args: start_dim cannot come after end_dim",
+            op="flatten",
+            shapes=[input.shape],
+        )
     if s == e:
         return input
     shp = input.shape
-    return reshape(input, shp[:s] + (math.prod(shp[s:e + 1]),) + shp[e + 1:])
+    return reshape(input, shp[:s] + (math.prod(shp[s : e + 1]),) + shp[e + 1 :])
 
 
 def _expand_shape(input_shape, *, size):
@@ -107,29 +121,42 @@ def _expanded(shape, size):
     if len(size) < len(shape):
         raise ShapeError(
             f"expand(): the number of sizes provided ({len(size)}) must be greater or equal to "
-            f"the number of dimensions in the tensor ({len(shape)})", op="expand",
-            shapes=[shape, size])
+            f"the number of dimensions in the tensor ({len(shape)})",
+            op="expand",
+            shapes=[shape, size],
+        )
     lead = len(size) - len(shape)
     out = []
     for i, n in enumerate(size):
         cur = shape[i - lead] if i >= lead else None
         if n == -1:
             if cur is None:
-                raise ShapeError("expand(): -1 is not allowed in a leading, non-existing "
-                                 "dimension", op="expand", shapes=[shape, size])
+                raise ShapeError(
+                    "expand(): -1 is not allowed in a leading, non-existing dimension",
+                    op="expand",
+                    shapes=[shape, size],
+                )
             n = cur
         elif cur is not None and cur != 1 and cur != n:
             raise ShapeError(
                 f"expand(): the expanded size of the tensor ({n}) must match the existing size "
                 f"({cur}) at non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor "
-                f"sizes: {list(shape)}", op="expand", shapes=[shape, size])
+                f"sizes: {list(shape)}",
+                op="expand",
+                shapes=[shape, size],
+            )
         out.append(n)
     return tuple(out)
 
 
-@defop("expand", public=False, shape=_expand_shape,
-       vjp=lambda g, input_shape: sum_to_size(g, input_shape) if isinstance(g, Tensor)
-       else _np_sum_to(g, input_shape))
+@defop(
+    "expand",
+    public=False,
+    shape=_expand_shape,
+    vjp=lambda g, input_shape: (
+        sum_to_size(g, input_shape) if isinstance(g, Tensor) else _np_sum_to(g, input_shape)
+    ),
+)
 def _expand(input, *, size):
     """Broadcast to size without copying."""
     return np.broadcast_to(input, _expanded(input.shape, size))
@@ -152,9 +179,13 @@ def expand_as(input, other):
     return expand(input, *other.shape)
 
 
-@defop("sum_to_size", public=False, shape=lambda s, *, size: tuple(size),
-       grad_fn="SumBackward1",
-       vjp=lambda g, input_shape: d.broadcast_to(g, input_shape))
+@defop(
+    "sum_to_size",
+    public=False,
+    shape=lambda s, *, size: tuple(size),
+    grad_fn="SumBackward1",
+    vjp=lambda g, input_shape: d.broadcast_to(g, input_shape),
+)
 def _sum_to_size(input, *, size):
     """Sum broadcast dimensions away so the result has `size`."""
     return _np_sum_to(input, size)
@@ -174,8 +205,12 @@ def _unsqueeze_shape(shape, *, dim):
     return tuple(shape[:dim]) + (1,) + tuple(shape[dim:])
 
 
-@defop("unsqueeze", method=True, shape=_unsqueeze_shape,
-       vjp=lambda g, input_shape: d.reshape(g, input_shape))
+@defop(
+    "unsqueeze",
+    method=True,
+    shape=_unsqueeze_shape,
+    vjp=lambda g, input_shape: d.reshape(g, input_shape),
+)
 def unsqueeze(input, *, dim):
     """Insert a size-1 dim at position dim."""
     return np.expand_dims(input, S.norm_dim(dim, input.ndim + 1, "unsqueeze"))
@@ -190,12 +225,19 @@ def _perm(dims, ndim):
     if sorted(dims) != list(range(ndim)):
         raise ShapeError(
             f"permute(): number of dims don't match or repeated dim in permute: dims {list(dims)} "
-            f"for a tensor of {ndim} dims", op="permute", shapes=[])
+            f"for a tensor of {ndim} dims",
+            op="permute",
+            shapes=[],
+        )
     return dims
 
 
-@defop("permute", public=False, shape=_perm_shape,
-       vjp=lambda g, dims, input_shape: d.permute(g, np.argsort(_perm(dims, len(input_shape)))))
+@defop(
+    "permute",
+    public=False,
+    shape=_perm_shape,
+    vjp=lambda g, dims, input_shape: d.permute(g, np.argsort(_perm(dims, len(input_shape)))),
+)
 def _permute(input, *, dims):
     """Reorder dims."""
     return np.transpose(input, _perm(dims, input.ndim))
@@ -214,20 +256,28 @@ def _transpose_shape(shape, *, dim0, dim1):
     return tuple(s)
 
 
-@defop("transpose", method=True, shape=_transpose_shape,
-       vjp=lambda g, dim0, dim1: d.swapaxes(g, dim0, dim1))
+@defop(
+    "transpose",
+    method=True,
+    shape=_transpose_shape,
+    vjp=lambda g, dim0, dim1: d.swapaxes(g, dim0, dim1),
+)
 def transpose(input, *, dim0, dim1):
     """Swap two dims."""
     if input.ndim == 0:
         return input
-    return np.swapaxes(input, S.norm_dim(dim0, input.ndim, "transpose"),
-                       S.norm_dim(dim1, input.ndim, "transpose"))
+    return np.swapaxes(
+        input, S.norm_dim(dim0, input.ndim, "transpose"), S.norm_dim(dim1, input.ndim, "transpose")
+    )
 
 
 def _t_shape(shape):
     if len(shape) > 2:
-        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D",
-                         op="t", shapes=[shape])
+        raise ShapeError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D",
+            op="t",
+            shapes=[shape],
+        )
     return tuple(reversed(shape))
 
 
@@ -235,8 +285,11 @@ def _t_shape(shape):
 def t(input):
     """Transpose a matrix (a vector or scalar is returned as is)."""
     if input.ndim > 2:
-        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D",
-                         op="t", shapes=[input.shape])
+        raise ShapeError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D",
+            op="t",
+            shapes=[input.shape],
+        )
     return input.T
 
 
@@ -244,8 +297,9 @@ def _to_shape(shape, *, dtype):
     return tuple(shape)
 
 
-@defop("_to_copy", public=False, shape=_to_shape,
-       vjp=lambda g: g)  # the backward loop casts g back to the input's dtype
+@defop(
+    "_to_copy", public=False, shape=_to_shape, vjp=lambda g: g
+)  # the backward loop casts g back to the input's dtype
 def _to_copy(input, *, dtype):
     """Cast to dtype."""
     return input.astype(dtype)
