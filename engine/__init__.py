@@ -35,7 +35,7 @@ from .tensor import Parameter, Tensor
 _methods.install()
 globals().update({name: f.fn for name, f in FUNCTIONS.items() if "." not in name})
 
-from . import autograd  # noqa: E402
+from . import autograd, nn  # noqa: E402
 
 float = float32  # noqa: A001 - torch.float
 double = float64
@@ -56,6 +56,7 @@ __all__ = [
     "arange",
     "as_tensor",
     "autograd",
+    "nn",
     "bool_",
     "empty",
     "empty_like",

@@ -18,7 +18,9 @@ def _binary(name, reflected=False):
 
 
 def _rsub(self, other):
-    return apply(OPS["rsub"], (self, other), _NO_ATTRS)
+    if isinstance(other, Tensor):
+        return apply(OPS["sub"], (other, self), _NO_ATTRS)
+    return apply(OPS["rsub"], (self,), {"other": other})
 
 
 def _rtruediv(self, other):

@@ -150,7 +150,9 @@ def defop(
         if public:
             from .frontend import make_function
 
-            _add_function(Function(name, make_function(op), op, method, shape, text, family))
+            front = make_function(op)
+            _add_function(Function(name, front, op, method, shape, text, family))
+            return front  # so the family module can call its own ops on Tensors
         return forward
 
     return register

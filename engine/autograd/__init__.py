@@ -1,5 +1,6 @@
 """torch.autograd's surface: backward, grad, functional transforms and gradcheck."""
 
 from .backprop import backward, grad
+from .gradcheck import GradcheckError, gradcheck
 
-__all__ = ["backward", "grad"]
+__all__ = ["GradcheckError", "backward", "grad", "gradcheck"]

@@ -42,14 +42,13 @@ def _sub(input, other, *, alpha=1):
 
 @defop(
     "rsub",
-    vjp=(lambda g, alpha: -g if alpha == 1 else g * -alpha, lambda g: g),
+    vjp=lambda g, alpha: -g if alpha == 1 else g * -alpha,
     grad_fn="RsubBackward1",
-    shape=ew,
-    promote=True,
+    shape=S.same,
     public=False,
 )
-def _rsub(input, other, *, alpha=1):
-    """other - alpha * input: what `3 - x` runs, as in torch."""
+def _rsub(input, *, other, alpha=1):
+    """other - alpha * input for a number `other`: what `3 - x` runs, as in torch."""
     return other - input if alpha == 1 else other - alpha * input
 
 
@@ -154,14 +153,14 @@ def _pow_tt(input, other):
 @defop(
     "pow.Scalar",
     grad_fn="PowBackward2",
-    shape=ew,
-    promote=True,
+    shape=S.same,
+    to_float=True,
     public=False,
-    vjp=(None, lambda g, input, ans: g * ans * float(np.log(input))),
+    vjp=lambda g, ans, base: g * ans * float(np.log(base)),
 )
-def _pow_st(input, other):
+def _pow_st(exponent, *, base):
     """number ** tensor."""
-    return np.power(input, other)
+    return np.power(base, exponent)
 
 
 @deffn("pow", op="pow", method=True, shape=ew)
@@ -170,7 +169,7 @@ def pow(input, exponent):  # noqa: A001 - torch's name
     if isinstance(exponent, Tensor):
         if isinstance(input, Tensor):
             return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})
-        return apply(OPS["pow.Scalar"], (input, exponent), {})
+        return apply(OPS["pow.Scalar"], (exponent,), {"base": input})
     return apply(OPS["pow"], (input,), {"exponent": exponent})
 
 
