@@ -1,0 +1,63 @@
+"""Runtime configuration, read once from `AUTOGRAD_*` environment variables."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is `AUTOGRAD_<FIELD>` in the environment.
+
+    Limits exist so that a hostile or mistaken request is refused with a 4xx before it can
+    allocate memory or burn CPU; raise them deliberately, not by default.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AUTOGRAD_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface `serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port `serve` listens on.")
+    workers: int = Field(1, ge=1, description="Uvicorn worker processes for `serve`.")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        "info", description="Uvicorn log level."
+    )
+
+    max_body_bytes: int = Field(
+        16 * MiB, ge=0, description="Largest request body accepted; larger ones get 413."
+    )
+    max_nodes: int = Field(
+        10_000, ge=1, description="Most nodes (ops) one graph may have after parsing."
+    )
+    max_expr_chars: int = Field(
+        65_536, ge=1, description="Longest `expr` program text accepted, in characters."
+    )
+    max_ndim: int = Field(32, ge=0, le=64, description="Most dimensions a tensor may have.")
+    max_tensor_elements: int = Field(
+        10_000_000, ge=1, description="Most elements in any one tensor, input or intermediate."
+    )
+    max_total_elements: int = Field(
+        50_000_000,
+        ge=1,
+        description="Most elements summed over all tensors of one request (inputs, "
+        "intermediates, gradients); bounds the memory one request can hold.",
+    )
+    max_flops: int = Field(
+        10_000_000_000, ge=1, description="Most estimated floating-point operations per request."
+    )
+    program_cache_size: int = Field(
+        256, ge=0, description="Parsed programs kept, keyed by their text; 0 disables the cache."
+    )
+
+    data_dir: Path = Field(
+        Path("data"), description="Directory for persistent state (the session store)."
+    )
+    store: Literal["sqlite", "memory"] = Field(
+        "sqlite", description="Session store backend; `memory` loses sessions on restart."
+    )
+    session_ttl_seconds: float = Field(
+        3600.0, gt=0, description="A session unused for this long is deleted."
+    )
+    max_sessions: int = Field(1000, ge=1, description="Most live sessions kept at once.")
