@@ -1,0 +1,18 @@
+"""Typed dependencies for routes: what they need from `app.state`, looked up per request."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.problems import PROBLEM_TYPES
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:  # the lifespan has not run: the app is not started
+        raise PROBLEM_TYPES["not-ready"].error("The service has not finished starting.")
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,302 @@
+"""RFC 9457 problem details: the one shape of every non-2xx answer, and the handlers making it.
+
+Clients branch on `type`, so each kind of problem the service reports has one entry in
+`PROBLEM_TYPES` with a fixed status and title; `GET /problems/{slug}` documents it. Plain HTTP
+errors (404, 405, 500) use "about:blank" with the status phrase as title, as the RFC asks.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.responses import ProblemResponse
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+    def error(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> "ProblemError":
+        return ProblemError(
+            self.status,
+            self.title,
+            detail,
+            type=self.uri,
+            errors=errors,
+            headers=headers,
+            **extensions,
+        )
+
+
+def _catalogue(*types: ProblemType) -> dict[str, ProblemType]:
+    return {t.slug: t for t in types}
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
+    ProblemType(
+        "invalid-json",
+        400,
+        "Malformed JSON",
+        "The body is not strict JSON (RFC 8259). `line`, `column` and `position` locate the "
+        'error. NaN and infinities are not JSON: write them as the strings "NaN", '
+        '"Infinity" and "-Infinity" inside tensor data.',
+    ),
+    ProblemType(
+        "body-too-large",
+        413,
+        "Request body too large",
+        "The body is longer than the server's limit: `maximum` bytes (setting `limit`, "
+        "AUTOGRAD_MAX_BODY_BYTES); `value` is the declared or received size. Send large "
+        "tensors in the base64 form, which is ~3x smaller than JSON numbers.",
+    ),
+    ProblemType(
+        "unsupported-media-type",
+        415,
+        "Unsupported media type",
+        "Request bodies must be JSON: `Content-Type: application/json`.",
+    ),
+    ProblemType(
+        "validation-error",
+        422,
+        "Request validation failed",
+        "The JSON is well formed but some fields are missing or of the wrong type. "
+        "`errors` lists each one with a JSON pointer into the body.",
+    ),
+    ProblemType(
+        "invalid-tensor",
+        422,
+        "Invalid tensor",
+        "A tensor on the wire is malformed: ragged nesting, data not matching `shape`, an "
+        "unknown dtype, bad base64 or a byte count not equal to elements x item size, or "
+        "requires_grad on a non-floating tensor. `errors` points at the field.",
+    ),
+    ProblemType(
+        "limit-exceeded",
+        422,
+        "Limit exceeded",
+        "The request asks for more than a configured limit allows: `limit` names the "
+        "setting (AUTOGRAD_<LIMIT>), `maximum` is its value and `value` what was asked. "
+        "Checked before the memory is allocated.",
+    ),
+    ProblemType(
+        "not-ready",
+        503,
+        "Service not ready",
+        "The service is starting or a dependency (such as the data directory) is unusable; "
+        "`checks` says which. Retry later.",
+    ),
+)
+
+
+class ProblemError(StarletteHTTPException):
+    """Raise from anywhere in a request to answer with a problem document.
+
+    A subclass of Starlette's HTTPException so that FastAPI re-raises it untouched even from
+    inside body reading (where other exceptions become a generic 400).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        errors: list[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        clash = _STANDARD_MEMBERS & extensions.keys()
+        if clash:
+            raise ValueError(f"extension members shadow standard ones: {sorted(clash)}")
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.title = title
+        self.type = type
+        self.errors = errors
+        self.extensions = extensions
+
+    def document(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_document(
+            self.status_code,
+            self.title,
+            self.detail,
+            type=self.type,
+            instance=instance,
+            errors=self.errors,
+            **self.extensions,
+        )
+
+    def response(self, instance: str | None = None) -> ProblemResponse:
+        return ProblemResponse(
+            self.document(instance), status_code=self.status_code, headers=self.headers
+        )
+
+
+def problem_document(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type: str = "about:blank",
+    instance: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": type, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        doc["instance"] = instance
+    if errors:
+        doc["errors"] = errors
+    doc.update(extensions)
+    return doc
+
+
+def json_pointer(parts: Iterable[str | int]) -> str:
+    """RFC 6901 pointer to the value reached by following `parts` from the root."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _body_path(body: Any, loc: tuple[Any, ...], missing: bool) -> list[str | int]:
+    """The part of a pydantic `loc` that exists in the body.
+
+    Pydantic inserts the names of union members into `loc` (`x`, `int`, ...); they are not in
+    the document, so segments that cannot be followed are dropped, except the key a "missing"
+    error names, which is absent by definition.
+    """
+    path: list[str | int] = []
+    node = body
+    for i, seg in enumerate(loc):
+        in_object = isinstance(node, dict) and seg in node
+        in_array = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
+        if in_object or in_array:
+            node = node[seg]
+        elif not (missing and isinstance(node, dict) and i == len(loc) - 1):
+            continue
+        path.append(seg)
+    return path
+
+
+def _error_items(exc: RequestValidationError) -> list[dict[str, str]]:
+    items = []
+    for err in exc.errors():
+        where, *rest = err["loc"] or ("body",)
+        if where == "body":
+            path = _body_path(exc.body, tuple(rest), err["type"] == "missing")
+            item = {"pointer": json_pointer(path)}
+        else:
+            item = {"parameter": str(rest[0]) if rest else str(where)}
+        items.append({**item, "detail": err["msg"]})
+    return items
+
+
+def _invalid_json(request: Request, err: dict[str, Any], doc: Any) -> ProblemResponse:
+    pos = err["loc"][1] if len(err["loc"]) > 1 else 0
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc or "")
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    reason = err.get("ctx", {}).get("error", "invalid JSON")
+    detail = f"Malformed JSON at line {line}, column {column}: {reason}"
+    if text.startswith(("NaN", "Infinity", "-Infinity"), pos):
+        detail += '; write non-finite numbers as the strings "NaN", "Infinity", "-Infinity"'
+    problem = PROBLEM_TYPES["invalid-json"].error(detail, line=line, column=column, position=pos)
+    return problem.response(request.url.path)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+    for err in exc.errors():
+        if err["type"] == "json_invalid":
+            return _invalid_json(request, err, exc.body)
+    items = _error_items(exc)
+    first = items[0]
+    where = first.get("pointer", first.get("parameter")) or "body"
+    detail = f"{where}: {first['detail']}"
+    if len(items) > 1:
+        detail = f"{len(items)} invalid fields; first {detail}"
+    return PROBLEM_TYPES["validation-error"].error(detail, errors=items).response(request.url.path)
+
+
+def _http_detail(request: Request, exc: StarletteHTTPException, phrase: str) -> str:
+    if exc.detail and exc.detail != phrase:
+        return str(exc.detail)
+    if exc.status_code == 404:
+        return f"No resource at {request.url.path}"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+    return phrase
+
+
+async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    if isinstance(exc, ProblemError):
+        return exc.response(request.url.path)
+    phrase = HTTPStatus(exc.status_code).phrase
+    problem = ProblemError(
+        exc.status_code, phrase, _http_detail(request, exc, phrase), headers=exc.headers
+    )
+    return problem.response(request.url.path)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    problem = ProblemError(
+        500, "Internal Server Error", "An unexpected error occurred; it has been logged."
+    )
+    return problem.response(request.url.path)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+_STATUS_DESCRIPTIONS = {
+    400: "Malformed JSON (problem type /problems/invalid-json).",
+    404: "No such resource.",
+    413: "Request body over the size limit (/problems/body-too-large).",
+    415: "Body is not JSON (/problems/unsupported-media-type).",
+    422: "Invalid request: a field (/problems/validation-error), a tensor "
+    "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
+    500: "Unexpected server error.",
+    503: "Not ready (/problems/not-ready).",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status documented as a problem document."""
+    return {
+        status: {
+            "description": _STATUS_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(400, 413, 415, 422, 500)
+"""The errors any route taking a JSON body can answer with."""
