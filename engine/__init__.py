@@ -1,6 +1,7 @@
 """A reverse-mode autograd engine on numpy that reads like PyTorch: `import engine` where a
 tutorial says `import torch`."""
 
+from . import allocator as _allocator
 from . import methods as _methods
 from . import ops as _ops  # noqa: F401 - registers every op
 from .dtypes import bool_, float32, float64, int64
@@ -33,6 +34,7 @@ from .registry import FUNCTIONS, OPS
 from .tensor import Parameter, Tensor
 
 _methods.install()
+_allocator.configure_from_env()
 globals().update({name: f.fn for name, f in FUNCTIONS.items() if "." not in name})
 
 from . import autograd, nn  # noqa: E402

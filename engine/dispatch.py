@@ -22,7 +22,7 @@ def apply(op, args, attrs):
     tensors = []
     need_grad = False
     for a in args:
-        if isinstance(a, Tensor):
+        if type(a) is Tensor or isinstance(a, Tensor):
             arrays.append(a._a)
             tensors.append(a)
             if a._rg:
@@ -49,40 +49,51 @@ def apply(op, args, attrs):
     except (ValueError, IndexError) as exc:
         raise _explain(op, args, attrs, exc) from None
 
-    record = need_grad and op.differentiable and getattr(_state, "enabled", True)
-    if op.n_outputs == 1:
-        if record and out.dtype.kind == "f":
-            return Tensor(out, True, _record(op, args, attrs, out, 1))
-        return Tensor(out)
-    if record:
+    if need_grad and op.differentiable and getattr(_state, "enabled", True):
+        if op.n_outputs == 1:
+            if out.dtype.kind == "f":
+                return Tensor(out, True, _record(op, args, attrs, out, 1))
+            return Tensor(out)
         node = _record(op, args, attrs, out, len(out))
         return tuple(Tensor(o, True, node, i) for i, o in enumerate(out))
+    if op.n_outputs == 1:
+        return Tensor(out)
     return tuple(Tensor(o) for o in out)
 
 
 def _record(op, args, attrs, out, n_out):
     edges = []
-    saved_idx = set()
+    shapes = []
+    dts = []
+    want = 0  # bit mask of the operands some needed VJP reads
     want_out = False
+    variadic = op.variadic
     for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a._rg and op.vjps[0 if op.variadic else i] is not None:
-            fn = a.grad_fn
-            edges.append((fn, a._nr) if fn is not None else (a.accumulator(), 0))
-            k = 0 if op.variadic else i
-            saved_idx.update(op.saves_in[k])
-            want_out = want_out or op.saves_out[k]
+        if type(a) is Tensor or isinstance(a, Tensor):
+            arr = a._a
+            shapes.append(arr.shape)
+            dts.append(arr.dtype)
+            k = 0 if variadic else i
+            if a._rg and op.vjps[k] is not None:
+                fn = a.grad_fn
+                edges.append((fn, a._nr) if fn is not None else (a.accumulator(), 0))
+                want |= op.save_masks[k]
+                want_out = want_out or op.saves_out[k]
+                continue
         else:
-            edges.append(None)
-    if -1 in saved_idx:
-        saved = tuple(args)
-    elif saved_idx:
-        saved = tuple(a if i in saved_idx else None for i, a in enumerate(args))
-    else:
+            shapes.append(())
+            dts.append(None)
+        edges.append(None)
+    if not want:
         saved = ()
-    shapes = tuple(a._a.shape if isinstance(a, Tensor) else () for a in args)
-    dts = tuple(a._a.dtype if isinstance(a, Tensor) else None for a in args)
-    cls = op.node_class(attrs)
-    return cls(op, attrs, tuple(edges), saved, out if want_out else None, shapes, dts, n_out)
+    elif want == -1:
+        saved = tuple(args)
+    else:
+        saved = tuple(a if want >> i & 1 else None for i, a in enumerate(args))
+    cls = op.cls or op.node_class(attrs)
+    return cls(
+        op, attrs, tuple(edges), saved, out if want_out else None, tuple(shapes), tuple(dts), n_out
+    )
 
 
 def _promote(op, arrays, tensors):

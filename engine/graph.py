@@ -53,12 +53,10 @@ class Node:
 
     def release(self) -> None:
         """Free saved values; a later backward through this node then fails loudly."""
-        if self.saved is not None and (
-            any(s is not None for s in self.saved) or self.ans is not None
-        ):
+        if self.saved or self.ans is not None:
             self.freed = True
-        self.saved = None
-        self.ans = None
+            self.saved = None
+            self.ans = None
 
     def check_alive(self) -> None:
         if self.freed:

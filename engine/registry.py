@@ -68,6 +68,9 @@ class Op:
     saves_out: tuple = field(default=(), repr=False)
     saves_in: tuple = field(default=(), repr=False)
     node_classes: dict = field(default_factory=dict, repr=False)
+    save_masks: tuple = field(default=(), repr=False)  # per VJP: bit mask of operands read
+    cls: type | None = field(default=None, repr=False)  # the Node class when it is fixed
+    calls: tuple = field(default=(), repr=False)  # per VJP: fn(node, g) for numpy backward
 
     def node_class(self, attrs):
         name = self.grad_fn if isinstance(self.grad_fn, str) else self.grad_fn(attrs)
@@ -189,6 +192,47 @@ def _compile(op: Op) -> None:
         saves_in.append(tuple(ins))
         saves_out.append(out)
     op.plans, op.saves_in, op.saves_out = tuple(plans), tuple(saves_in), tuple(saves_out)
+    op.save_masks = tuple(-1 if -1 in ins else sum(1 << i for i in set(ins)) for ins in saves_in)
+    if isinstance(op.grad_fn, str):
+        op.cls = op.node_class({})
+    op.calls = tuple(
+        None if fn is None else _compile_call(fn, plan) for fn, plan in zip(op.vjps, plans)
+    )
+
+
+def _compile_call(fn, plan):
+    """A closure calling one VJP with numpy arguments straight from a node, so the backward
+    loop does not interpret the plan per call. (Tensors are unwrapped to their arrays.)"""
+    args = []
+    for kind, key in plan:
+        if kind == "g":
+            args.append("g")
+        elif kind == "in":
+            args.append(f"_arr(node.saved[{key}])")
+        elif kind == "attr":
+            args.append(f"_attr(node, {key!r})")
+        elif kind == "shape":
+            args.append(f"node.shapes[{key}]")
+        elif kind == "ans":
+            args.append("node.ans")
+        elif kind == "all":
+            args.append("tuple(_arr(s) for s in node.saved)")
+        elif kind == "shapes":
+            args.append("node.shapes")
+    src = f"def call(node, g):\n    return fn({', '.join(args)})\n"
+    scope = {"fn": fn, "_arr": _arr, "_attr": _attr}
+    exec(src, scope)  # noqa: S102 - our own template, no user text
+    return scope["call"]
+
+
+def _arr(x):
+    a = getattr(x, "_a", None)
+    return x if a is None else a
+
+
+def _attr(node, key):
+    a = node.attrs
+    return a[key] if key in a else node.op.attrs[key]
 
 
 def deffn(name=None, *, op=None, method=False, shape=None, doc=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GradError
-from ..grad_mode import enable_grad, no_grad
+from ..grad_mode import _set, is_grad_enabled
 from ..graph import AccumulateGrad
 from ..tensor import Tensor
 from .sum_to import sum_to
@@ -116,32 +116,30 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
     deps = {}
     stack = []
     for (node, _), _ in roots:
-        if id(node) not in deps:
-            deps[id(node)] = 0
+        if node not in deps:
+            deps[node] = 0
             stack.append(node)
     while stack:
-        node = stack.pop()
-        for e in node.edges:
-            if e is None:
-                continue
-            nxt = e[0]
-            k = id(nxt)
-            if k in deps:
-                deps[k] += 1
-            else:
-                deps[k] = 1
-                stack.append(nxt)
+        for e in stack.pop().edges:
+            if e is not None:
+                nxt = e[0]
+                if nxt in deps:
+                    deps[nxt] += 1
+                else:
+                    deps[nxt] = 1
+                    stack.append(nxt)
 
     buffers = {}
     for (node, nr), g in roots:
         _push(buffers, node, nr, g)
-    ready = [node for node in {id(n): n for (n, _), _ in roots}.values() if deps[id(node)] == 0]
+    ready = [n for n in dict.fromkeys(n for (n, _), _ in roots) if deps[n] == 0]
     captured = {}
-    mode = enable_grad() if create else no_grad()
-    with mode:
+    prev_mode = is_grad_enabled()
+    _set(create)
+    try:
         while ready:
             node = ready.pop()
-            buf = buffers.pop(id(node))
+            buf = buffers.pop(node)
             if targets:
                 for nr in range(node.n_out):
                     hit = targets.get((node, nr))
@@ -155,30 +153,38 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
                 continue
             if node.retained:
                 _retain(node, buf)
-            grads = _apply_node(node, buf, create)
+            if create or node.n_out != 1 or node.op.variadic or node.freed:
+                pairs = zip(node.edges, _apply_node(node, buf, create))
+            else:
+                pairs = _numpy_vjps(node, buf)
             if not keep:
                 node.release()
-            for e, gi in zip(node.edges, grads, strict=True):
-                if e is None or gi is None:
+            for e, gi in pairs:
+                if gi is None:
                     continue
                 nxt, nr = e
-                _push(buffers, nxt, nr, gi)
-                k = id(nxt)
-                deps[k] -= 1
-                if deps[k] == 0:
+                if nxt.n_out == 1:
+                    prev = buffers.get(nxt)
+                    buffers[nxt] = gi if prev is None else prev + gi
+                else:
+                    _push(buffers, nxt, nr, gi)
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if not left:
                     ready.append(nxt)
+    finally:
+        _set(prev_mode)
     return captured
 
 
 def _push(buffers, node, nr, g):
-    k = id(node)
     if node.n_out == 1:
-        prev = buffers.get(k)
-        buffers[k] = g if prev is None else prev + g
+        prev = buffers.get(node)
+        buffers[node] = g if prev is None else prev + g
     else:
-        buf = buffers.get(k)
+        buf = buffers.get(node)
         if buf is None:
-            buf = buffers[k] = [None] * node.n_out
+            buf = buffers[node] = [None] * node.n_out
         buf[nr] = _add(buf[nr], g)
 
 
@@ -213,9 +219,8 @@ def _accumulate(v: Tensor, g, create: bool):
 
 
 def _apply_node(node, buf, create):
-    node.check_alive()
-    if node.saved is None:  # released without anything saved: nothing to check, still runs
-        pass
+    if node.freed:
+        node.check_alive()
     op = node.op
     if node.n_out != 1:
         buf = tuple(
@@ -229,12 +234,40 @@ def _apply_node(node, buf, create):
             for i, (e, gi) in enumerate(zip(node.edges, grads, strict=True))
         ]
     out = []
+    if create:
+        for i, e in enumerate(node.edges):
+            if e is None:
+                out.append(None)
+            else:
+                gi = op.vjps[i](*_args(op.plans[i], node, buf, True))
+                out.append(_fit(gi, node.shapes[i], node.dtypes[i], True))
+        return out
+    calls = op.calls
+    shapes = node.shapes
+    dtypes = node.dtypes
     for i, e in enumerate(node.edges):
         if e is None:
             out.append(None)
             continue
-        gi = op.vjps[i](*_args(op.plans[i], node, buf, create))
-        out.append(_fit(gi, node.shapes[i], node.dtypes[i], create))
+        gi = calls[i](node, buf)
+        if type(gi) is not np.ndarray or gi.shape != shapes[i] or gi.dtype != dtypes[i]:
+            gi = _fit(gi, shapes[i], dtypes[i], False)
+        out.append(gi)
+    return out
+
+
+def _numpy_vjps(node, g):
+    """The common case, kept lean: single-output node, numpy gradients."""
+    calls = node.op.calls
+    shapes = node.shapes
+    dtypes = node.dtypes
+    out = []
+    for i, e in enumerate(node.edges):
+        if e is not None:
+            gi = calls[i](node, g)
+            if type(gi) is not np.ndarray or gi.shape != shapes[i] or gi.dtype != dtypes[i]:
+                gi = _fit(gi, shapes[i], dtypes[i], False)
+            out.append((e, gi))
     return out
 
 
