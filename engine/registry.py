@@ -196,7 +196,8 @@ def _compile(op: Op) -> None:
     if isinstance(op.grad_fn, str):
         op.cls = op.node_class({})
     op.calls = tuple(
-        None if fn is None else _compile_call(fn, plan) for fn, plan in zip(op.vjps, plans)
+        None if fn is None else _compile_call(fn, plan)
+        for fn, plan in zip(op.vjps, plans, strict=True)
     )
 
 

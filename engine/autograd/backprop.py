@@ -154,7 +154,7 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             if node.retained:
                 _retain(node, buf)
             if create or node.n_out != 1 or node.op.variadic or node.freed:
-                pairs = zip(node.edges, _apply_node(node, buf, create))
+                pairs = zip(node.edges, _apply_node(node, buf, create), strict=True)
             else:
                 pairs = _numpy_vjps(node, buf)
             if not keep:
