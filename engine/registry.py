@@ -35,6 +35,33 @@ class Function:
     shape: Callable | None
     doc: str
     family: str
+    dtype: Callable | None = None  # (*operand dtypes or number types, **attrs) -> dtype
+
+    def result_dtype(self, *dtypes, **attrs):
+        """The output dtype for operands of these dtypes (Python number types for numbers)."""
+        if self.dtype is not None:
+            return self.dtype(*dtypes, **attrs)
+        return default_dtype(self.op, dtypes)
+
+
+def default_dtype(op, dtypes):
+    """The dtype rule every op follows unless it declares its own: torch's promotion for
+    elementwise ops, integers computed as float for `to_float` ops, else the first operand's."""
+    import numpy as np
+
+    from . import dtypes as _dt
+
+    tensors = [d for d in dtypes if isinstance(d, np.dtype)]
+    numbers = [d(0) for d in dtypes if d is int or d is float or d is bool]
+    if op is not None and op.promote:
+        out = _dt.result_type([np.empty((1,), d) for d in tensors], numbers)
+    elif tensors:
+        out = tensors[0]
+    else:
+        out = _dt.default_float
+    if op is not None and op.to_float and out.kind != "f":
+        out = _dt.default_float
+    return out
 
 
 FUNCTIONS: dict[str, Function] = {}
@@ -63,6 +90,7 @@ class Op:
     differentiable: bool
     n_outputs: int  # 1, or -1 when forward returns a tuple of variable length
     method: str | None
+    dtype_rule: Callable | None = None
     # Filled in by _compile: per VJP, (kind, key) pairs saying where each argument comes from.
     plans: tuple = field(default=(), repr=False)
     saves_out: tuple = field(default=(), repr=False)
@@ -101,6 +129,7 @@ def defop(
     n_outputs=1,
     method=False,
     public=True,
+    dtype=None,
     doc=None,
 ):
     """Decorator registering `forward` as op `name`.
@@ -147,6 +176,7 @@ def defop(
             differentiable=differentiable,
             n_outputs=n_outputs,
             method=method,
+            dtype_rule=dtype,
         )
         _compile(op)
         OPS[name] = op
@@ -154,7 +184,7 @@ def defop(
             from .frontend import make_function
 
             front = make_function(op)
-            _add_function(Function(name, front, op, method, shape, text, family))
+            _add_function(Function(name, front, op, method, shape, text, family, dtype))
             return front  # so the family module can call its own ops on Tensors
         return forward
 
@@ -236,16 +266,18 @@ def _attr(node, key):
     return a[key] if key in a else node.op.attrs[key]
 
 
-def deffn(name=None, *, op=None, method=False, shape=None, doc=None):
+def deffn(name=None, *, op=None, method=False, shape=None, dtype=None, doc=None):
     """Decorator registering a hand-written public function (a composite, or the front end
-    of primitive `op`)."""
+    of primitive `op`). `shape` and `dtype` are its rules for validating a graph before
+    running it; by default those of `op`."""
 
     def register(fn):
         text = doc or (inspect.getdoc(fn) or "").split("\n")[0]
         family = fn.__module__.rsplit(".", 1)[-1]
         prim = OPS[op] if isinstance(op, str) else op
         rule = shape or (prim.shape if prim else None)
-        _add_function(Function(name or fn.__name__, fn, prim, method, rule, text, family))
+        drule = dtype or (prim.dtype_rule if prim else None)
+        _add_function(Function(name or fn.__name__, fn, prim, method, rule, text, family, drule))
         return fn
 
     return register
