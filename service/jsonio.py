@@ -60,7 +60,7 @@ def _array_safe(array: np.ndarray) -> Any:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         return _with_tokens(array)
     if array.ndim == 0:
-        return array.item()  # orjson rejects 0-d arrays
+        return array[()]  # orjson rejects 0-d arrays; a numpy scalar keeps float32's short form
     if not array.dtype.isnative or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     return array
