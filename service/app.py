@@ -1,0 +1,68 @@
+"""The application factory: `uvicorn service.app:create_app --factory`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.body_limit import BodyLimitMiddleware
+from service.openapi import install_openapi, operation_id
+from service.problems import install_problem_handlers
+from service.responses import ORJSONResponse
+from service.routes import docs, health, problems
+from service.settings import Settings
+
+DESCRIPTION = """\
+Evaluate PyTorch-style autograd graphs: send an expression and its input tensors, get back
+the outputs, the gradients and the graph autograd built.
+
+**Tensors** are written the same way everywhere, in requests and answers:
+a bare number or nested list (`[[1, 2], [3, 4]]`); an object
+`{"data", "shape", "dtype", "requires_grad"}`; or, for large tensors, raw little-endian bytes
+`{"b64", "shape", "dtype"}`. Without `dtype`, types follow `torch.tensor`: booleans give
+`bool`, integers `int64`, anything with a float `float32`.
+
+**Non-finite numbers** are not JSON. They are written as the strings `"NaN"`, `"Infinity"`
+and `"-Infinity"`, in tensor data and everywhere else; bare `NaN` tokens are malformed JSON.
+In the base64 form they are ordinary IEEE 754 bit patterns.
+
+**Errors** are RFC 9457 problem documents (`application/problem+json`) whose `type` is
+described at `GET /problems/{slug}`; `errors[].pointer` locates invalid fields in the body.
+"""
+
+TAGS = [
+    {"name": "health", "description": "Probes for supervisors and load balancers."},
+    {"name": "problems", "description": "The error types answers can carry."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        app.state.settings = settings
+        yield
+
+    app = FastAPI(
+        title="Autograd Service",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        # FastAPI's pages load Swagger UI from a CDN; routes/docs.py serves local copies.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        # Pydantic's JSON writer turns NaN into null; this one writes "NaN".
+        default_response_class=ORJSONResponse,
+        generate_unique_id_function=operation_id,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, problems, docs):
+        app.include_router(module.router)
+    install_openapi(app)
+    return app
