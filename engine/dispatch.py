@@ -48,6 +48,8 @@ def apply(op, args, attrs):
         out = op.forward(*arrays, **attrs)
     except (ValueError, IndexError) as exc:
         raise _explain(op, args, attrs, exc) from None
+    if op.n_outputs == 1 and type(out) is not np.ndarray:
+        out = np.asarray(out)  # numpy gives scalars for 0-d results; a Tensor holds an array
 
     if need_grad and op.differentiable and getattr(_state, "enabled", True):
         if op.n_outputs == 1:
@@ -55,7 +57,11 @@ def apply(op, args, attrs):
                 return Tensor(out, True, _record(op, args, attrs, out, 1))
             return Tensor(out)
         node = _record(op, args, attrs, out, len(out))
-        return tuple(Tensor(o, True, node, i) for i, o in enumerate(out))
+        # Only floating outputs carry gradients (max(dim)'s indices do not, as in torch).
+        return tuple(
+            Tensor(o, True, node, i) if o.dtype.kind == "f" else Tensor(o)
+            for i, o in enumerate(out)
+        )
     if op.n_outputs == 1:
         return Tensor(out)
     return tuple(Tensor(o) for o in out)
