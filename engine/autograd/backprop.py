@@ -57,12 +57,21 @@ def _roots(tensors, grads, create):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """torch.autograd.backward: accumulate d(sum of tensors·grads)/d(leaf) into leaf.grad."""
-    grad_tensors = grad_tensors if grad_tensors is not None else [None] * len(tensors)
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors)
     keep = create_graph if retain_graph is None else retain_graph
     only = None
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        only = {id(t.accumulator()) for t in inputs if t.grad_fn is None}
+        if not inputs:
+            raise GradError("`inputs` argument to `backward()` cannot be empty.")
+        only = set()
+        for t in inputs:  # as torch: a non-leaf input gets its .grad through retain_grad()
+            if t.grad_fn is None and t._rg:
+                only.add(id(t.accumulator()))
+            else:
+                t.retain_grad()
     run(_roots(tensors, grad_tensors, create_graph), keep, create_graph, accumulate=True, only=only)
 
 

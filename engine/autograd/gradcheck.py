@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GradError
-from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .backprop import grad
 
@@ -20,20 +19,21 @@ def _as_tuple(x):
 
 def numerical_jacobians(fn, inputs, eps):
     """One (out.numel, in.numel) matrix per (output, input) pair, by central differences."""
-    with no_grad():
-        outs = [o._a.astype(np.float64) for o in _as_tuple(fn(*inputs))]
-        jac = [[np.zeros((o.size, x._a.size)) for x in inputs] for o in outs]
-        for j, x in enumerate(inputs):
-            flat = x._a.reshape(-1)
-            for k in range(flat.size):
-                orig = flat[k]
-                flat[k] = orig + eps
-                plus = [o._a.astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
-                flat[k] = orig - eps
-                minus = [o._a.astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
-                flat[k] = orig
-                for i in range(len(outs)):
-                    jac[i][j][:, k] = (plus[i] - minus[i]) / (2 * eps)
+    # Grad mode stays on, as in torch: fn may itself call autograd.grad (a gradient's
+    # gradcheck), which needs the graph.
+    outs = [o._a.astype(np.float64) for o in _as_tuple(fn(*inputs))]
+    jac = [[np.zeros((o.size, x._a.size)) for x in inputs] for o in outs]
+    for j, x in enumerate(inputs):
+        flat = x._a.reshape(-1)
+        for k in range(flat.size):
+            orig = flat[k]
+            flat[k] = orig + eps
+            plus = [o._a.astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            flat[k] = orig - eps
+            minus = [o._a.astype(np.float64).ravel() for o in _as_tuple(fn(*inputs))]
+            flat[k] = orig
+            for i in range(len(outs)):
+                jac[i][j][:, k] = (plus[i] - minus[i]) / (2 * eps)
     return jac
 
 
