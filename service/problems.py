@@ -20,6 +20,7 @@ from service.responses import ProblemResponse
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 50
 _STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
 
 
@@ -85,7 +86,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         422,
         "Request validation failed",
         "The JSON is well formed but some fields are missing or of the wrong type. "
-        "`errors` lists each one with a JSON pointer into the body.",
+        "`errors` lists each one with a JSON pointer into the body (the first 50; "
+        "`error_count` then gives the total).",
     ),
     ProblemType(
         "invalid-tensor",
@@ -235,9 +237,14 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     first = items[0]
     where = first.get("pointer", first.get("parameter")) or "body"
     detail = f"{where}: {first['detail']}"
+    extensions = {}
     if len(items) > 1:
         detail = f"{len(items)} invalid fields; first {detail}"
-    return PROBLEM_TYPES["validation-error"].error(detail, errors=items).response(request.url.path)
+    if len(items) > MAX_ERRORS:  # a long list of bad elements must not make a huge answer
+        extensions["error_count"] = len(items)
+        items = items[:MAX_ERRORS]
+    problem = PROBLEM_TYPES["validation-error"].error(detail, errors=items, **extensions)
+    return problem.response(request.url.path)
 
 
 def _http_detail(request: Request, exc: StarletteHTTPException, phrase: str) -> str:

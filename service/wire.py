@@ -114,7 +114,7 @@ def _plan(obj: Any, pointer: str, max_ndim: int) -> _Plan:
         raise _invalid(pointer, 'a tensor object needs "data" or "b64"')
 
     dtype = obj.get("dtype")
-    if dtype is not None and dtype not in DTYPES:
+    if dtype is not None and (not isinstance(dtype, str) or dtype not in DTYPES):
         raise _invalid(f"{pointer}/dtype", f"dtype must be one of {', '.join(DTYPES)}")
     requires_grad = obj.get("requires_grad", False)
     if not isinstance(requires_grad, bool):

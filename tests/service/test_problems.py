@@ -113,6 +113,22 @@ def test_invalid_fields_are_422_with_json_pointers(client):
     assert body["detail"].startswith("3 invalid fields; first /")
 
 
+def test_many_invalid_elements_give_a_bounded_answer(settings):
+    router = APIRouter()
+
+    @router.post("/ints")
+    async def ints(values: list[int]) -> int:
+        return len(values)
+
+    app = create_echo_app(settings)
+    app.include_router(router)
+    with TestClient(app) as client:
+        body = problem(client.post("/ints", json=["x"] * 300), 422)
+    assert body["error_count"] == 300
+    assert len(body["errors"]) == 50
+    assert body["errors"][49]["pointer"] == "/49"
+
+
 def test_body_that_is_not_an_object_points_at_the_root(client):
     body = problem(client.post("/echo", json=[1, 2]), 422)
     assert [e["pointer"] for e in body["errors"]] == [""]
