@@ -13,7 +13,9 @@ from service.schemas import Liveness, Readiness
 router = APIRouter(tags=["health"], route_class=ORJSONRoute)
 
 
-@router.get("/livez", response_model=Liveness, responses=problem_responses(500))
+@router.get(
+    "/livez", summary="Liveness probe", response_model=Liveness, responses=problem_responses(500)
+)
 async def livez() -> Liveness:
     """The process is up and serving requests. Does no other work, so it is cheap to poll."""
     return Liveness()
@@ -27,7 +29,12 @@ def _check_data_dir(path: Path) -> str:
     return "ok"
 
 
-@router.get("/readyz", response_model=Readiness, responses=problem_responses(500, 503))
+@router.get(
+    "/readyz",
+    summary="Readiness probe",
+    response_model=Readiness,
+    responses=problem_responses(500, 503),
+)
 async def readyz(settings: SettingsDep) -> Readiness:
     """The service has started and its data directory is usable; 503 says which check failed."""
     checks = {"data_dir": _check_data_dir(settings.data_dir)}

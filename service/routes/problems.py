@@ -18,7 +18,12 @@ def _public(problem: ProblemType) -> ProblemTypePublic:
     )
 
 
-@router.get("", response_model=list[ProblemTypePublic], responses=problem_responses(500))
+@router.get(
+    "",
+    summary="List problem types",
+    response_model=list[ProblemTypePublic],
+    responses=problem_responses(500),
+)
 async def list_problem_types() -> list[ProblemTypePublic]:
     """Every problem type, by slug."""
     return [_public(p) for p in PROBLEM_TYPES.values()]
