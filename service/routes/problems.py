@@ -29,7 +29,12 @@ async def list_problem_types() -> list[ProblemTypePublic]:
     return [_public(p) for p in PROBLEM_TYPES.values()]
 
 
-@router.get("/{slug}", response_model=ProblemTypePublic, responses=problem_responses(404, 500))
+@router.get(
+    "/{slug}",
+    summary="Describe a problem type",
+    response_model=ProblemTypePublic,
+    responses=problem_responses(404, 500),
+)
 async def get_problem_type(slug: str) -> ProblemTypePublic:
     """What one problem `type` means and what to do about it."""
     problem = PROBLEM_TYPES.get(slug)
