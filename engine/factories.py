@@ -23,8 +23,8 @@ def generator() -> np.random.Generator:
 
 def _infer(data):
     """torch.tensor's inference: Python floats → float32, ints → int64, bools → bool;
-    numpy arrays keep their dtype."""
-    if isinstance(data, np.ndarray):
+    numpy arrays and numpy scalars keep their dtype."""
+    if isinstance(data, (np.ndarray, np.generic)):
         return _dt.canonical(data.dtype)
     arr = np.asarray(data)
     if arr.dtype.kind == "f":

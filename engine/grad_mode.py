@@ -18,6 +18,12 @@ def _set(mode: bool) -> None:
 class _GradMode:
     mode: bool
 
+    def __new__(cls, orig_func=None):
+        self = super().__new__(cls)
+        if callable(orig_func):  # `@no_grad` without parentheses, as torch allows
+            return self(orig_func)
+        return self
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _set(self.mode)
@@ -58,6 +64,7 @@ class set_grad_enabled(_GradMode):  # noqa: N801
         return self
 
     def __call__(self, fn):
+        _set(self.prev)  # as a decorator it applies only inside the call, not from now on
         mode = self.mode
 
         @functools.wraps(fn)

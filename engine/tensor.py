@@ -10,7 +10,7 @@ import weakref
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import DTypeError, GradError
+from .errors import ArgumentError, DTypeError, GradError
 from .graph import AccumulateGrad
 
 
@@ -70,6 +70,8 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, flag) -> None:
         if self.grad_fn is not None:
+            if flag:  # torch's two messages: only turning it off gets the detach() hint
+                raise GradError("you can only change requires_grad flags of leaf variables.")
             raise GradError(
                 "you can only change requires_grad flags of leaf variables. If you want to use "
                 "a computed variable in a subgraph that doesn't require differentiation use "
@@ -82,6 +84,8 @@ class Tensor:
         self._rg = bool(flag)
 
     def requires_grad_(self, requires_grad=True) -> Tensor:
+        if requires_grad and self.grad_fn is not None:
+            return self  # torch: a no-op on a non-leaf, which requires grad already
         self.requires_grad = requires_grad
         return self
 
@@ -134,7 +138,9 @@ class Tensor:
 
     def item(self):
         if self._a.size != 1:
-            raise ValueError(f"a Tensor with {self._a.size} elements cannot be converted to Scalar")
+            raise ArgumentError(
+                f"a Tensor with {self._a.size} elements cannot be converted to Scalar"
+            )
         return self._a.item()
 
     def tolist(self):
