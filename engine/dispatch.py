@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import ShapeError
+from .errors import EngineError, ShapeError
 from .grad_mode import _state
 from .tensor import Tensor
 
@@ -118,12 +118,19 @@ def _promote(op, arrays, tensors):
 
 def _explain(op, args, attrs, exc):
     """Turn numpy's complaint into ours, naming the op and the operand shapes."""
+    if isinstance(exc, EngineError):  # the forward already explained it (a bad dim...)
+        return exc
     shapes = [tuple(a._a.shape) for a in args if isinstance(a, Tensor)]
     if op.shape is not None:
         try:
             op.shape(*[a._a.shape if isinstance(a, Tensor) else () for a in args], **attrs)
         except ShapeError as err:
-            return err
+            if err.op:
+                return err
+            # A shared rule (broadcasting) does not know which op ran: name it.
+            msg = str(err)
+            msg = op.name + msg if msg.startswith("()") else f"{op.name}(): {msg}"
+            return ShapeError(msg, op=op.name, shapes=err.shapes)
         except Exception:  # noqa: BLE001 - the shape rule is only a better explanation
             pass
     return ShapeError(f"{op.name}(): {exc} (operand shapes {shapes})", op=op.name, shapes=shapes)
