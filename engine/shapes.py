@@ -64,7 +64,8 @@ def norm_dims(dim, ndim: int, op: str = "") -> tuple[int, ...]:
         return tuple(range(ndim))  # torch: an empty dim list reduces over everything
     out = tuple(norm_dim(d, ndim, op) for d in dims)
     if len(set(out)) != len(out):
-        raise ArgumentError(f"{op}(): dim {dim} appears multiple times in the list of dims")
+        twice = next(d for i, d in enumerate(out) if d in out[:i])
+        raise ArgumentError(f"{op}(): dim {twice} appears multiple times in the list of dims")
     return out
 
 
