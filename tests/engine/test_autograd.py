@@ -508,3 +508,52 @@ def test_chain_of_100000_ops_backpropagates():
         z = z * 1.0 if i % 2 else z + 0.0
     z.sum().backward()
     assert x.grad.tolist() == [1.0, 1.0]
+
+
+SECOND_BACKWARD = {
+    "add_sum": lambda m, x: (x + 1).sum(),
+    "neg_mean": lambda m, x: (-x).mean(),
+    "sub_self": lambda m, x: (x - x).sum(),
+    "reshape": lambda m, x: x.reshape(2, 1).sum(),
+    "transpose": lambda m, x: x.reshape(1, 2).t().sum(),
+    "mul_scalar": lambda m, x: (x * 2).sum(),
+    "div_scalar": lambda m, x: (x / 2).sum(),
+    "exp": lambda m, x: m.exp(x).sum(),
+    "pow": lambda m, x: (x**2).sum(),
+    "mul_tensor": lambda m, x: (x * x).sum(),
+}
+
+
+@pytest.mark.parametrize("name", list(SECOND_BACKWARD))
+def test_second_backward_fails_exactly_when_torch_does(name):
+    """Only nodes that saved tensors are freed: a graph of adds and views can run twice,
+    one that saved operands cannot, in both libraries."""
+    outcome = []
+    for m in (engine, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = SECOND_BACKWARD[name](m, x)
+        y.backward()
+        try:
+            y.backward()
+            outcome.append(("ok", _np(x.grad).tolist()))
+        except RuntimeError as exc:
+            outcome.append(("raised", str(exc)))
+    assert outcome[0] == outcome[1]
+
+
+def test_grad_of_a_tensor_with_respect_to_itself():
+    for m in (engine, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        assert m.autograd.grad(y, y, m.tensor([3.0, 4.0]))[0].tolist() == [3.0, 4.0]
+        assert m.autograd.grad(x, x, m.tensor([5.0, 6.0]))[0].tolist() == [5.0, 6.0]
+
+
+def test_backward_under_no_grad_still_computes_gradients():
+    for m in (engine, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = (x**3).sum()
+        with m.no_grad():
+            y.backward()
+        assert x.grad.tolist() == [3.0, 12.0]
+        assert m.is_grad_enabled()

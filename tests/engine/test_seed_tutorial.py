@@ -90,6 +90,16 @@ def test_check_if_collected_gradients_are_correct(capsys):
     assert ours == theirs == "tensor([True, True])\ntensor([True, True])\n"
 
 
+def test_gradient_given_as_a_list():
+    """The issue's spelling, Q.backward(gradient=[1, 1]): a list is taken as the tensor."""
+    a = engine.tensor([2.0, 3.0], requires_grad=True)
+    b = engine.tensor([6.0, 4.0], requires_grad=True)
+    Q = 3 * a**3 - b**2  # noqa: N806
+    Q.backward(gradient=[1, 1])
+    assert a.grad.tolist() == [36.0, 81.0] and a.grad.dtype == engine.float32
+    assert b.grad.tolist() == [-12.0, -8.0]
+
+
 def test_q_needs_gradient_because_it_is_a_vector():
     a = engine.tensor([2.0, 3.0], requires_grad=True)
     b = engine.tensor([6.0, 4.0], requires_grad=True)
