@@ -173,9 +173,7 @@ class Tensor:
         backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            self._a, separator=", ", prefix="tensor(", precision=4, floatmode="maxprec_equal"
-        )
+        body = np.array2string(self._a, separator=", ", prefix="tensor(", **_print_options(self._a))
         extras = []
         if (
             self._a.dtype != _dt.float32
@@ -190,6 +188,19 @@ class Tensor:
         elif self._rg:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+
+def _print_options(a: np.ndarray) -> dict:
+    """torch's number formatting: integral floats as `1.`, others with 4 fixed decimals
+    (`3.5000`); bools padded to the widest value present (`[True, True]`, `[ True, False]`)."""
+    if a.dtype.kind == "f":
+        finite = a[np.isfinite(a)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        return {"precision": 4, "floatmode": "maxprec_equal" if integral else "fixed"}
+    if a.dtype.kind == "b":
+        width = 4 if a.all() else 5
+        return {"formatter": {"bool": lambda v: str(bool(v)).rjust(width)}}
+    return {}
 
 
 class Parameter(Tensor):

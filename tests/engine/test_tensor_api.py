@@ -516,3 +516,36 @@ def test_manual_seed_makes_random_factories_reproducible():
     for x, y in zip(a, b, strict=True):
         assert x.tolist() == y.tolist()
     assert a[0].tolist() != c.tolist()
+
+
+REPRS = [
+    [True, True],
+    [True, False],
+    True,
+    [1.0, 2.0],
+    [-12.0, -8.0],
+    3.5,
+    [0.5, 1.25],
+    [0.1234567, 2.0],
+    [[1.5, 2.0], [3.0, 4.0]],
+    [1, 2],
+    [],
+    [float("inf"), 0.5],
+    [1e-5, 1.0],
+]
+
+
+@pytest.mark.parametrize("data", REPRS, ids=[repr(d) for d in REPRS])
+def test_repr_prints_as_torch(data):
+    assert repr(engine.tensor(data)) == repr(torch.tensor(data))
+
+
+def test_repr_shows_grad_fn_requires_grad_and_dtype():
+    for m in (engine, torch):
+        x = m.tensor([1.5, 2.0], requires_grad=True)
+        got = [repr(x), repr(x * 2), repr(m.tensor([1.5], dtype=m.float64))]
+        if m is engine:
+            ours = got
+        else:
+            theirs = [r.replace("torch.", "engine.") for r in got]
+    assert ours == theirs
