@@ -53,7 +53,13 @@ class TensorData(BaseModel):
         "Element type. Without it the type follows `torch.tensor`: all booleans give bool, "
         "all integers int64, any float (or non-finite string) float32."
     )
-    requires_grad: bool = Field(False, description="Floating-point tensors only.")
+    requires_grad: bool = Field(
+        False,
+        description="Record operations on this tensor for gradients. Floating-point only; "
+        "integer `data` without `dtype` is then read as float32 (`[2, 3]` is `[2., 3.]`, as "
+        "the seed's `torch.tensor([2., 3.], requires_grad=True)`); an explicit int64 or bool "
+        "dtype is refused.",
+    )
 
 
 class TensorBinary(BaseModel):

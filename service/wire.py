@@ -247,6 +247,10 @@ def _from_data(plan: _Plan) -> np.ndarray:
     target = plan.dtype
     if target is None:  # torch.tensor's inference: any float makes the default float32
         target = {"b": "bool", "i": "int64"}.get(array.dtype.kind, "float32")
+        if plan.requires_grad and target == "int64":
+            # `{"data": [2, 3], "requires_grad": true}` means the seed's a = [2., 3.]: only
+            # floats can require grad, and a client writing integers cannot mean int64 then.
+            target = "float32"
     elif target in ("int64", "bool") and array.dtype.kind == "f":
         if not np.isfinite(array).all():
             raise _invalid(plan.payload_pointer, f"non-finite values cannot be {target}")

@@ -161,6 +161,14 @@ def test_flat_data_with_shape_is_read_row_major():
     assert np.array_equal(nested, array)
 
 
+def test_integer_data_requiring_grad_is_float32_as_the_seed_means_it():
+    # The seed writes a = torch.tensor([2., 3.], requires_grad=True); on the wire [2, 3].
+    array, requires_grad = decode_tensor({"data": [2, 3], "requires_grad": True})
+    assert (array.dtype, array.tolist(), requires_grad) == (np.float32, [2.0, 3.0], True)
+    plain, _ = decode_tensor({"data": [2, 3]})
+    assert plain.dtype == np.int64
+
+
 def test_decoded_arrays_are_read_only():
     for obj in ([1.0, 2.0], {"b64": "AACAPwAAAEA=", "shape": [2], "dtype": "float32"}):
         array, _ = decode_tensor(obj)
@@ -189,7 +197,8 @@ def test_decoded_arrays_are_read_only():
         ({"b64": "AAAA", "shape": [1], "dtype": {"a": 1}}, "/inputs/t/dtype", "dtype must be"),
         ([[1.0], [[[[[1.0]]]]]], "/inputs/t", "ragged"),
         ({"data": [1.0], "requires_grad": "yes"}, "/inputs/t/requires_grad", "true or false"),
-        ({"data": [1], "requires_grad": True}, "/inputs/t/requires_grad", "floating-point"),
+        ({"data": [1], "dtype": "int64", "requires_grad": True}, "/inputs/t/requires_grad", ""),
+        ({"data": [True], "requires_grad": True}, "/inputs/t/requires_grad", "floating-point"),
         ({"data": [1.0], "dtype": "bool", "requires_grad": True}, "/inputs/t/requires_grad", ""),
         ({"data": [1, 2], "shape": [3]}, "/inputs/t/data", "fits neither"),
         ({"data": [[1, 2, 3]], "shape": [3, 1]}, "/inputs/t/data", "fits neither"),
