@@ -557,3 +557,19 @@ def test_backward_under_no_grad_still_computes_gradients():
             y.backward()
         assert x.grad.tolist() == [3.0, 12.0]
         assert m.is_grad_enabled()
+
+
+def test_jacobian_create_graph_without_a_stack_op(monkeypatch):
+    """functional.jacobian stacks rows with `stack` when registered, else with expand and
+    mul; both give torch's values and a graph to differentiate."""
+    from engine.registry import FUNCTIONS
+
+    monkeypatch.delitem(FUNCTIONS, "stack", raising=False)
+    x = engine.tensor(X4, requires_grad=True)
+    jac = EF.jacobian(mlp_layer(engine), x, create_graph=True)
+    (g,) = engine.autograd.grad((jac * jac).sum(), x)
+    tx = torch.tensor(X4, requires_grad=True)
+    tjac = TF.jacobian(mlp_layer(torch), tx, create_graph=True)
+    (tg,) = torch.autograd.grad((tjac * tjac).sum(), tx)
+    assert_same(jac, tjac, grad_state=True)
+    assert_same(g, tg)
