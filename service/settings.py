@@ -3,10 +3,11 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Settings(BaseSettings):
@@ -54,10 +55,40 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="Directory for persistent state (the session store)."
     )
-    store: Literal["sqlite", "memory"] = Field(
-        "sqlite", description="Session store backend; `memory` loses sessions on restart."
+    store: str = Field(
+        "sqlite",
+        description="Session store: `sqlite` (a file in data_dir, shared by the workers), "
+        "`memory` (one worker only, lost on restart) or a `redis://host:port/db` URL "
+        "(several replicas sharing sessions).",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="SQLite fsync policy. NORMAL (with WAL): an acknowledged step survives a "
+        "crash of the server process but not a power failure; FULL fsyncs every step and "
+        "survives both, at a few ms per step.",
     )
     session_ttl_seconds: float = Field(
         3600.0, gt=0, description="A session unused for this long is deleted."
     )
     max_sessions: int = Field(1000, ge=1, description="Most live sessions kept at once.")
+    max_session_bytes: int = Field(
+        256 * MiB,
+        ge=1,
+        description="Most bytes one session may store (arrays, program, optimizer config).",
+    )
+    max_store_bytes: int = Field(
+        2048 * MiB, ge=1, description="Most bytes all live sessions together may store."
+    )
+    idempotency_ttl_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="How long the answer to a request with an Idempotency-Key is kept for "
+        "replay to its retries.",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value in ("sqlite", "memory") or value.startswith(REDIS_SCHEMES):
+            return value
+        raise ValueError("expected 'sqlite', 'memory' or a redis:// URL")

@@ -1,0 +1,50 @@
+"""What a store raises. Each maps to one HTTP answer in the session routes."""
+
+from service.store.records import StoredResponse
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class SessionNotFound(StoreError):
+    """No such session, or it expired: answer 404 (the same as a wrong token)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+
+class SessionExists(StoreError):
+    """`create` with an id already in use; ids are random, so this is a bug or a retry."""
+
+
+class VersionConflict(StoreError):
+    """The session changed since it was read: 412 with If-Match, else re-read and retry."""
+
+    def __init__(self, session_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"session {session_id!r} is at version {actual}, not {expected}")
+        self.session_id, self.expected, self.actual = session_id, expected, actual
+
+
+class KeyReused(StoreError):
+    """The Idempotency-Key already has an answer: nothing was written; replay `response`.
+
+    Raised from inside the commit, so two racing requests with one key never both apply.
+    """
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__(f"idempotency key {response.key!r} was already used")
+        self.response = response
+
+
+class QuotaExceeded(StoreError):
+    """A cap would be exceeded; raised before anything is written.
+
+    `limit` names the setting (AUTOGRAD_<LIMIT>), `maximum` is its value and `value` what the
+    write would have reached: the members of the `limit-exceeded` problem type.
+    """
+
+    def __init__(self, limit: str, maximum: int, value: int) -> None:
+        super().__init__(f"{limit}: {value} would exceed the maximum of {maximum}")
+        self.limit, self.maximum, self.value = limit, maximum, value

@@ -1,0 +1,31 @@
+"""`make_store(settings)`: the backend AUTOGRAD_STORE names, with the caps from the settings."""
+
+from service.settings import Settings
+from service.store.base import Limits, SessionStore
+from service.store.sqlite_store import SQLiteStore
+
+SQLITE_FILENAME = "sessions.sqlite3"
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_sessions=settings.max_sessions,
+        max_session_bytes=settings.max_session_bytes,
+        max_store_bytes=settings.max_store_bytes,
+        session_ttl_seconds=settings.session_ttl_seconds,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+    )
+
+
+def make_store(settings: Settings) -> SessionStore:
+    """Open the store; each worker process calls this for its own connections."""
+    limits = limits_from(settings)
+    if settings.store == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / SQLITE_FILENAME
+        return SQLiteStore(path, limits, synchronous=settings.sqlite_synchronous)
+    if settings.store == "memory":
+        return SQLiteStore(":memory:", limits)
+    from service.store.redis_store import RedisStore  # redis is only imported when used
+
+    return RedisStore.from_url(settings.store, limits)

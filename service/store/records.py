@@ -1,0 +1,152 @@
+"""What a session store holds: the session record, its cheap metadata, a commit's changes.
+
+Only numpy arrays and JSON values appear here, never engine objects, so a store can be read
+and tested without the engine. Arrays are kept as raw little-endian bytes plus dtype name and
+shape: exact for every dtype, portable between machines, and safe to load (never pickle).
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PARAM, GRAD, BUFFER, STATE = "param", "grad", "buffer", "state"
+KINDS = (PARAM, GRAD, BUFFER, STATE)
+
+ArrayKey = tuple[str, str, str]
+"""(kind, name, slot): slot names an optimizer-state buffer (`exp_avg`, ...), else ""."""
+
+# Booleans, integers, floats and complex numbers have one unambiguous byte layout each;
+# object, string and structured dtypes do not, so they are refused rather than pickled.
+_STORABLE_KINDS = frozenset("biufc")
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    dtype: str  # numpy name, e.g. "float32"; the bytes are always little-endian
+    shape: tuple[int, ...]
+    nbytes: int
+
+
+def array_info(array: np.ndarray) -> ArrayInfo:
+    if array.dtype.kind not in _STORABLE_KINDS:
+        raise TypeError(f"cannot store arrays of dtype {array.dtype}")
+    return ArrayInfo(array.dtype.name, tuple(int(n) for n in array.shape), int(array.nbytes))
+
+
+def encode_array(array: np.ndarray) -> tuple[ArrayInfo, bytes]:
+    info = array_info(array)
+    little = array.dtype.newbyteorder("<")
+    return info, np.ascontiguousarray(array, dtype=little).tobytes()
+
+
+def decode_array(info: ArrayInfo, data: bytes) -> np.ndarray:
+    dtype = np.dtype(info.dtype).newbyteorder("<")
+    if len(data) != info.nbytes:
+        raise ValueError(f"stored array has {len(data)} bytes, expected {info.nbytes}")
+    # frombuffer views the (immutable) bytes; copy so callers may update in place.
+    return np.frombuffer(data, dtype=dtype).reshape(info.shape).astype(dtype.newbyteorder("="))
+
+
+def info_to_json(info: ArrayInfo) -> list[Any]:
+    return [info.dtype, list(info.shape), info.nbytes]
+
+
+def info_from_json(value: list[Any]) -> ArrayInfo:
+    return ArrayInfo(value[0], tuple(value[1]), value[2])
+
+
+def dumps(value: Any) -> str:
+    """JSON for stored program/optimizer values; stable key order so sizes are reproducible."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(kw_only=True)
+class SessionHeader:
+    """Everything about a session except array contents."""
+
+    id: str
+    token_hash: str  # sha256 hex of the bearer token; the token itself is never stored
+    program: Any  # the model program as JSON (an `expr` string or a `nodes` document)
+    optimizer: dict[str, Any]  # optimizer type and hyperparameters, JSON
+    requires_grad: dict[str, bool] = field(default_factory=dict)  # per parameter name
+    version: int = 0  # the ETag: 0 when created, +1 per commit
+    step_count: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    last_used_at: float = 0.0
+    stored_bytes: int = 0  # counted against the byte caps: arrays + program + optimizer
+
+
+@dataclass(kw_only=True)
+class SessionMeta(SessionHeader):
+    """A session without its arrays: what GET /v1/sessions/{id} and auth need, cheap to read."""
+
+    arrays: dict[ArrayKey, ArrayInfo] = field(default_factory=dict)
+
+    def infos(self, kind: str) -> dict[str, ArrayInfo]:
+        return {name: info for (k, name, slot), info in self.arrays.items() if k == kind}
+
+    def state_slots(self, name: str) -> dict[str, ArrayInfo]:
+        return {s: i for (k, n, s), i in self.arrays.items() if k == STATE and n == name}
+
+
+@dataclass(kw_only=True)
+class SessionRecord(SessionHeader):
+    """A whole session. To create one, fill id, token_hash, program, optimizer and arrays; the
+    store sets version (0) and the timestamps, and keeps step_count (a fork keeps its count)."""
+
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)
+    grads: dict[str, np.ndarray] = field(default_factory=dict)
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    # per parameter: momentum_buffer / exp_avg / exp_avg_sq / max_exp_avg_sq / step
+    optimizer_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def flat_arrays(self) -> dict[ArrayKey, np.ndarray]:
+        flat: dict[ArrayKey, np.ndarray] = {}
+        for kind, group in ((PARAM, self.parameters), (GRAD, self.grads), (BUFFER, self.buffers)):
+            flat.update({(kind, name, ""): array for name, array in group.items()})
+        for name, slots in self.optimizer_state.items():
+            flat.update({(STATE, name, slot): array for slot, array in slots.items()})
+        return flat
+
+    def set_flat_arrays(self, flat: dict[ArrayKey, np.ndarray]) -> None:
+        groups = {PARAM: self.parameters, GRAD: self.grads, BUFFER: self.buffers}
+        for (kind, name, slot), array in flat.items():
+            if kind == STATE:
+                self.optimizer_state.setdefault(name, {})[slot] = array
+            else:
+                groups[kind][name] = array
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredResponse:
+    """The first answer to a request with an Idempotency-Key, replayed to its retries."""
+
+    key: str
+    fingerprint: str  # of the request (method, path, body): the same key with another → 422
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    created_at: float = 0.0  # set by the store
+
+
+@dataclass(kw_only=True)
+class Changes:
+    """One commit: everything here is applied in one transaction, or nothing is.
+
+    In every mapping, None deletes. Deleting a parameter also deletes its gradient, its
+    optimizer state and its requires_grad flag. `optimizer_state[name]` replaces all slots of
+    that parameter. `response` records an idempotent answer together with the commit.
+    """
+
+    parameters: dict[str, np.ndarray | None] = field(default_factory=dict)
+    requires_grad: dict[str, bool] = field(default_factory=dict)
+    grads: dict[str, np.ndarray | None] = field(default_factory=dict)
+    buffers: dict[str, np.ndarray | None] = field(default_factory=dict)
+    optimizer_state: dict[str, dict[str, np.ndarray] | None] = field(default_factory=dict)
+    program: Any = None  # None: unchanged
+    optimizer: dict[str, Any] | None = None  # None: unchanged
+    steps: int = 0  # added to step_count
+    response: StoredResponse | None = None
