@@ -10,7 +10,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
-from service.routes import docs, health, problems
+from service.routes import docs, health, ops, problems
 from service.settings import Settings
 
 DESCRIPTION = """\
@@ -32,6 +32,16 @@ described at `GET /problems/{slug}`; `errors[].pointer` locates invalid fields i
 """
 
 TAGS = [
+    {
+        "name": "evaluate",
+        "description": "Run a program forward and backward; get values, gradients and the DAG.",
+    },
+    {
+        "name": "derivatives",
+        "description": "Full Jacobians and Hessians, and gradients checked against finite "
+        "differences.",
+    },
+    {"name": "ops", "description": "The functions programs can call."},
     {"name": "health", "description": "Probes for supervisors and load balancers."},
     {"name": "problems", "description": "The error types answers can carry."},
 ]
@@ -62,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, problems, docs):
+    for module in (ops, health, problems, docs):
         app.include_router(module.router)
     install_openapi(app)
     return app

@@ -106,6 +106,112 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "Checked before the memory is allocated.",
     ),
     ProblemType(
+        "program-syntax",
+        422,
+        "Invalid program syntax",
+        "The `expr` text is not a program of `name = expression` assignments, or a `nodes` "
+        "entry is not shaped as documented. `line` and `column` (1-based) or `node` locate "
+        "it; `errors[].pointer` points at `/expr` or the node in `/nodes`.",
+    ),
+    ProblemType(
+        "forbidden-construct",
+        422,
+        "Construct not allowed",
+        "The program uses Python outside the expression language: imports, lambdas, "
+        "comprehensions, dunder or private attributes, starred or `**` arguments, f-strings, "
+        "conditionals... Programs are parsed against a whitelist, never evaluated as Python.",
+    ),
+    ProblemType(
+        "unknown-name",
+        422,
+        "Unknown name",
+        "A function, method, attribute or op not in the registry (`GET /v1/ops` lists them), "
+        "or a name or node reference that is neither assigned earlier nor given in `inputs`. "
+        "`op` or `line`/`column`/`node` say which.",
+    ),
+    ProblemType(
+        "invalid-graph",
+        422,
+        "Invalid graph",
+        "The `nodes` do not form a DAG: two nodes share an id, or nodes depend on themselves "
+        "(a cycle). `node` names one of them.",
+    ),
+    ProblemType(
+        "invalid-arguments",
+        422,
+        "Invalid arguments",
+        "A function was called with the wrong number, names or kinds of arguments, or an "
+        "argument out of range (a dim, a constant). `op` names the function.",
+    ),
+    ProblemType(
+        "shape-mismatch",
+        422,
+        "Shape mismatch",
+        "Operand shapes do not fit the op (broadcasting, matmul, reshape...). Found by "
+        "inferring every shape before any computation: `op`, `shapes` and the location say "
+        "which operands.",
+    ),
+    ProblemType(
+        "dtype-mismatch",
+        422,
+        "Dtype mismatch",
+        "An operand's dtype is not accepted by the op (gradients of integer tensors, a float "
+        "where an integer index is needed...). `op` and the location say where.",
+    ),
+    ProblemType(
+        "evaluation-error",
+        422,
+        "Evaluation failed",
+        "The engine refused an operation while running a program that passed every check "
+        "(a value-dependent error such as an index out of range). `op` and `shapes` name "
+        "the operation when known.",
+    ),
+    ProblemType(
+        "invalid-backward",
+        422,
+        "Invalid backward request",
+        "A `backward` entry names an output that is not computed, an output that does not "
+        "require grad (no input it depends on has `requires_grad`), or gives a `gradient` "
+        "whose shape differs from the output's. `errors[].pointer` names the field.",
+    ),
+    ProblemType(
+        "gradient-required",
+        422,
+        "Gradient required",
+        "Backward from a non-scalar output needs `gradient`: a tensor of the output's shape "
+        "(the v of the vector-Jacobian product), as `Q.backward(gradient=...)` does in "
+        "PyTorch. `shape` is the output's shape.",
+    ),
+    ProblemType(
+        "not-acceptable",
+        406,
+        "Not acceptable",
+        "The `Accept` header asks for a media type the operation cannot produce; "
+        "`available` lists those it can.",
+    ),
+    ProblemType(
+        "unsupported-function",
+        501,
+        "Function cannot be checked",
+        "The registry function has no usable shape or dtype rule for this call, so the "
+        "graph cannot be validated before running it. A defect of the service: report it.",
+    ),
+    ProblemType(
+        "graphviz-missing",
+        501,
+        "Graphviz not installed",
+        "SVG pictures of the DAG are drawn by Graphviz's `dot`, which is not installed on "
+        "this server (Debian/Ubuntu package `graphviz`). Ask for JSON instead: its `dag.dot` "
+        "member is the same picture as DOT text.",
+    ),
+    ProblemType(
+        "insufficient-memory",
+        503,
+        "Insufficient memory",
+        "The server ran out of memory (or of recursion depth) evaluating this request "
+        "although it passed the configured limits. Retry later or with smaller tensors.",
+    ),
+    ProblemType(
         "not-ready",
         503,
         "Service not ready",
@@ -287,6 +393,7 @@ _STATUS_DESCRIPTIONS = {
     404: "No such resource.",
     413: "Request body over the size limit (/problems/body-too-large).",
     415: "Body is not JSON (/problems/unsupported-media-type).",
+    406: "The Accept header names no media type this operation answers (/problems/not-acceptable).",
     422: "Invalid request: a field (/problems/validation-error), a tensor "
     "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
     500: "Unexpected server error.",
