@@ -549,3 +549,21 @@ def test_repr_shows_grad_fn_requires_grad_and_dtype():
         else:
             theirs = [r.replace("torch.", "engine.") for r in got]
     assert ours == theirs
+
+
+@pytest.mark.skipif("matmul" not in FUNCTIONS, reason="the matmul op is not registered yet")
+def test_matmul_operator_matches_torch():
+    rng = np.random.default_rng(5)
+    av, bv, vv = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    res = []
+    for m in (engine, torch):
+        a, b = m.tensor(av, requires_grad=True), m.tensor(bv, requires_grad=True)
+        v = m.tensor(vv, requires_grad=True)
+        y = (a @ b).sum() + (a @ v).sum() + (v @ b).sum()
+        y.backward()
+        res.append((_np(y), _np(a.grad), _np(b.grad), _np(v.grad), walk(y.grad_fn)))
+    for ours, theirs in zip(*res, strict=True):
+        if isinstance(ours, np.ndarray):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+        else:
+            assert ours == theirs
