@@ -2,6 +2,7 @@
 requests on a thread pool and one request's no_grad must not leak into another's."""
 
 import functools
+import inspect
 import threading
 
 _state = threading.local()
@@ -34,12 +35,7 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(fn, self.__class__)
 
 
 class no_grad(_GradMode):  # noqa: N801 - torch's name
@@ -66,10 +62,46 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     def __call__(self, fn):
         _set(self.prev)  # as a decorator it applies only inside the call, not from now on
         mode = self.mode
+        return _decorate(fn, lambda: set_grad_enabled(mode))
+
+
+def _decorate(fn, context):
+    """fn run inside a fresh `context()`; for a generator function, each step of the
+    generator runs inside it (as torch does), not just the call that creates it."""
+    if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
+        def generator(*args, **kwargs):
+            with context():
+                gen = fn(*args, **kwargs)
+            return (yield from _stepwise(gen, context))
 
-        return wrapper
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with context():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _stepwise(gen, context):
+    try:
+        with context():
+            response = gen.send(None)
+        while True:
+            try:
+                request = yield response
+            except GeneratorExit:
+                with context():
+                    gen.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - forwarded into the generator
+                with context():
+                    response = gen.throw(exc)
+            else:
+                with context():
+                    response = gen.send(request)
+    except StopIteration as stop:
+        return stop.value

@@ -332,6 +332,25 @@ def test_grad_modes_as_decorators(m):
 
 
 @LIBS
+def test_grad_mode_decorates_generator_functions_step_by_step(m):
+    @m.no_grad()
+    def steps(n):
+        for _ in range(n):
+            got = yield m.is_grad_enabled()
+            assert got in (None, "sent")
+        return "done"
+
+    g = steps(3)
+    assert next(g) is False and m.is_grad_enabled()  # off inside each step, on between
+    assert g.send("sent") is False and m.is_grad_enabled()
+    assert list(g) == [False]
+    g = steps(2)
+    next(g)
+    g.close()
+    assert m.is_grad_enabled()
+
+
+@LIBS
 def test_set_grad_enabled_as_function_and_context(m):
     x = m.tensor([1.0], requires_grad=True)
     with m.set_grad_enabled(False):
