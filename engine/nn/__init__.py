@@ -1,5 +1,6 @@
-"""torch.nn's surface: functional ops (and, with the ResNet issue, modules)."""
+"""torch.nn's surface: functional ops, utils (gradient clipping) and, with the ResNet issue,
+modules."""
 
-from . import functional
+from . import functional, utils
 
-__all__ = ["functional"]
+__all__ = ["functional", "utils"]
