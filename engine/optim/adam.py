@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..tensor import Tensor
-from .optimizer import Optimizer, write
+from .optimizer import Optimizer, writable
 
 
 def _lerp(start, end, weight):
@@ -76,7 +76,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         amsgrad, decoupled = group["amsgrad"], group["decoupled_weight_decay"]
         for p in params:
-            a = p._a
+            a = writable(p)
             dt = a.dtype.type
             grad = p.grad._a.astype(a.dtype, copy=False)
             if group["maximize"]:
@@ -92,7 +92,7 @@ class Adam(Optimizer):
             step_t._a = step_t._a + np.float32(1)
             if wd != 0:
                 if decoupled:
-                    a = a * dt(1 - lr * wd)
+                    a *= dt(1 - lr * wd)
                 else:
                     grad = grad + dt(wd) * a
             m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -108,7 +108,7 @@ class Adam(Optimizer):
             else:
                 v_hat = v._a
             denom = np.sqrt(v_hat) / dt(bias2_sqrt) + dt(eps)
-            write(p, a + dt(-lr / bias1) * (m._a / denom))
+            a += dt(-lr / bias1) * (m._a / denom)
 
 
 class AdamW(Adam):

@@ -154,9 +154,7 @@ class Optimizer:
             if p is None:
                 state[k] = copy.deepcopy(v)
                 continue
-            state[p] = {
-                name: _cast(value, p, name) for name, value in v.items()
-            }  # fmt: skip
+            state[p] = {name: _cast(value, p, name) for name, value in v.items()}
         for ours, theirs in zip(self.param_groups, saved, strict=True):
             theirs["params"] = ours["params"]
         self.param_groups = saved
@@ -181,10 +179,10 @@ def _cast(value, param, name):
     return copy.deepcopy(value)
 
 
-def write(param: Tensor, new: np.ndarray) -> None:
-    """Store an update into the parameter's array, in place when numpy allows it."""
+def writable(param: Tensor) -> np.ndarray:
+    """The parameter's array, to update in place (torch's `param.add_`); a read-only array
+    (a broadcast view, say) is first replaced by a copy."""
     a = param._a
-    if a.flags.writeable and a.shape == new.shape:
-        np.copyto(a, new, casting="unsafe")
-    else:
-        param._a = np.array(new, dtype=a.dtype)
+    if not a.flags.writeable:
+        a = param._a = a.copy()
+    return a

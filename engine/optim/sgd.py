@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..tensor import Tensor
-from .optimizer import Optimizer, write
+from .optimizer import Optimizer, writable
 
 
 class SGD(Optimizer):
@@ -60,7 +60,7 @@ class SGD(Optimizer):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         weight_decay, nesterov = group["weight_decay"], group["nesterov"]
         for p in params:
-            a = p._a
+            a = writable(p)
             dt = a.dtype.type
             grad = p.grad._a.astype(a.dtype, copy=False)
             if group["maximize"]:
@@ -77,4 +77,4 @@ class SGD(Optimizer):
                     b *= dt(momentum)
                     b += dt(1 - dampening) * grad
                 grad = grad + dt(momentum) * buf._a if nesterov else buf._a
-            write(p, a + dt(-lr) * grad)
+            a += dt(-lr) * grad  # in place, as torch's param.add_(grad, alpha=-lr)
