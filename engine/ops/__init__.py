@@ -1,3 +1,14 @@
 """Op families. Importing this package registers every op in `engine.registry`."""
 
-from . import elementwise, losses, nn, pointwise_losses, reductions, shape  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    arithmetic,
+    compare,
+    elementwise,
+    losses,
+    nn,
+    pointwise_losses,
+    reductions,
+    shape,
+    special,
+)

@@ -157,3 +157,21 @@ def ones_like(x):
 def const(x):
     """The plain array of x: for masks and other values the gradient does not flow through."""
     return _arr(x)
+
+
+def erf(x):
+    if _is_t(x):
+        return _f("erf")(x)
+    from .special import np_erf
+
+    return np_erf(x)
+
+
+def abs(x):  # noqa: A001 - numpy's and torch's name
+    return _f("abs")(x) if _is_t(x) else np.abs(x)
+
+
+def scale(x, factor):
+    """x times a constant array (a mask or weights), in x's dtype."""
+    factor = np.asarray(_arr(factor), dtype=x.dtype)
+    return x * (Tensor(factor) if _is_t(x) else factor)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..dispatch import apply
-from ..registry import OPS, deffn, defop
+from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
 
@@ -119,6 +119,8 @@ def _pow_vjp(g, input, exponent):
 @defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
 def _pow(input, *, exponent):
     """input ** exponent for a number exponent."""
+    if input.dtype.kind in "biu":  # torch: bool ** 2 is int64, int ** 2.0 is float32
+        input = input.astype(np.float32 if type(exponent) is float else np.int64)
     if type(exponent) is int or (
         type(exponent) is float and exponent.is_integer() and abs(exponent) <= 3 and exponent > 1
     ):
@@ -129,8 +131,6 @@ def _pow(input, *, exponent):
             if exponent > 1
             else np.power(input, exponent)
         )
-    if input.dtype.kind in "biu":
-        input = input.astype(np.float32)
     return np.power(input, exponent)
 
 
@@ -163,7 +163,11 @@ def _pow_st(exponent, *, base):
     return np.power(base, exponent)
 
 
-@deffn("pow", op="pow", method=True, shape=ew)
+def _pow_dtype(input, exponent):
+    return default_dtype(OPS["pow.Tensor_Tensor"], (input, exponent))
+
+
+@deffn("pow", op="pow", method=True, shape=ew, dtype=_pow_dtype)
 def pow(input, exponent):  # noqa: A001 - torch's name
     """input ** exponent; either side may be a tensor or a number."""
     if isinstance(exponent, Tensor):
