@@ -1,0 +1,63 @@
+"""Programs over the engine: the `expr` and `nodes` forms, compiled to one IR, checked
+before any numpy work, evaluated by one interpreter loop, and their backward graph described.
+
+    prog = parse_expr("Q = 3a³ − b²")                    # or parse_nodes(nodes, outputs)
+    checked = check(prog, {"a": a, "b": b}, limits)       # shapes, dtypes, limits
+    out = run(prog, {"a": a, "b": b})                     # {"Q": Tensor}
+    dag = describe(out, {"a": a, "b": b})                 # nodes, outputs, dot
+
+Every refusal is a ProgramError with a machine-readable `kind` (see `KINDS`) and the line
+and column (expr) or node id (nodes) it is about. Pure Python + numpy."""
+
+from .check import Checked, TensorSpec, check, spec_of
+from .dag import GraphvizMissing, describe, render_svg, to_dot
+from .errors import KINDS, ProgramError
+from .expr import parse_expr, set_cache_size, to_python
+from .ir import Eqn, List, Program, Ref, Where
+from .limits import DEFAULT as DEFAULT_LIMITS
+from .limits import Limits
+from .nodes import parse_nodes
+from .run import run
+
+
+def compile_program(
+    expr: str | None = None,
+    nodes: list | None = None,
+    outputs: list | None = None,
+    *,
+    inputs=None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Program:
+    """One entry point for both forms: `expr` text, or `nodes` + `outputs`."""
+    if (expr is None) == (nodes is None):
+        raise ProgramError("give either `expr` or `nodes` (with `outputs`)", kind="input")
+    if expr is not None:
+        return parse_expr(expr, limits)
+    return parse_nodes(nodes, outputs, inputs, limits)
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "KINDS",
+    "Checked",
+    "Eqn",
+    "GraphvizMissing",
+    "Limits",
+    "List",
+    "Program",
+    "ProgramError",
+    "Ref",
+    "TensorSpec",
+    "Where",
+    "check",
+    "compile_program",
+    "describe",
+    "parse_expr",
+    "parse_nodes",
+    "render_svg",
+    "run",
+    "set_cache_size",
+    "spec_of",
+    "to_dot",
+    "to_python",
+]
