@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from service.store.errors import KeyReused, StoreError, VersionConflict
 from service.store.records import Changes, SessionMeta, SessionRecord, StoredResponse
 
 Clock = Callable[[], float]
@@ -98,3 +99,15 @@ class SessionStore(Protocol):
 
 def wall_clock() -> float:
     return time.time()
+
+
+def stale_error(
+    store: SessionStore, meta: SessionMeta, expected_version: int, changes: Changes
+) -> StoreError:
+    """What a commit against an old version raises: KeyReused if its Idempotency-Key was
+    already answered (a retry, to be replayed), else VersionConflict."""
+    if changes.response is not None:
+        used = store.get_response(meta.id, changes.response.key)
+        if used is not None:
+            return KeyReused(used)
+    return VersionConflict(meta.id, expected_version, meta.version)

@@ -18,7 +18,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
-from service.store.base import Clock, Limits, wall_clock
+from service.store.base import Clock, Limits, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
@@ -233,7 +233,7 @@ class SQLiteStore:
         if meta is None:
             raise SessionNotFound(session_id)
         if meta.version != expected_version:  # fail fast, before encoding anything
-            raise VersionConflict(session_id, expected_version, meta.version)
+            raise stale_error(self, meta, expected_version, changes)
         plan = plan_commit(meta, changes, self.limits)
         now = self.clock()
         with self._tx(write=True) as conn:
@@ -243,12 +243,12 @@ class SQLiteStore:
             ).fetchone()
             if row is None:
                 raise SessionNotFound(session_id)
-            if row[0] != expected_version:  # the plan was made against another version
-                raise VersionConflict(session_id, expected_version, row[0])
-            if changes.response is not None:
+            if changes.response is not None:  # a retry is told so, whatever the version
                 used = self._read_response(conn, session_id, changes.response.key)
                 if used is not None:
                     raise KeyReused(used)
+            if row[0] != expected_version:  # the plan was made against another version
+                raise VersionConflict(session_id, expected_version, row[0])
             self._check_store_bytes(conn, plan.header.stored_bytes - meta.stored_bytes)
             self._write_plan(conn, plan, now, new=False)
             if changes.response is not None:

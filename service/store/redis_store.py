@@ -1,0 +1,260 @@
+"""Sessions in Redis, shared by several service replicas.
+
+A commit reads the session's index, works out its plan (plan.py), then runs one Lua script
+that re-checks the version and writes everything: compare-and-set, so two replicas stepping
+one session never lose an update, and the loser gets VersionConflict.
+
+Idle sessions and idempotent answers carry Redis TTLs, so they vanish without a sweep; reads
+also compare timestamps against the store's clock, which is what tests move forward. The
+global size accounting (`sizes`, `bytes`) is settled by `expire`, which `create` runs first.
+
+Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` for the same
+guarantee as SQLite's FULL) or an acknowledged step can be lost when Redis restarts.
+"""
+
+import hashlib
+import logging
+from typing import Any
+
+import redis
+
+from service.store import redis_scripts as lua
+from service.store.base import Clock, Limits, stale_error, wall_clock
+from service.store.errors import (
+    KeyReused,
+    QuotaExceeded,
+    SessionExists,
+    SessionNotFound,
+    StoreError,
+    VersionConflict,
+)
+from service.store.plan import Plan, plan_commit, plan_create
+from service.store.records import Changes, SessionMeta, SessionRecord, StoredResponse, decode_array
+from service.store.redis_codec import (
+    SEP,
+    field_name,
+    flat,
+    meta_fields,
+    meta_from_hash,
+    response_fields,
+    response_from_hash,
+)
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 100
+# Redis's own TTL is garbage collection only: sessions expire by the store's clock first.
+TTL_GRACE_SECONDS = 60
+
+
+class RedisStore:
+    def __init__(
+        self,
+        client: redis.Redis,
+        limits: Limits | None = None,
+        clock: Clock = wall_clock,
+        prefix: str = "autograd:",
+    ) -> None:
+        self.redis = client
+        self.limits = limits or Limits()
+        self.clock = clock
+        self.prefix = prefix
+        self._scripts = {
+            name: client.register_script(getattr(lua, name))
+            for name in ("CREATE", "COMMIT", "SAVE_RESPONSE", "TOUCH", "DELETE")
+        }
+        self._ttl_ms = int((self.limits.session_ttl_seconds + TTL_GRACE_SECONDS) * 1000)
+        self._response_ttl_ms = max(1, int(self.limits.idempotency_ttl_seconds * 1000))
+
+    @classmethod
+    def from_url(cls, url: str, limits: Limits | None = None, **kwargs: Any) -> "RedisStore":
+        store = cls(redis.Redis.from_url(url), limits, **kwargs)
+        store._warn_if_not_durable()
+        return store
+
+    def _warn_if_not_durable(self) -> None:
+        try:
+            config = self.redis.config_get("appendonly") | self.redis.config_get("maxmemory-policy")
+        except redis.ResponseError:  # CONFIG is often disabled on managed Redis
+            return
+        # redis-py answers CONFIG GET with str keys and values, even without decode_responses.
+        if config.get("appendonly") != "yes":
+            log.warning("Redis runs without appendonly: acknowledged steps can be lost")
+        policy = config.get("maxmemory-policy", "noeviction")
+        if policy != "noeviction":
+            log.warning("Redis may evict keys (maxmemory-policy %s): sessions can break", policy)
+
+    # -- keys --
+
+    def _keys(self, session_id: str) -> dict[str, str]:
+        s = f"{self.prefix}s:{session_id}:"
+        p = self.prefix
+        return {"meta": s + "meta", "arr": s + "arr", "idle": p + "idle", "sizes": p + "sizes",
+                "bytes": p + "bytes", "resps": s + "resps"}  # fmt: skip
+
+    def _response_key(self, session_id: str, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()  # any key text, bounded key length
+        return f"{self.prefix}s:{session_id}:resp:{digest}"
+
+    def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Every write goes through here (a seam for the crash test)."""
+        return self._scripts[script](keys=keys, args=args)
+
+    def _session_cutoff(self, now: float) -> float:
+        return now - self.limits.session_ttl_seconds
+
+    # -- reads --
+
+    def _live(self, raw: dict[bytes, bytes]) -> bool:
+        return bool(raw) and float(raw[b"last_used_at"]) > self._session_cutoff(self.clock())
+
+    def get_meta(self, session_id: str) -> SessionMeta | None:
+        raw = self.redis.hgetall(self._keys(session_id)["meta"])
+        return meta_from_hash(session_id, raw) if self._live(raw) else None
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        k = self._keys(session_id)
+        pipe = self.redis.pipeline(transaction=True)  # MULTI: meta and arrays of one version
+        raw, arrays = pipe.hgetall(k["meta"]).hgetall(k["arr"]).execute()
+        if not self._live(raw):
+            return None
+        meta = meta_from_hash(session_id, raw)
+        fields = {name: value for name, value in vars(meta).items() if name != "arrays"}
+        record = SessionRecord(**fields)
+        by_key = {tuple(f.decode().split(SEP)): data for f, data in arrays.items()}
+        missing = meta.arrays.keys() - by_key.keys()
+        if missing:  # only if Redis dropped a key it was told to keep (eviction)
+            raise StoreError(f"session {session_id!r} lost arrays {sorted(missing)}")
+        record.set_flat_arrays(
+            {key: decode_array(i, by_key[key]) for key, i in meta.arrays.items()}
+        )
+        return record
+
+    def count(self) -> int:
+        return self.redis.zcount(
+            self.prefix + "idle", f"({self._session_cutoff(self.clock())!r}", "+inf"
+        )
+
+    def ids(self) -> list[str]:
+        cutoff = f"({self._session_cutoff(self.clock())!r}"
+        return [i.decode() for i in self.redis.zrangebyscore(self.prefix + "idle", cutoff, "+inf")]
+
+    def get_response(self, session_id: str, key: str) -> StoredResponse | None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(self._keys(session_id)["meta"], "last_used_at")
+        last, raw = pipe.hgetall(self._response_key(session_id, key)).execute()
+        now = self.clock()
+        if last is None or float(last) <= self._session_cutoff(now) or not raw:
+            return None
+        response = response_from_hash(raw)
+        expired = response.created_at <= now - self.limits.idempotency_ttl_seconds
+        return None if expired else response
+
+    # -- writes --
+
+    def create(self, record: SessionRecord) -> int:
+        plan = plan_create(record, self.limits)
+        self.expire()  # expired sessions must not count against the caps
+        now = self.clock()
+        plan.header.created_at = now
+        meta = meta_fields(plan.header, plan.arrays, now)
+        arrays = {field_name(key): data for key, (_, data) in plan.writes.items()}
+        k = self._keys(record.id)
+        args = [record.id, repr(now), self._ttl_ms, self.limits.max_sessions,
+                self.limits.max_store_bytes, plan.header.stored_bytes, len(meta),
+                *flat(meta), *flat(arrays)]  # fmt: skip
+        result = self._run(
+            "CREATE", [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes")], args
+        )
+        if result[0] == b"exists":
+            raise SessionExists(record.id)
+        self._raise_quota(result)
+        return 0
+
+    def _raise_quota(self, result: list[Any]) -> None:
+        if result[0] == b"quota":
+            limit = result[1].decode()
+            raise QuotaExceeded(limit, getattr(self.limits, limit), int(result[2]))
+
+    def commit(self, session_id: str, expected_version: int, changes: Changes) -> int:
+        meta = self.get_meta(session_id)
+        if meta is None:
+            raise SessionNotFound(session_id)
+        if meta.version != expected_version:  # fail fast, before encoding anything
+            raise stale_error(self, meta, expected_version, changes)
+        plan = plan_commit(meta, changes, self.limits)
+        try:
+            return self._commit(plan, expected_version, changes.response)
+        except QuotaExceeded as exc:
+            if exc.limit != "max_store_bytes" or not self.expire():
+                raise
+            return self._commit(plan, expected_version, changes.response)  # room was freed
+
+    def _commit(self, plan: Plan, expected: int, response: StoredResponse | None) -> int:
+        session_id, now = plan.header.id, self.clock()
+        k = self._keys(session_id)
+        meta = meta_fields(plan.header, plan.arrays, now)
+        resp = response_fields(response, now) if response else {}
+        resp_key = self._response_key(session_id, response.key) if response else k["resps"]
+        deletes = [field_name(key) for key in plan.deletes]
+        arrays = {field_name(key): data for key, (_, data) in plan.writes.items()}
+        args = [session_id, repr(now), self._ttl_ms, repr(self._session_cutoff(now)), expected,
+                self.limits.max_store_bytes, plan.header.stored_bytes,
+                repr(now - self.limits.idempotency_ttl_seconds), self._response_ttl_ms,
+                len(meta), *flat(meta), len(resp), *flat(resp), len(deletes), *deletes,
+                *flat(arrays)]  # fmt: skip
+        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "resps")] + [resp_key]
+        result = self._run("COMMIT", keys, args)
+        if result[0] == b"missing":
+            raise SessionNotFound(session_id)
+        if result[0] == b"conflict":
+            raise VersionConflict(session_id, expected, int(result[1]))
+        if result[0] == b"replay":
+            raise KeyReused(response_from_hash(result[1]))
+        self._raise_quota(result)
+        return plan.header.version
+
+    def save_response(self, session_id: str, response: StoredResponse) -> StoredResponse:
+        now = self.clock()
+        k = self._keys(session_id)
+        fields = response_fields(response, now)
+        args = [repr(now), repr(self._session_cutoff(now)),
+                repr(now - self.limits.idempotency_ttl_seconds), self._response_ttl_ms,
+                self._ttl_ms, *flat(fields)]  # fmt: skip
+        keys = [k["meta"], k["resps"], self._response_key(session_id, response.key)]
+        result = self._run("SAVE_RESPONSE", keys, args)
+        if result[0] == b"missing":
+            raise SessionNotFound(session_id)
+        if result[0] == b"replay":
+            return response_from_hash(result[1])
+        return StoredResponse(**{**vars(response), "created_at": now})
+
+    def touch(self, session_id: str) -> bool:
+        now = self.clock()
+        k = self._keys(session_id)
+        keys = [k["meta"], k["arr"], k["idle"], k["resps"]]
+        args = [session_id, repr(now), repr(self._session_cutoff(now)), self._ttl_ms]
+        return bool(self._run("TOUCH", keys, args))
+
+    def _delete(self, session_id: str, only_if_idle: bool) -> bool:
+        k = self._keys(session_id)
+        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "resps")]
+        args = [session_id, repr(self._session_cutoff(self.clock())), "1" if only_if_idle else "0"]
+        return bool(self._run("DELETE", keys, args))
+
+    def delete(self, session_id: str) -> bool:
+        return self._delete(session_id, only_if_idle=False)
+
+    def expire(self) -> int:
+        """Sweep idle sessions (found through the `idle` zset by score, never by KEYS).
+        Idempotent answers need no sweep: their TTL removes them."""
+        removed = 0
+        cutoff = repr(self._session_cutoff(self.clock()))
+        while ids := self.redis.zrangebyscore(self.prefix + "idle", "-inf", cutoff, 0, SWEEP_BATCH):
+            for session_id in ids:
+                self._delete(session_id.decode(), only_if_idle=True)
+                removed += 1
+        return removed
+
+    def close(self) -> None:
+        self.redis.close()
