@@ -77,7 +77,7 @@ class SessionStore(Protocol):
         ...
 
     def ids(self) -> list[str]:
-        """Ids of the live sessions, oldest first."""
+        """Ids of the live sessions, least recently used first."""
         ...
 
     def get_response(self, session_id: str, key: str) -> StoredResponse | None:

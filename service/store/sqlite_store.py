@@ -183,7 +183,7 @@ class SQLiteStore:
     def ids(self) -> list[str]:
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT id FROM sessions WHERE last_used_at > ? ORDER BY created_at, id",
+                "SELECT id FROM sessions WHERE last_used_at > ? ORDER BY last_used_at, id",
                 (self._cutoff(self.clock()),),
             ).fetchall()
         return [row[0] for row in rows]
