@@ -3,14 +3,17 @@
 from . import (  # noqa: F401
     activations,
     arithmetic,
+    arrange,
     compare,
     elementwise,
     extrema,
+    join,
     losses,
     nn,
     norm,
     pointwise_losses,
     reductions,
     shape,
+    slicing,
     special,
 )

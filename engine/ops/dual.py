@@ -159,6 +159,34 @@ def const(x):
     return _arr(x)
 
 
+def cat(xs, dim):
+    """Join along dim (the VJP of split/chunk)."""
+    if any(_is_t(x) for x in xs):
+        return _f("cat")([_t(x) for x in xs], dim)
+    return np.concatenate(xs, axis=dim)
+
+
+def split(x, sizes, dim):
+    """Cut x along dim into pieces of the given sizes (the VJP of cat)."""
+    if _is_t(x):
+        return _f("split")(x, list(sizes), dim)
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=dim))
+
+
+def stack(xs, dim):
+    """Stack along a new dim (the VJP of unbind)."""
+    if any(_is_t(x) for x in xs):
+        return _f("stack")([_t(x) for x in xs], dim)
+    return np.stack(xs, axis=dim)
+
+
+def unbind(x, dim):
+    """The slices of x along dim (the VJP of stack)."""
+    if _is_t(x):
+        return _f("unbind")(x, dim)
+    return tuple(np.moveaxis(x, dim, 0))
+
+
 def erf(x):
     if _is_t(x):
         return _f("erf")(x)

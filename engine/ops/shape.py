@@ -1,7 +1,7 @@
-"""Ops that move elements without arithmetic: views, permutations, broadcasting, casts.
+"""Views and copies that keep the element order: view/reshape (torch's three reshape nodes),
+flatten/unflatten, squeeze/unsqueeze, expand, clone/contiguous.
 
-Their VJPs move the gradient back the same way (reshape back, inverse permutation, sum
-the broadcast axes)."""
+Their VJPs move the gradient back the same way (reshape back, sum the broadcast axes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from .. import dtypes as _dt
 from .. import shapes as S
 from ..dispatch import apply
 from ..errors import ShapeError
@@ -52,23 +51,17 @@ def _view_shape(input_shape, *, shape):
     return infer_shape(shape, math.prod(input_shape))
 
 
-@defop(
-    "view", public=False, shape=_view_shape, vjp=lambda g, input_shape: d.reshape(g, input_shape)
-)
-def _view(input, *, shape):
+def _reshaped(input, *, shape):
     """The same elements under another shape (one size may be -1)."""
     return input.reshape(infer_shape(shape, input.size))
 
 
-@defop(
-    "_unsafe_view",
-    public=False,
-    shape=_view_shape,
-    vjp=lambda g, input_shape: d.reshape(g, input_shape),
-)
-def _unsafe_view(input, *, shape):
-    """reshape of a copied (non-contiguous) input."""
-    return input.reshape(infer_shape(shape, input.size))
+# torch's three reshape nodes: ViewBackward0 (contiguous input), ReshapeAliasBackward0 (strides
+# allow a view), UnsafeViewBackward0 (of a contiguous copy). Same forward, same VJP.
+for _name in ("view", "_reshape_alias", "_unsafe_view"):
+    defop(
+        _name, public=False, shape=_view_shape, vjp=lambda g, input_shape: d.reshape(g, input_shape)
+    )(_reshaped)
 
 
 @defop("clone", shape=S.same, vjp=lambda g: g, method=True)
@@ -85,31 +78,53 @@ def view(input, *shape):
 
 @deffn("reshape", op="view", method=True)
 def reshape(input, *shape):
-    """A view when the layout allows it, else a copy (CloneBackward0 → UnsafeViewBackward0)."""
+    """As torch: a view of a contiguous input (ViewBackward0); else a strided alias when the
+    strides allow one (ReshapeAliasBackward0); else a copy (CloneBackward0 → UnsafeView)."""
     shape = _shape_arg(shape)
-    if input._a.flags.c_contiguous:
+    a = input._a
+    if a.flags.c_contiguous:
         return apply(OPS["view"], (input,), {"shape": shape})
-    return apply(OPS["_unsafe_view"], (clone(input),), {"shape": shape})
+    try:
+        np.reshape(a, infer_shape(shape, a.size), copy=False)
+    except ValueError:
+        return apply(OPS["_unsafe_view"], (clone(input),), {"shape": shape})
+    return apply(OPS["_reshape_alias"], (input,), {"shape": shape})
 
 
-@deffn("flatten", op="view", method=True)
-def flatten(input, start_dim=0, end_dim=-1):
-    """Merge dims start_dim..end_dim into one."""
-    nd = input.ndim
-    if nd == 0:
-        return reshape(input, 1)
-    s = S.norm_dim(start_dim, nd, "flatten")
-    e = S.norm_dim(end_dim, nd, "flatten")
-    if s > e:
+@deffn("view_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o))
+def view_as(input, other):
+    return view(input, *other.shape)
+
+
+@deffn("reshape_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o))
+def reshape_as(input, other):
+    return reshape(input, *other.shape)
+
+
+@deffn("contiguous", op="clone", method=True)
+def contiguous(input):
+    """The tensor itself when already C-contiguous, else a contiguous copy (CloneBackward0)."""
+    return input if input._a.flags.c_contiguous else clone(input)
+
+
+def _flatten_shape(shape, *, start_dim=0, end_dim=-1):
+    if not shape:
+        return (1,)
+    st, e = S.norm_dim(start_dim, len(shape), "flatten"), S.norm_dim(end_dim, len(shape), "flatten")
+    if st > e:
         raise ShapeError(
             "flatten() has invalid args: start_dim cannot come after end_dim",
             op="flatten",
-            shapes=[input.shape],
+            shapes=[shape],
         )
-    if s == e:
-        return input
-    shp = input.shape
-    return reshape(input, shp[:s] + (math.prod(shp[s : e + 1]),) + shp[e + 1 :])
+    return tuple(shape[:st]) + (math.prod(shape[st : e + 1]),) + tuple(shape[e + 1 :])
+
+
+@deffn("flatten", op="view", method=True, shape=_flatten_shape)
+def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one (the tensor itself when that is one dim)."""
+    out = _flatten_shape(input.shape, start_dim=start_dim, end_dim=end_dim)
+    return input if out == input.shape and input.ndim else reshape(input, out)
 
 
 def _expand_shape(input_shape, *, size):
@@ -117,6 +132,7 @@ def _expand_shape(input_shape, *, size):
 
 
 def _expanded(shape, size):
+    """torch's expand geometry, checked from the last dim backwards as torch does."""
     size = tuple(size)
     if len(size) < len(shape):
         raise ShapeError(
@@ -126,26 +142,26 @@ def _expanded(shape, size):
             shapes=[shape, size],
         )
     lead = len(size) - len(shape)
-    out = []
-    for i, n in enumerate(size):
+    out = list(size)
+    for i in reversed(range(len(size))):
         cur = shape[i - lead] if i >= lead else None
-        if n == -1:
-            if cur is None:
-                raise ShapeError(
-                    "expand(): -1 is not allowed in a leading, non-existing dimension",
-                    op="expand",
-                    shapes=[shape, size],
-                )
-            n = cur
-        elif cur is not None and cur != 1 and cur != n:
+        if size[i] == -1 and cur is None:
             raise ShapeError(
-                f"expand(): the expanded size of the tensor ({n}) must match the existing size "
-                f"({cur}) at non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor "
-                f"sizes: {list(shape)}",
+                f"expand(): The expanded size of the tensor (-1) isn't allowed in a leading, "
+                f"non-existing dimension {i}",
                 op="expand",
                 shapes=[shape, size],
             )
-        out.append(n)
+        if size[i] == -1:
+            out[i] = cur
+        elif cur is not None and cur != 1 and cur != size[i]:
+            raise ShapeError(
+                f"expand(): The expanded size of the tensor ({size[i]}) must match the existing "
+                f"size ({cur}) at non-singleton dimension {i}.  Target sizes: {list(size)}.  "
+                f"Tensor sizes: {list(shape)}",
+                op="expand",
+                shapes=[shape, size],
+            )
     return tuple(out)
 
 
@@ -174,7 +190,7 @@ def expand(input, *size):
     return apply(OPS["expand"], (input,), {"size": _shape_arg(size)})
 
 
-@deffn("expand_as", op="expand", method=True)
+@deffn("expand_as", op="expand", method=True, shape=lambda s, o: _expanded(s, o))
 def expand_as(input, other):
     return expand(input, *other.shape)
 
@@ -216,101 +232,66 @@ def unsqueeze(input, *, dim):
     return np.expand_dims(input, S.norm_dim(dim, input.ndim + 1, "unsqueeze"))
 
 
-def _perm_shape(shape, *, dims):
-    return tuple(shape[i] for i in _perm(dims, len(shape)))
+def _squeeze_shape(shape, *, dim=None):
+    """Drop the size-1 dims among dim: None (all), an int, or a tuple."""
+    nd = len(shape)
+    if dim is None or isinstance(dim, int):
+        dims = range(nd) if dim is None else (S.norm_dim(dim, nd, "squeeze"),)
+    else:
+        dims = S.norm_dims(tuple(dim), nd, "squeeze") if dim else ()
+    drop = {i for i in dims if nd and shape[i] == 1}
+    return tuple(n for i, n in enumerate(shape) if i not in drop)
 
 
-def _perm(dims, ndim):
-    dims = tuple(S.norm_dim(i, ndim, "permute") for i in dims)
-    if sorted(dims) != list(range(ndim)):
-        raise ShapeError(
-            f"permute(): number of dims don't match or repeated dim in permute: dims {list(dims)} "
-            f"for a tensor of {ndim} dims",
-            op="permute",
-            shapes=[],
-        )
-    return dims
-
-
+# squeeze() / squeeze(dim) / squeeze(dims): torch's SqueezeBackward0/1/2.
 @defop(
-    "permute",
+    "squeeze",
     public=False,
-    shape=_perm_shape,
-    vjp=lambda g, dims, input_shape: d.permute(g, np.argsort(_perm(dims, len(input_shape)))),
+    shape=_squeeze_shape,
+    vjp=lambda g, input_shape: d.reshape(g, input_shape),
+    grad_fn=lambda a: f"SqueezeBackward{_dim_kind(a['dim'])}",
 )
-def _permute(input, *, dims):
-    """Reorder dims."""
-    return np.transpose(input, _perm(dims, input.ndim))
+def _squeeze(input, *, dim=None):
+    """Remove size-1 dims (all, or those among dim)."""
+    return input.reshape(_squeeze_shape(input.shape, dim=dim))
 
 
-@deffn("permute", op="permute", method=True)
-def permute(input, *dims):
-    """x.permute(2, 0, 1): reorder the dims."""
-    return apply(OPS["permute"], (input,), {"dims": _shape_arg(dims)})
+def _dim_kind(dim):
+    return 0 if dim is None else 1 if isinstance(dim, int) else 2
 
 
-def _transpose_shape(shape, *, dim0, dim1):
-    s = list(shape)
-    a, b = S.norm_dim(dim0, len(s), "transpose"), S.norm_dim(dim1, len(s), "transpose")
-    s[a], s[b] = s[b], s[a]
-    return tuple(s)
+def _dim_arg(dim):
+    return dim if dim is None or isinstance(dim, int) else tuple(dim)
 
 
-@defop(
-    "transpose",
-    method=True,
-    shape=_transpose_shape,
-    vjp=lambda g, dim0, dim1: d.swapaxes(g, dim0, dim1),
-)
-def transpose(input, *, dim0, dim1):
-    """Swap two dims."""
-    if input.ndim == 0:
-        return input
-    return np.swapaxes(
-        input, S.norm_dim(dim0, input.ndim, "transpose"), S.norm_dim(dim1, input.ndim, "transpose")
-    )
+@deffn("squeeze", op="squeeze", method=True)
+def squeeze(input, dim=None):
+    """x.squeeze(), x.squeeze(1), x.squeeze((0, 2)): drop size-1 dims."""
+    return apply(OPS["squeeze"], (input,), {"dim": _dim_arg(dim)})
 
 
-def _t_shape(shape):
-    if len(shape) > 2:
+def _unflat_shape(shape, dim, sizes):
+    ax = S.norm_dim(dim, len(shape), "unflatten")
+    if not len(sizes):
+        raise ShapeError("unflatten: sizes must be non-empty", op="unflatten", shapes=[shape])
+    try:
+        sizes = infer_shape(sizes, shape[ax], "unflatten")
+    except ShapeError:
         raise ShapeError(
-            f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D",
-            op="t",
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim "
+            f"{dim} ({shape[ax]}) in the input tensor",
+            op="unflatten",
             shapes=[shape],
-        )
-    return tuple(reversed(shape))
+        ) from None
+    return tuple(shape[:ax]) + sizes + tuple(shape[ax + 1 :])
 
 
-@defop("t", method=True, shape=_t_shape, vjp=lambda g: d.permute(g, tuple(range(g.ndim))[::-1]))
-def t(input):
-    """Transpose a matrix (a vector or scalar is returned as is)."""
-    if input.ndim > 2:
-        raise ShapeError(
-            f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D",
-            op="t",
-            shapes=[input.shape],
-        )
-    return input.T
-
-
-def _to_shape(shape, *, dtype):
-    return tuple(shape)
-
-
-@defop(
-    "_to_copy", public=False, shape=_to_shape, vjp=lambda g: g
-)  # the backward loop casts g back to the input's dtype
-def _to_copy(input, *, dtype):
-    """Cast to dtype."""
-    return input.astype(dtype)
-
-
-@deffn("to", op="_to_copy", method=True)
-def to(input, dtype=None, *, copy=False):
-    """x.to(engine.float64): cast (a no-op when the dtype already matches)."""
-    if dtype is None or isinstance(dtype, str) and dtype == "cpu":
-        return input
-    dt = _dt.canonical(dtype)
-    if input.dtype == dt and not copy:
-        return input
-    return apply(OPS["_to_copy"], (input,), {"dtype": dt})
+@deffn(
+    "unflatten",
+    op="view",
+    method=True,
+    shape=lambda s, *, dim, sizes: _unflat_shape(s, dim, sizes),
+)
+def unflatten(input, dim, sizes):
+    """Split dim into sizes (one may be -1): a view."""
+    return view(input, *_unflat_shape(input.shape, dim, sizes))
