@@ -42,15 +42,20 @@ def _gelu_vjp(g, input, approximate):
 
 
 def _float_only(name):
-    def rule(dtype, *_, **__):
-        if getattr(dtype, "kind", "f") != "f":
-            raise NotImplementedError(f"\"{name}\" not implemented for '{dtype}'")
-        return dtype
+    def rule(input, *_, **__):
+        if getattr(input, "kind", "f") != "f":
+            raise NotImplementedError(f"\"{name}\" not implemented for '{input}'")
+        return input
 
     return rule
 
 
-@defop("gelu", vjp=_gelu_vjp, shape=S.same, dtype=_float_only("gelu"))
+def _gelu_shape(shape, *, approximate="none"):
+    _check_approximate(approximate)
+    return tuple(shape)
+
+
+@defop("gelu", vjp=_gelu_vjp, shape=_gelu_shape, dtype=_float_only("gelu"))
 def gelu(input, *, approximate="none"):
     """x·Φ(x), Φ the standard normal CDF; approximate='tanh' uses torch's tanh formula."""
     _check_approximate(approximate)

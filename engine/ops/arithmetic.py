@@ -45,11 +45,7 @@ def _div_mode(input, other, *, rounding_mode=None):
     )
     if rounding_mode is None:
         return input.astype(np.float32) / other if ints else input / other
-    if rounding_mode not in ("trunc", "floor"):
-        raise ArgumentError(
-            "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
-            f"'{rounding_mode}'"
-        )
+    _check_rounding(rounding_mode)
     if ints:
         if np.any(np.asarray(other) == 0):
             raise ZeroDivisionError("ZeroDivisionError")
@@ -67,17 +63,28 @@ def _dtype_of(x):
     return x._a.dtype if isinstance(x, Tensor) else type(x)
 
 
+def _alpha_dtype(name):
+    """The dtype rule of add/sub: torch's promotion, refusing an alpha torch refuses."""
+
+    def rule(input, other, alpha=1, **_):
+        out = default_dtype(OPS[name], (input, other))
+        kind = alpha if isinstance(alpha, type) else type(alpha)  # graph checks pass types
+        if kind is bool and out.kind != "b":
+            raise ArgumentError("Boolean alpha only supported for Boolean results.")
+        if kind is float and out.kind in "biu":
+            raise ArgumentError(
+                "For integral input tensors, argument alpha must not be a floating point number."
+            )
+        return out
+
+    return rule
+
+
 def _check_alpha(name, input, other, alpha):
-    out = default_dtype(OPS[name], (_dtype_of(input), _dtype_of(other)))
-    if isinstance(alpha, bool) and out.kind != "b":
-        raise ArgumentError("Boolean alpha only supported for Boolean results.")
-    if isinstance(alpha, float) and out.kind in "biu":
-        raise ArgumentError(
-            "For integral input tensors, argument alpha must not be a floating point number."
-        )
+    _alpha_dtype(name)(_dtype_of(input), _dtype_of(other), alpha)
 
 
-@deffn("add", op="add", method=True)
+@deffn("add", op="add", method=True, dtype=_alpha_dtype("add"))
 def add(input, other, *, alpha=1):
     """input + alpha * other, broadcasting; other may be a number."""
     if alpha == 1 and type(alpha) is int:
@@ -86,7 +93,7 @@ def add(input, other, *, alpha=1):
     return apply(OPS["add"], (input, other), {"alpha": alpha})
 
 
-@deffn("sub", op="sub", method=True)
+@deffn("sub", op="sub", method=True, dtype=_alpha_dtype("sub"))
 def sub(input, other, *, alpha=1):
     """input - alpha * other, broadcasting; either may be a number."""
     if alpha == 1 and type(alpha) is int:
@@ -101,7 +108,16 @@ def mul(input, other):
     return apply(OPS["mul"], (input, other), {})
 
 
+def _check_rounding(rounding_mode):
+    if rounding_mode not in (None, "trunc", "floor"):
+        raise ArgumentError(
+            "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+            f"'{rounding_mode}'"
+        )
+
+
 def _div_dtype(input, other, rounding_mode=None, **_):
+    _check_rounding(rounding_mode)
     op = OPS["div" if rounding_mode is None else "div.Tensor_mode"]
     return default_dtype(op, (input, other))
 
@@ -120,7 +136,7 @@ def true_divide(input, other):
     return apply(OPS["div"], (input, other), {})
 
 
-@deffn("subtract", op="sub", method=True)
+@deffn("subtract", op="sub", method=True, dtype=_alpha_dtype("sub"))
 def subtract(input, other, *, alpha=1):
     """Alias of sub."""
     return sub(input, other, alpha=alpha)

@@ -84,14 +84,23 @@ def _where(input, other, *, condition):
     return out
 
 
+def _bool_condition(dtype):
+    """Checks the condition's dtype (and returns True): torch's where takes bool only."""
+    if dtype != _dt.bool_:
+        raise DTypeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype {dtype}"
+        )
+    return dtype
+
+
 @deffn(
     "where",
     op="where",
     shape=lambda condition, input=(), other=(), **_: S.broadcast(
         condition, input, other, op="where"
     ),
-    dtype=lambda condition, input=None, other=None, **_: default_dtype(
-        OPS["where"], (input, other)
+    dtype=lambda condition, input=None, other=None, **_: (
+        _bool_condition(condition) and default_dtype(OPS["where"], (input, other))
     ),
 )
 def where(condition, input=None, other=None):
@@ -102,11 +111,7 @@ def where(condition, input=None, other=None):
         return tuple(Tensor(i.astype(np.int64)) for i in np.nonzero(cond))
     if input is None or other is None:
         raise TypeError("where() takes a condition and both input and other")
-    if cond.dtype != _dt.bool_:
-        raise DTypeError(
-            "where expected condition to be a boolean tensor, but got a tensor with dtype "
-            f"{cond.dtype}"
-        )
+    _bool_condition(cond.dtype)
     return apply(OPS["where"], (input, other), {"condition": cond})
 
 
@@ -181,6 +186,8 @@ def _clamp_dtype(input, min=None, max=None, **_):
 
 
 def _clamp_fn_shape(input, min=None, max=None, **_):  # noqa: A002
+    if min is None and max is None:
+        raise ArgumentError("torch.clamp: At least one of 'min' or 'max' must not be None")
     bounds = (() if b is None else b for b in (min, max))
     return S.broadcast(input, *bounds, op="clamp")
 

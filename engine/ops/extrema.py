@@ -26,22 +26,26 @@ MinResult = namedtuple("min", ["values", "indices"])
 MaxResult.__module__ = MinResult.__module__ = "engine.return_types"
 
 
-def _check_nonempty(op, input, axis):
-    if input.size == 0:
-        if axis is None:
+def _nonempty(op, shape, dim):
+    """torch's errors for an extreme of nothing; dim None or () reduces every dim. Shared by
+    the forwards and the shape rules, so a graph is refused before it runs."""
+    shape = tuple(shape)
+    if dim is None or dim == ():
+        if 0 in shape:
             raise ShapeError(
                 f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument.",
                 op=op,
-                shapes=[input.shape],
+                shapes=[shape],
             )
-        for a in axis:
-            if input.shape[a] == 0:
-                raise ShapeError(
-                    f"{op}(): Expected reduction dim {a} to have non-zero size.",
-                    op=op,
-                    shapes=[input.shape],
-                )
+        return
+    for a in S.norm_dims(dim, len(shape), op):
+        if shape and shape[a] == 0:
+            raise ShapeError(
+                f"{op}(): Expected reduction dim {a} to have non-zero size.",
+                op=op,
+                shapes=[shape],
+            )
 
 
 def _even_vjp(g, input, ans, input_shape, dim, keepdim):
@@ -54,15 +58,19 @@ def _even_vjp(g, input, ans, input_shape, dim, keepdim):
     return d.scale(unreduce(g, input_shape, dim, keepdim), hit / hit.sum(axis=axis, keepdims=True))
 
 
-def _amax_shape(shape, *, dim=(), keepdim=False, **_):
+def _amax_shape(shape, *, dim=(), keepdim=False, _op="amax", **_):
+    _nonempty(_op, shape, dim)
     return S.reduced(shape, dim, keepdim)
 
 
 def _extreme(name, fn, doc):
-    @defop(name, method=True, shape=_amax_shape, vjp=_even_vjp, doc=doc)
+    def shape(shape, *, dim=(), keepdim=False):
+        return _amax_shape(shape, dim=dim, keepdim=keepdim, _op=name)
+
+    @defop(name, method=True, shape=shape, vjp=_even_vjp, doc=doc)
     def reduce(input, *, dim=(), keepdim=False):
         axis = np_axis(dim, input.ndim, name)
-        _check_nonempty(name, input, axis)
+        _nonempty(name, input.shape, dim)
         return fn(input, axis=axis, keepdims=keepdim)
 
     return reduce
@@ -78,11 +86,11 @@ def _full(name, fn, grad_fn):
         public=False,
         doc=f"{name.capitalize()} of all elements; tied extremes share the gradient.",
         grad_fn=grad_fn,
-        shape=lambda shape, **_: (),
+        shape=lambda shape, **_: _nonempty(name, shape, None) or (),
         vjp=lambda g, input, ans: _even_vjp(g, input, ans, (), None, False),
     )
     def full(input):
-        _check_nonempty(name, input, None)
+        _nonempty(name, input.shape, None)
         return fn(input)
 
     return full
@@ -104,7 +112,8 @@ def _select_vjp(g, ans, input_shape, dim, keepdim):
     return d.scale(unreduce(g[0], input_shape, dim, keepdim), picked)
 
 
-def _dim_shape(shape, *, dim, keepdim=False):
+def _dim_shape(shape, *, dim, keepdim=False, _op="max"):
+    _nonempty(_op, shape, dim)
     out = S.reduced(shape, dim, keepdim)
     return out, out
 
@@ -116,14 +125,16 @@ def _along(name, arg, grad_fn):
         doc=f"({name} values, their indices) along dim.",
         grad_fn=grad_fn,
         n_outputs=2,
-        shape=_dim_shape,
+        shape=lambda shape, *, dim, keepdim=False: _dim_shape(
+            shape, dim=dim, keepdim=keepdim, _op=name
+        ),
         vjp=_select_vjp,
     )
     def along(input, *, dim, keepdim=False):
         ax = S.norm_dim(dim, input.ndim, name)
         if input.ndim == 0:
             return input.copy(), np.zeros((), np.int64)
-        _check_nonempty(name, input, (ax,))
+        _nonempty(name, input.shape, ax)
         idx = arg(input, axis=ax, keepdims=True)
         values = np.take_along_axis(input, idx, ax)
         if not keepdim:
@@ -137,16 +148,19 @@ _along("max", np.argmax, "MaxBackward0")
 _along("min", np.argmin, "MinBackward0")
 
 
-def _max_fn_shape(shape, dim=None, keepdim=False, other=None, **_):
+def _max_fn_shape(shape, dim=None, keepdim=False, other=None, _op="max", **_):
     if isinstance(dim, tuple) or other is not None:  # max(input, other): elementwise
-        return S.broadcast(shape, other if other is not None else dim)
-    return () if dim is None else _dim_shape(shape, dim=dim, keepdim=keepdim)
+        return S.broadcast(shape, other if other is not None else dim, op=_op)
+    if dim is None:
+        _nonempty(_op, shape, None)
+        return ()
+    return _dim_shape(shape, dim=dim, keepdim=keepdim, _op=_op)
 
 
-def _max_fn_dtype(dtype, dim=None, keepdim=False, other=None, **_):
+def _max_fn_dtype(input, dim=None, keepdim=False, other=None, **_):
     if other is not None or isinstance(dim, np.dtype):
-        return default_dtype(OPS["maximum"], (dtype, other if other is not None else dim))
-    return dtype if dim is None else (dtype, _dt.int64)
+        return default_dtype(OPS["maximum"], (input, other if other is not None else dim))
+    return input if dim is None else (input, _dt.int64)
 
 
 def _max_min(name, pairwise, result):
@@ -162,7 +176,11 @@ def _max_min(name, pairwise, result):
         f"torch.{name}: of all elements; along dim, a (values, indices) namedtuple; against "
         f"another tensor, torch.{pairwise}."
     )
-    deffn(name, op=name, method=True, shape=_max_fn_shape, dtype=_max_fn_dtype)(fn)
+
+    def shape(shape, dim=None, keepdim=False, other=None):
+        return _max_fn_shape(shape, dim, keepdim, other, _op=name)
+
+    deffn(name, op=name, method=True, shape=shape, dtype=_max_fn_dtype)(fn)
     return fn
 
 
@@ -170,10 +188,20 @@ max = _max_min("max", "maximum", MaxResult)  # noqa: A001 - torch's names
 min = _max_min("min", "minimum", MinResult)  # noqa: A001
 
 
-def _arg_shape(shape, *, dim=None, keepdim=False):
+def _arg_shape(shape, *, dim=None, keepdim=False, _op="argmax"):
+    _nonempty(_op, shape, dim)
     if dim is None:
         return (1,) * len(shape) if keepdim else ()
     return S.reduced(shape, dim, keepdim)
+
+
+def _index_dtype(name):
+    def rule(input, *_, **__):
+        if input == _dt.bool_:
+            raise DTypeError(f"{name}(): does not support bool input")
+        return _dt.int64
+
+    return rule
 
 
 def _index(name, fn, doc):
@@ -181,21 +209,21 @@ def _index(name, fn, doc):
         name,
         method=True,
         differentiable=False,
-        shape=_arg_shape,
-        dtype=lambda *_, **__: _dt.int64,
+        shape=lambda shape, *, dim=None, keepdim=False: _arg_shape(
+            shape, dim=dim, keepdim=keepdim, _op=name
+        ),
+        dtype=_index_dtype(name),
         doc=doc,
     )
     def arg(input, *, dim=None, keepdim=False):
-        if input.dtype == _dt.bool_:
-            raise DTypeError(f"{name}(): does not support bool input")
+        _index_dtype(name)(input.dtype)
+        _nonempty(name, input.shape, dim)
         if dim is None:
-            _check_nonempty(name, input, None)
             i = np.asarray(fn(input), np.int64)
             return i.reshape((1,) * input.ndim) if keepdim else i
         ax = S.norm_dim(dim, input.ndim, name)
         if input.ndim == 0:
             return np.zeros((), np.int64)
-        _check_nonempty(name, input, (ax,))
         return fn(input, axis=ax, keepdims=keepdim).astype(np.int64, copy=False)
 
     return arg

@@ -14,7 +14,7 @@ from ..dispatch import apply
 from ..errors import ArgumentError
 from ..registry import OPS, deffn, defop
 from . import dual as d
-from .reductions import _axes, _floating, _reduce_shape, np_axis, unreduce
+from .reductions import _axes, _reduce_shape, floating_only, np_axis, unreduce
 
 
 def _norm_vjp(g, input, ans, input_shape, ord, dim, keepdim):  # noqa: A002 - torch's name
@@ -43,11 +43,16 @@ def _norm_vjp(g, input, ans, input_shape, ord, dim, keepdim):  # noqa: A002 - to
     return scaled * d.mask(n != 0, g / d.pow(d.where(n == 0, 1, norm), ord - 1))
 
 
-@defop("linalg_vector_norm", public=False, shape=_reduce_shape, vjp=_norm_vjp)
+_NORM_DTYPE = floating_only(
+    "linalg.vector_norm", "Expected a floating point or complex tensor as input"
+)
+
+
+@defop("linalg_vector_norm", public=False, shape=_reduce_shape, vjp=_norm_vjp, dtype=_NORM_DTYPE)
 def _vector_norm(input, *, ord=2, dim=None, keepdim=False):  # noqa: A002
     """The vector ord-norm of input over dim: (Σ|x|^ord)^(1/ord), max|x| for inf, min|x| for
     -inf, the count of nonzeros for 0."""
-    _floating("linalg.vector_norm", input, "Expected a floating point or complex tensor as input")
+    _NORM_DTYPE(input.dtype)
     axis = np_axis(dim, input.ndim, "linalg.vector_norm")
     if ord == 2:
         return np.sqrt(np.sum(input * input, axis=axis, keepdims=keepdim))
@@ -71,7 +76,7 @@ def _norm_fn_shape(shape, p="fro", dim=None, keepdim=False, **_):
     return S.reduced(shape, dim, keepdim)
 
 
-@deffn("norm", op="linalg_vector_norm", method=True, shape=_norm_fn_shape)
+@deffn("norm", op="linalg_vector_norm", method=True, shape=_norm_fn_shape, dtype=_NORM_DTYPE)
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """torch.norm / Tensor.norm: the vector p-norm over dim (default all), with
     torch.linalg.vector_norm's semantics; p='fro' (or None) is the 2-norm, p may be inf, -inf,

@@ -46,13 +46,24 @@ def _reduce_shape(shape, *, dim=None, keepdim=False, **_):
     return S.reduced(shape, dim, keepdim)
 
 
-def _int64_if_integral(dtype, *_, **__):
-    return _dt.int64 if dtype.kind in "biu" else dtype
+def _int64_if_integral(input, *_, dtype=None, **__):
+    if dtype is not None:
+        return _dt.canonical(dtype)
+    return _dt.int64 if input.kind in "biu" else input
 
 
-def _floating(op, input, what="std and var only support floating point and complex dtypes"):
-    if input.dtype.kind != "f":
-        raise DTypeError(what if op is None else f"{op}: {what}. Got {input.dtype}")
+_VAR_DTYPES = "std and var only support floating point and complex dtypes"
+
+
+def floating_only(op, what=_VAR_DTYPES):
+    """A dtype rule (and forward check) refusing non-floating inputs with torch's message."""
+
+    def rule(input, *_, **__):
+        if getattr(input, "kind", "f") != "f":
+            raise DTypeError(what if op is None else f"{op}: {what}. Got {input}")
+        return input
+
+    return rule
 
 
 @defop(
@@ -95,11 +106,22 @@ def _mean(input, *, dim=None, keepdim=False):
     return np.mean(input, axis=axis, keepdims=keepdim, dtype=input.dtype)
 
 
-@deffn("mean", op="mean", method=True)
+def _mean_dtype(input, *_, dtype=None, **__):
+    if dtype is not None:
+        return _dt.canonical(dtype)
+    if getattr(input, "kind", "f") != "f":
+        raise DTypeError(
+            "mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {input}"
+        )
+    return input
+
+
+@deffn("mean", op="mean", method=True, dtype=_mean_dtype)
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Mean over dim (int or tuple, default all) with keepdim."""
     if input.dtype.kind != "f" and dtype is None:
-        raise TypeError(
+        raise DTypeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}"
         )
@@ -196,10 +218,10 @@ def _std_vjp(g, input, ans, input_shape, dim, correction, keepdim):
     return _var_vjp(gv, input, input_shape, dim, correction, keepdim)
 
 
-@defop("var", public=False, shape=_reduce_shape, vjp=_var_vjp)
+@defop("var", public=False, shape=_reduce_shape, vjp=_var_vjp, dtype=floating_only(None))
 def _var(input, *, dim=None, correction=1, keepdim=False):
     """Variance over dim with `correction` (1: Bessel's, unbiased)."""
-    _floating(None, input)
+    floating_only(None)(input.dtype)
     axis = np_axis(dim, input.ndim, "var")
     if input.size == 0:
         return np.full(S.reduced(input.shape, dim, keepdim), np.nan, input.dtype)
@@ -209,7 +231,7 @@ def _var(input, *, dim=None, correction=1, keepdim=False):
         return np.sum(dev * dev, axis=axis, keepdims=keepdim) / dof
 
 
-@defop("std", public=False, shape=_reduce_shape, vjp=_std_vjp)
+@defop("std", public=False, shape=_reduce_shape, vjp=_std_vjp, dtype=floating_only(None))
 def _std(input, *, dim=None, correction=1, keepdim=False):
     """Standard deviation over dim with `correction`."""
     return np.sqrt(_var(input, dim=dim, correction=correction, keepdim=keepdim))
@@ -229,14 +251,14 @@ def _var_fn_shape(shape, dim=None, unbiased=None, keepdim=False, **_):
     return S.reduced(shape, None if isinstance(dim, bool) else dim, keepdim)
 
 
-@deffn("var", op="var", method=True, shape=_var_fn_shape)
+@deffn("var", op="var", method=True, shape=_var_fn_shape, dtype=floating_only(None))
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over dim; `correction` (or torch's legacy `unbiased`) sets the divisor N - c."""
     dim, c = _var_args("var", dim, unbiased, correction)
     return apply(OPS["var"], (input,), {"dim": dim, "correction": c, "keepdim": keepdim})
 
 
-@deffn("std", op="std", method=True, shape=_var_fn_shape)
+@deffn("std", op="std", method=True, shape=_var_fn_shape, dtype=floating_only(None))
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over dim, with `correction` or `unbiased` as var."""
     dim, c = _var_args("std", dim, unbiased, correction)
