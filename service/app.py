@@ -10,7 +10,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
-from service.routes import docs, health, ops, problems
+from service.routes import derivatives, docs, evaluate, health, ops, problems
 from service.settings import Settings
 
 DESCRIPTION = """\
@@ -69,10 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Pydantic's JSON writer turns NaN into null; this one writes "NaN".
         default_response_class=ORJSONResponse,
         generate_unique_id_function=operation_id,
+        # One schema per model: tensors read and written are documented as the same thing.
+        separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (ops, health, problems, docs):
+    for module in (evaluate, derivatives, ops, health, problems, docs):
         app.include_router(module.router)
     install_openapi(app)
     return app

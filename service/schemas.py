@@ -327,25 +327,33 @@ class OutputPublic(TensorPublic):
 class DagNodePublic(BaseModel):
     """One node of the backward graph: a `grad_fn` or the `AccumulateGrad` of a leaf."""
 
-    model_config = ConfigDict(extra="allow")
-
-    id: str = Field(description="Identifier within this answer.")
+    id: int = Field(description="Position in topological order from the outputs.")
     name: str = Field(description="`PowBackward0`, `AccumulateGrad`, ... as torch names it.")
-    next: list[str | None] = Field(
+    op: str | None = Field(description="The forward op that recorded it; null for leaves.")
+    shape: list[NonNegativeInt] | None = Field(description="Shape of the value it produced.")
+    dtype: DType | None = Field(description="Dtype of the value it produced.")
+    next: list[int | None] = Field(
         description="Ids of the nodes this node's gradient flows to, in operand order, as "
         "`next_functions` (null where no gradient flows)."
     )
+    input: str | SkipJsonSchema[None] = _optional(
+        "AccumulateGrad only: the name of the input tensor it accumulates into."
+    )
+    requires_grad: bool | SkipJsonSchema[None] = _optional("AccumulateGrad only.")
 
 
 class DagPublic(BaseModel):
     """The backward graph as JSON, and the same graph as Graphviz DOT text."""
 
-    model_config = ConfigDict(extra="allow")
-
-    nodes: list[DagNodePublic] = Field(description="Every node, roots (outputs) first.")
+    nodes: list[DagNodePublic] = Field(description="Every node, outputs' nodes first.")
+    outputs: dict[str, int | None] = Field(
+        description="The node of each answered output; null when it has none (it does not "
+        "require grad)."
+    )
     dot: str = Field(
-        description="Graphviz DOT text drawing the graph as the seed's figure does: leaves "
-        "in blue, arrows in the forward direction. Render it with `dot -Tsvg`."
+        description="Graphviz DOT text drawing the graph as the seed's figure does: arrows "
+        "in the forward direction, leaves in light blue. `dot -Tsvg` renders it; "
+        "`Accept: image/svg+xml` answers that picture."
     )
 
 

@@ -65,6 +65,10 @@ def test_operation_ids_are_the_endpoint_names(spec):
         ("/problems", "get"): "list_problem_types",
         ("/problems/{slug}", "get"): "get_problem_type",
         ("/v1/ops", "get"): "list_ops",
+        ("/v1/evaluate", "post"): "evaluate_program",
+        ("/v1/jacobian", "post"): "jacobian",
+        ("/v1/hessian", "post"): "hessian",
+        ("/v1/gradcheck", "post"): "gradcheck",
     }
 
 

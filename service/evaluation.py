@@ -1,0 +1,162 @@
+"""The work of `POST /v1/evaluate`: forward, the backward calls, the DAG, and the answer.
+
+Everything the request asks is checked before numpy runs: the program (names, arity, shapes,
+dtypes, limits, with the extra memory of backward counted), the outputs asked for, and each
+backward entry (an output that requires grad, a gradient of its shape or a scalar output).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import Tensor
+from engine.program import Checked, check, describe, run
+from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs import compile_program, decode_inputs, guard, limits_for, tensors_only
+from service.schemas import BackwardCreate, EvaluateCreate
+from service.settings import Settings
+from service.wire import decode_tensor, encode_tensor
+
+
+@dataclass
+class Evaluation:
+    outputs: dict[str, Tensor]
+    grads: dict[str, Tensor | None]
+    dag: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _Backward:
+    output: str
+    gradient: Tensor | None
+    pointer: str
+
+
+def _backward_list(body: EvaluateCreate) -> list[tuple[str, BackwardCreate]]:
+    if body.backward is None:
+        return []
+    if isinstance(body.backward, BackwardCreate):
+        return [("/backward", body.backward)]
+    return [(f"/backward/{i}", b) for i, b in enumerate(body.backward)]
+
+
+def _selected(body: EvaluateCreate, names: tuple[str, ...]) -> list[str]:
+    if body.expr is None or body.outputs is None:  # nodes: `outputs` are the program's own
+        return list(names)
+    known = set(names)
+    for i, name in enumerate(body.outputs):
+        if name not in known:
+            raise _unknown_output(name, names, f"/outputs/{i}")
+    return list(dict.fromkeys(body.outputs))
+
+
+def _unknown_output(name: str, names: tuple[str, ...], pointer: str) -> ProblemError:
+    detail = f"{name!r} is not an output of the program; its outputs are {', '.join(names)}"
+    return PROBLEM_TYPES["unknown-name"].error(
+        detail, errors=[{"pointer": pointer, "detail": detail}], outputs=list(names)
+    )
+
+
+def _invalid_backward(pointer: str, detail: str, **extensions: Any) -> ProblemError:
+    return PROBLEM_TYPES["invalid-backward"].error(
+        detail, errors=[{"pointer": pointer, "detail": detail}], **extensions
+    )
+
+
+def _plan_backward(body: EvaluateCreate, checked: Checked, settings: Settings) -> list[_Backward]:
+    names = checked.program.output_names
+    plans = []
+    for pointer, spec in _backward_list(body):
+        if spec.output not in names:
+            raise _unknown_output(spec.output, names, f"{pointer}/output")
+        out = checked.spec(spec.output)
+        if not hasattr(out, "requires_grad"):  # a tuple result (max with dim...)
+            raise _invalid_backward(
+                f"{pointer}/output", f"{spec.output!r} is a tuple of tensors, not one tensor"
+            )
+        if not out.requires_grad:
+            raise _invalid_backward(
+                f"{pointer}/output",
+                f"{spec.output!r} does not require grad: no input it depends on has "
+                '"requires_grad": true (torch: element 0 of tensors does not require grad '
+                "and does not have a grad_fn)",
+            )
+        gradient = None
+        if spec.gradient is not None:
+            array, _ = decode_tensor(
+                spec.gradient,
+                pointer=f"{pointer}/gradient",
+                max_elements=settings.max_tensor_elements,
+                max_ndim=settings.max_ndim,
+            )
+            if array.shape != out.shape:
+                raise _invalid_backward(
+                    f"{pointer}/gradient",
+                    f"gradient has shape {list(array.shape)} but {spec.output!r} has shape "
+                    f"{list(out.shape)}; they must be equal",
+                    shapes=[list(array.shape), list(out.shape)],
+                )
+            gradient = Tensor(array)
+        elif out.size != 1:
+            detail = (
+                f"{spec.output!r} has shape {list(out.shape)}: backward from a non-scalar "
+                f'output needs "gradient", a tensor of that shape (grad can be implicitly '
+                "created only for scalar outputs)"
+            )
+            raise PROBLEM_TYPES["gradient-required"].error(
+                detail,
+                errors=[{"pointer": f"{pointer}/gradient", "detail": detail}],
+                output=spec.output,
+                shape=list(out.shape),
+            )
+        plans.append(_Backward(spec.output, gradient, pointer))
+    return plans
+
+
+def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluation:
+    limits = limits_for(settings)
+    program = compile_program(body, limits)
+    inputs = decode_inputs(body, settings)
+    with guard(body, limits):
+        checked = check(program, inputs, limits, backward=body.backward is not None)
+    selected = _selected(body, program.output_names)
+    backward = _plan_backward(body, checked, settings)
+
+    with guard(body, limits):
+        values = run(program, inputs)
+    for step in backward:
+        with guard(body, limits, pointer=step.pointer):
+            values[step.output].backward(gradient=step.gradient, retain_graph=True)
+
+    outputs = tensors_only({name: values[name] for name in selected})
+    grads = {}
+    if backward:
+        grads = {name: t.grad for name, t in inputs.items() if t.requires_grad}
+    description = None
+    if dag:
+        with guard(body, limits):
+            description = describe(outputs, inputs)
+    return Evaluation(outputs, grads, description)
+
+
+def _tensor(t: Tensor, binary: bool) -> dict[str, Any]:
+    return encode_tensor(t.detach().numpy(), binary)
+
+
+def render(result: Evaluation, binary: bool) -> dict[str, Any]:
+    """The JSON content of the answer (numpy arrays inside, for `ORJSONResponse`)."""
+    content: dict[str, Any] = {
+        "outputs": {
+            name: {
+                **_tensor(t, binary),
+                "requires_grad": t.requires_grad,
+                "grad_fn": None if t.grad_fn is None else t.grad_fn.name(),
+            }
+            for name, t in result.outputs.items()
+        },
+        "grads": {
+            name: None if g is None else _tensor(g, binary) for name, g in result.grads.items()
+        },
+    }
+    if result.dag is not None:
+        content["dag"] = result.dag
+    return content

@@ -1,0 +1,74 @@
+"""`POST /v1/jacobian`, `/v1/hessian`, `/v1/gradcheck`: whole derivative matrices of one
+output of a program, and backward's gradients checked against finite differences."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from service import derivatives, examples
+from service.deps import SettingsDep
+from service.problems import problem_responses
+from service.responses import ORJSONResponse
+from service.routing import ORJSONRoute
+from service.schemas import (
+    GradcheckCreate,
+    GradcheckPublic,
+    HessianCreate,
+    HessianPublic,
+    JacobianCreate,
+    JacobianPublic,
+)
+
+router = APIRouter(prefix="/v1", tags=["derivatives"], route_class=ORJSONRoute)
+
+RESPONSES = problem_responses(400, 413, 415, 422, 500, 501, 503)
+
+
+@router.post(
+    "/jacobian",
+    summary="Jacobian of an output with respect to inputs",
+    response_model=JacobianPublic,
+    responses=RESPONSES,
+)
+def jacobian(
+    body: Annotated[JacobianCreate, Body(openapi_examples=examples.JACOBIAN)],
+    settings: SettingsDep,
+) -> ORJSONResponse:
+    """Every entry of d output / d input for each input of `wrt`, as
+    `torch.autograd.functional.jacobian`: one block per input, of shape output shape + input
+    shape, and the full matrix [output elements, input elements summed] with the blocks side
+    by side. Inputs not in `wrt` are constants."""
+    return ORJSONResponse(derivatives.jacobian(body, settings))
+
+
+@router.post(
+    "/hessian",
+    summary="Hessian of a scalar output with respect to inputs",
+    response_model=HessianPublic,
+    responses=RESPONSES,
+)
+def hessian(
+    body: Annotated[HessianCreate, Body(openapi_examples=examples.HESSIAN)],
+    settings: SettingsDep,
+) -> ORJSONResponse:
+    """Second derivatives of a one-element output, as `torch.autograd.functional.hessian`:
+    block `hessian[x][y]` of shape x.shape + y.shape for each pair of `wrt` inputs, and the
+    full symmetric matrix over all of them flattened in order."""
+    return ORJSONResponse(derivatives.hessian(body, settings))
+
+
+@router.post(
+    "/gradcheck",
+    summary="Check gradients against finite differences",
+    response_model=GradcheckPublic,
+    responses=RESPONSES,
+)
+def gradcheck(
+    body: Annotated[GradcheckCreate, Body(openapi_examples=examples.GRADCHECK)],
+    settings: SettingsDep,
+) -> ORJSONResponse:
+    """The Jacobian from backward beside the one from central finite differences (in
+    float64, step `eps`), per input: both matrices, the largest difference, and whether
+    every entry is within `atol + rtol * |numerical|`, as `torch.autograd.gradcheck`
+    decides. The answer is 200 whether or not the check passes: read `passed`."""
+    return ORJSONResponse(derivatives.gradcheck(body, settings))

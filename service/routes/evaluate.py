@@ -1,0 +1,78 @@
+"""`POST /v1/evaluate`: run a program forward and backward; answer values, gradients and the
+DAG as JSON, or the DAG drawn as SVG."""
+
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+
+from engine.program import GraphvizMissing, render_svg
+from service import examples
+from service.deps import SettingsDep
+from service.evaluation import evaluate, render
+from service.negotiation import negotiate
+from service.problems import PROBLEM_TYPES, problem_responses
+from service.programs import guard, limits_for
+from service.responses import ORJSONResponse
+from service.routing import ORJSONRoute
+from service.schemas import EvaluateCreate, EvaluatePublic
+
+router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=ORJSONRoute)
+
+JSON, SVG = "application/json", "image/svg+xml"
+DOT_TIMEOUT_SECONDS = 10.0
+
+_GRAPHVIZ_DETAIL = (
+    "Drawing the DAG as SVG needs Graphviz's `dot`, which is not installed on this server "
+    "(Debian/Ubuntu package `graphviz`). Ask for application/json: `dag.dot` is the same "
+    "picture as DOT text."
+)
+
+RESPONSES = {
+    200: {
+        "description": 'The outputs, gradients and (with `include: ["dag"]`) the graph; or, '
+        "for `Accept: image/svg+xml`, the graph drawn by Graphviz.",
+        "content": {SVG: {"schema": {"type": "string"}}},
+    },
+    **problem_responses(400, 406, 413, 415, 422, 500, 501, 503),
+}
+
+
+def _require_dot() -> None:
+    if shutil.which("dot") is None:
+        raise PROBLEM_TYPES["graphviz-missing"].error(_GRAPHVIZ_DETAIL, package="graphviz")
+
+
+@router.post(
+    "/evaluate",
+    summary="Evaluate a program: outputs, gradients, DAG",
+    response_model=EvaluatePublic,
+    responses=RESPONSES,
+)
+def evaluate_program(
+    body: Annotated[EvaluateCreate, Body(openapi_examples=examples.EVALUATE)],
+    settings: SettingsDep,
+    request: Request,
+) -> Response:
+    """Runs the program on the inputs, then each `backward` call in order (gradients
+    accumulate, as repeated `.backward(retain_graph=True)` calls do), and answers every
+    requested output with its `grad_fn`, the `.grad` of every input with `requires_grad`,
+    and with `include: ["dag"]` the backward graph.
+
+    With `Accept: image/svg+xml` the answer is that graph drawn by Graphviz instead (501 when
+    Graphviz is not installed). Every check (names, shapes, dtypes, limits) runs before any
+    computation."""
+    media = negotiate(request.headers.get("accept"), [JSON, SVG])
+    if media == SVG:
+        _require_dot()
+    result = evaluate(body, settings, dag=media == SVG or "dag" in body.include)
+    if media == JSON:
+        return ORJSONResponse(render(result, body.binary))
+    assert result.dag is not None
+    with guard(body, limits_for(settings)):
+        try:
+            svg = render_svg(result.dag["dot"], timeout=DOT_TIMEOUT_SECONDS)
+        except GraphvizMissing:  # uninstalled between the check and the drawing
+            _require_dot()
+            raise
+    return Response(svg, media_type=SVG)
