@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     compare,
     elementwise,
     extrema,
+    indexing,
     join,
     linalg,
     losses,
