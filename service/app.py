@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from engine.program import set_cache_size as set_program_cache_size
 from service import __version__
 from service.body_limit import BodyLimitMiddleware
 from service.openapi import install_openapi, operation_id
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        set_program_cache_size(settings.program_cache_size)
         app.state.settings = settings
         yield
 

@@ -164,3 +164,316 @@ GRADCHECK: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def _problem(type_: str, title: str, status: int, detail: str, instance: str, **more: Any):
+    return {
+        "type": f"/problems/{type_}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **more,
+    }
+
+
+def _at(pointer: str, detail: str) -> list[dict[str, str]]:
+    return [{"pointer": pointer, "detail": detail}]
+
+
+_SHAPE = (
+    "operator +: the size of tensor a (2) must match the size of tensor b (3) at "
+    "non-singleton dimension 1; shapes [(1, 2), (3,)] do not broadcast"
+)
+_UNDEFINED = "'c' is not defined: not assigned before this use and not an input"
+_DUNDER = "attribute '__class__': private and dunder attributes are not allowed"
+_GRADIENT = (
+    "'Q' has shape [2]: backward from a non-scalar output needs \"gradient\", a tensor of "
+    "that shape (grad can be implicitly created only for scalar outputs)"
+)
+_BIG = "y: a tensor of shape (100000, 100000) has 10000000000 elements, over the limit of 10000000"
+_RAGGED = "ragged nested list: sublists at one depth differ in length or mix lists and numbers"
+_CYCLE = "the nodes form a cycle: 'p' -> 'q' -> 'p'"
+_NAN = (
+    "Malformed JSON at line 1, column 36: unexpected character, expected a JSON value; write "
+    'non-finite numbers as the strings "NaN", "Infinity", "-Infinity"'
+)
+
+
+def program_problems(instance: str) -> dict[int, dict[str, dict[str, Any]]]:
+    """Examples of what any operation taking a program answers, by status."""
+    return {
+        400: {
+            "bare-nan": {
+                "summary": "A bare NaN token is not JSON",
+                "value": _problem(
+                    "invalid-json",
+                    "Malformed JSON",
+                    400,
+                    _NAN,
+                    instance,
+                    line=1,
+                    column=36,
+                    position=35,
+                ),
+            }
+        },
+        413: {
+            "too-large": {
+                "summary": "Body over AUTOGRAD_MAX_BODY_BYTES",
+                "value": _problem(
+                    "body-too-large",
+                    "Request body too large",
+                    413,
+                    "The request body declares 20000000 bytes; the limit is 16777216.",
+                    instance,
+                    limit="max_body_bytes",
+                    value=20000000,
+                    maximum=16777216,
+                ),
+            }
+        },
+        415: {
+            "not-json": {
+                "summary": "The body must be JSON",
+                "value": _problem(
+                    "unsupported-media-type",
+                    "Unsupported media type",
+                    415,
+                    "Content-Type text/plain is not JSON; send application/json.",
+                    instance,
+                    content_type="text/plain",
+                ),
+            }
+        },
+        422: {
+            "shape-mismatch": {
+                "summary": "Shapes that do not broadcast, found before running",
+                "value": _problem(
+                    "shape-mismatch",
+                    "Shape mismatch",
+                    422,
+                    f"line 2, column 7: {_SHAPE}",
+                    instance,
+                    errors=_at("/expr", _SHAPE),
+                    kind="shape",
+                    line=2,
+                    column=7,
+                    op="operator +",
+                    shapes=[[1, 2], [3]],
+                ),
+            },
+            "unknown-name": {
+                "summary": "A name neither assigned nor given",
+                "value": _problem(
+                    "unknown-name",
+                    "Unknown name",
+                    422,
+                    f"line 1, column 11: {_UNDEFINED}",
+                    instance,
+                    errors=_at("/expr", _UNDEFINED),
+                    kind="undefined",
+                    line=1,
+                    column=11,
+                ),
+            },
+            "forbidden-construct": {
+                "summary": "Python outside the language",
+                "value": _problem(
+                    "forbidden-construct",
+                    "Construct not allowed",
+                    422,
+                    f"line 1, column 5: {_DUNDER}",
+                    instance,
+                    errors=_at("/expr", _DUNDER),
+                    kind="forbidden",
+                    line=1,
+                    column=5,
+                ),
+            },
+            "invalid-graph": {
+                "summary": "Nodes that form a cycle",
+                "value": _problem(
+                    "invalid-graph",
+                    "Invalid graph",
+                    422,
+                    f"node 'p': {_CYCLE}",
+                    instance,
+                    errors=_at("/nodes/0", _CYCLE),
+                    kind="cycle",
+                    node="p",
+                ),
+            },
+            "limit-exceeded": {
+                "summary": "A tensor of 10¹⁰ elements, refused before allocating it",
+                "value": _problem(
+                    "limit-exceeded",
+                    "Limit exceeded",
+                    422,
+                    f"line 1, column 7: {_BIG}",
+                    instance,
+                    errors=_at("/expr", _BIG),
+                    kind="limit",
+                    line=1,
+                    column=7,
+                    shapes=[[100000, 100000]],
+                    limit="max_tensor_elements",
+                    value=10000000000,
+                    maximum=10000000,
+                ),
+            },
+            "invalid-tensor": {
+                "summary": "A ragged nested list",
+                "value": _problem(
+                    "invalid-tensor",
+                    "Invalid tensor",
+                    422,
+                    f"{_RAGGED} (at /inputs/a)",
+                    instance,
+                    errors=_at("/inputs/a", _RAGGED),
+                ),
+            },
+            "validation-error": {
+                "summary": "A field of the wrong type",
+                "value": _problem(
+                    "validation-error",
+                    "Request validation failed",
+                    422,
+                    "/expr: Input should be a valid string",
+                    instance,
+                    errors=_at("/expr", "Input should be a valid string"),
+                ),
+            },
+        },
+        500: {
+            "unexpected": {
+                "summary": "A defect of the service (logged)",
+                "value": {
+                    "type": "about:blank",
+                    "title": "Internal Server Error",
+                    "status": 500,
+                    "detail": "An unexpected error occurred; it has been logged.",
+                    "instance": instance,
+                },
+            }
+        },
+        501: {
+            "no-rule": {
+                "summary": "A function the service cannot check before running",
+                "value": _problem(
+                    "unsupported-function",
+                    "Function cannot be checked",
+                    501,
+                    "line 1, column 5: 'frobnicate' has no shape rule",
+                    instance,
+                    kind="no_rule",
+                    line=1,
+                    column=5,
+                    op="frobnicate",
+                ),
+            }
+        },
+        503: {
+            "memory": {
+                "summary": "Out of memory although within the limits",
+                "value": _problem(
+                    "insufficient-memory",
+                    "Insufficient memory",
+                    503,
+                    "The server could not hold this computation (out of memory); lower the "
+                    "tensor sizes or the program's size.",
+                    instance,
+                ),
+            }
+        },
+    }
+
+
+def evaluate_problems() -> dict[int, dict[str, dict[str, Any]]]:
+    problems = program_problems("/v1/evaluate")
+    problems[422] = {
+        **dict(list(problems[422].items())[:1]),
+        "gradient-required": {
+            "summary": "Backward from a non-scalar output without `gradient`",
+            "value": _problem(
+                "gradient-required",
+                "Gradient required",
+                422,
+                _GRADIENT,
+                "/v1/evaluate",
+                errors=_at("/backward/gradient", _GRADIENT),
+                output="Q",
+                shape=[2],
+            ),
+        },
+        **dict(list(problems[422].items())[1:]),
+    }
+    problems[406] = {
+        "not-acceptable": {
+            "summary": "An Accept header naming neither JSON nor SVG",
+            "value": _problem(
+                "not-acceptable",
+                "Not acceptable",
+                406,
+                "Accept: text/html matches none of application/json, image/svg+xml.",
+                "/v1/evaluate",
+                available=["application/json", "image/svg+xml"],
+            ),
+        }
+    }
+    graphviz = {
+        "summary": "SVG asked for, Graphviz not installed",
+        "value": _problem(
+            "graphviz-missing",
+            "Graphviz not installed",
+            501,
+            "Drawing the DAG as SVG needs Graphviz's `dot`, which is not installed on this "
+            "server (Debian/Ubuntu package `graphviz`). Ask for application/json: `dag.dot` "
+            "is the same picture as DOT text.",
+            "/v1/evaluate",
+            package="graphviz",
+        ),
+    }
+    problems[501] = {"graphviz-missing": graphviz, **problems[501]}
+    return problems
+
+
+_NOT_SCALAR = (
+    "the Hessian needs a scalar output; 'Q' has shape [2] (reduce it first, e.g. sum(...))"
+)
+
+
+def derivative_problems(instance: str) -> dict[int, dict[str, dict[str, Any]]]:
+    problems = program_problems(instance)
+    unknown = "'z' is not an input; the inputs are a, b"
+    first = {
+        "unknown-wrt": {
+            "summary": "`wrt` names something that is not an input",
+            "value": _problem(
+                "unknown-name",
+                "Unknown name",
+                422,
+                unknown,
+                instance,
+                errors=_at("/wrt/0", unknown),
+            ),
+        }
+    }
+    if instance == "/v1/hessian":
+        first = {
+            "not-scalar": {
+                "summary": "The Hessian of a non-scalar output",
+                "value": _problem(
+                    "invalid-arguments",
+                    "Invalid arguments",
+                    422,
+                    _NOT_SCALAR,
+                    instance,
+                    errors=_at("/output", _NOT_SCALAR),
+                    shape=[2],
+                ),
+            },
+            **first,
+        }
+    problems[422] = {**first, **problems[422]}
+    return problems

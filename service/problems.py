@@ -401,15 +401,38 @@ _STATUS_DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status documented as a problem document."""
-    return {
-        status: {
-            "description": _STATUS_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
-    }
+PROGRAM_422 = (
+    "The program or its request is invalid, found before any computation: its text or nodes "
+    "(/problems/program-syntax, /problems/forbidden-construct, /problems/unknown-name, "
+    "/problems/invalid-graph, /problems/invalid-arguments), its shapes and dtypes "
+    "(/problems/shape-mismatch, /problems/dtype-mismatch), a limit "
+    "(/problems/limit-exceeded), a tensor (/problems/invalid-tensor), a field "
+    "(/problems/validation-error); or the engine refused a value while running "
+    "(/problems/evaluation-error)."
+)
+PROGRAM_501 = (
+    "The program calls a function the service cannot check (/problems/unsupported-function)."
+)
+PROGRAM_503 = "The server ran out of memory (/problems/insufficient-memory), or is not ready."
+
+
+def problem_responses(
+    *statuses: int,
+    descriptions: Mapping[int, str] | None = None,
+    examples: Mapping[int, Mapping[str, Any]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status documented as a problem document, with the
+    route's own description and named OpenAPI examples when given."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        if examples and status in examples:
+            media["examples"] = dict(examples[status])
+        description = (descriptions or {}).get(status) or _STATUS_DESCRIPTIONS.get(
+            status, HTTPStatus(status).phrase
+        )
+        responses[status] = {"description": description, "content": {PROBLEM_MEDIA_TYPE: media}}
+    return responses
 
 
 PROBLEM_RESPONSES = problem_responses(400, 413, 415, 422, 500)

@@ -9,6 +9,7 @@ problem documents.
 """
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
@@ -92,6 +93,20 @@ def _node_pointer(body: ProgramCreate, node: str) -> str:
     return "/nodes"
 
 
+def _limit_value(err: ProgramError, body: ProgramCreate) -> int | None:
+    """What was asked of a limit, where the request or the error shows it."""
+    shape = err.shapes[0] if err.shapes and err.shapes[0] is not None else None
+    if err.limit == "max_tensor_elements" and shape is not None:
+        return math.prod(shape)
+    if err.limit == "max_ndim" and shape is not None:
+        return len(shape)
+    if err.limit == "max_expr_chars" and body.expr is not None:
+        return len(body.expr)
+    if err.limit == "max_nodes" and body.nodes is not None:
+        return len(body.nodes)
+    return None
+
+
 def program_problem(err: ProgramError, body: ProgramCreate, limits: Limits) -> ProblemError:
     """The problem document of a refused (or failed) program, located in the request."""
     slug = KIND_TYPES.get(err.kind, "evaluation-error")
@@ -110,6 +125,9 @@ def program_problem(err: ProgramError, body: ProgramCreate, limits: Limits) -> P
         extensions["shapes"] = err.shapes
     if err.kind == "limit" and err.limit is not None:
         extensions["limit"] = err.limit
+        value = _limit_value(err, body)
+        if value is not None:
+            extensions["value"] = value
         maximum = getattr(limits, err.limit, None)
         if maximum is not None:
             extensions["maximum"] = maximum

@@ -1,13 +1,13 @@
 """`POST /v1/jacobian`, `/v1/hessian`, `/v1/gradcheck`: whole derivative matrices of one
 output of a program, and backward's gradients checked against finite differences."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
 from service import derivatives, examples
 from service.deps import SettingsDep
-from service.problems import problem_responses
+from service.problems import PROGRAM_422, PROGRAM_501, PROGRAM_503, problem_responses
 from service.responses import ORJSONResponse
 from service.routing import ORJSONRoute
 from service.schemas import (
@@ -21,14 +21,26 @@ from service.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["derivatives"], route_class=ORJSONRoute)
 
-RESPONSES = problem_responses(400, 413, 415, 422, 500, 501, 503)
+
+def _responses(path: str) -> dict[int | str, dict[str, Any]]:
+    return problem_responses(
+        400,
+        413,
+        415,
+        422,
+        500,
+        501,
+        503,
+        descriptions={422: PROGRAM_422, 501: PROGRAM_501, 503: PROGRAM_503},
+        examples=examples.derivative_problems(path),
+    )
 
 
 @router.post(
     "/jacobian",
     summary="Jacobian of an output with respect to inputs",
     response_model=JacobianPublic,
-    responses=RESPONSES,
+    responses=_responses("/v1/jacobian"),
 )
 def jacobian(
     body: Annotated[JacobianCreate, Body(openapi_examples=examples.JACOBIAN)],
@@ -45,7 +57,7 @@ def jacobian(
     "/hessian",
     summary="Hessian of a scalar output with respect to inputs",
     response_model=HessianPublic,
-    responses=RESPONSES,
+    responses=_responses("/v1/hessian"),
 )
 def hessian(
     body: Annotated[HessianCreate, Body(openapi_examples=examples.HESSIAN)],
@@ -61,7 +73,7 @@ def hessian(
     "/gradcheck",
     summary="Check gradients against finite differences",
     response_model=GradcheckPublic,
-    responses=RESPONSES,
+    responses=_responses("/v1/gradcheck"),
 )
 def gradcheck(
     body: Annotated[GradcheckCreate, Body(openapi_examples=examples.GRADCHECK)],

@@ -11,7 +11,13 @@ from service import examples
 from service.deps import SettingsDep
 from service.evaluation import evaluate, render
 from service.negotiation import negotiate
-from service.problems import PROBLEM_TYPES, problem_responses
+from service.problems import (
+    PROBLEM_TYPES,
+    PROGRAM_422,
+    PROGRAM_501,
+    PROGRAM_503,
+    problem_responses,
+)
 from service.programs import guard, limits_for
 from service.responses import ORJSONResponse
 from service.routing import ORJSONRoute
@@ -34,7 +40,24 @@ RESPONSES = {
         "for `Accept: image/svg+xml`, the graph drawn by Graphviz.",
         "content": {SVG: {"schema": {"type": "string"}}},
     },
-    **problem_responses(400, 406, 413, 415, 422, 500, 501, 503),
+    **problem_responses(
+        400,
+        406,
+        413,
+        415,
+        422,
+        500,
+        501,
+        503,
+        descriptions={
+            422: PROGRAM_422 + " For `backward`: /problems/gradient-required (a non-scalar "
+            "output without `gradient`) and /problems/invalid-backward.",
+            501: "SVG asked for but Graphviz is not installed (/problems/graphviz-missing); "
+            + PROGRAM_501,
+            503: PROGRAM_503,
+        },
+        examples=examples.evaluate_problems(),
+    ),
 }
 
 

@@ -8,6 +8,8 @@ from functools import cache
 from fastapi import APIRouter
 
 from engine import frontend
+from engine.program import ProgramError
+from engine.program.names import OPERATORS, TENSOR_ATTRS, resolve
 from engine.registry import FUNCTIONS, Function
 from service.problems import problem_responses
 from service.responses import ORJSONResponse
@@ -61,10 +63,62 @@ def _grad_fn(f: Function) -> str | None:
         return None
 
 
+def _available(fn: str) -> bool:
+    try:
+        resolve(fn)
+    except ProgramError:  # an operator whose registry op is not there (yet)
+        return False
+    return True
+
+
+def _operators() -> list[OpPublic]:
+    ops = []
+    for symbol, o in OPERATORS.items():
+        if not _available(symbol):
+            continue
+        f = FUNCTIONS.get(o.rule)
+        if symbol == "[]":
+            signature = "input[index]"
+        elif o.arity == 1:
+            signature = f"{'-' if symbol == 'neg' else symbol}input"
+        else:
+            signature = f"input {symbol} other"
+        ops.append(
+            OpPublic(
+                name="-x" if symbol == "neg" else symbol,
+                kind="operator",
+                signature=signature,
+                method=False,
+                grad_fn=None if f is None else _grad_fn(f),
+                family=f.family if f is not None else "operators",
+                doc=f"Python's operator, as `{o.rule}`" + (f": {f.doc}" if f else "."),
+            )
+        )
+    return ops
+
+
+def _attributes() -> list[OpPublic]:
+    return [
+        OpPublic(
+            name=f".{name}",
+            kind="attribute",
+            signature=f"input.{name}" if a.property else f"input.{name}()",
+            method=not a.property,
+            grad_fn=None,
+            family="tensor",
+            doc="The Tensor attribute of the same name"
+            + (" (the result does not require grad)." if not a.grad else "."),
+        )
+        for name, a in TENSOR_ATTRS.items()
+        if _available(f".{name}")
+    ]
+
+
 @cache
 def catalogue() -> list[dict[str, object]]:
-    """Every public function, sorted by name; the registry is fixed once `engine` is imported."""
-    return [
+    """Every public function sorted by name, then the operators and Tensor attributes the
+    language has; the registry is fixed once `engine` is imported."""
+    functions = [
         OpPublic(
             name=f.name,
             kind="function",
@@ -73,9 +127,10 @@ def catalogue() -> list[dict[str, object]]:
             grad_fn=_grad_fn(f),
             family=f.family,
             doc=f.doc,
-        ).model_dump()
+        )
         for f in sorted(FUNCTIONS.values(), key=lambda f: f.name)
     ]
+    return [op.model_dump() for op in [*functions, *_operators(), *_attributes()]]
 
 
 @router.get(
@@ -86,5 +141,6 @@ def catalogue() -> list[dict[str, object]]:
 )
 async def list_ops() -> ORJSONResponse:
     """Every function `expr` and `nodes` can call, with PyTorch's signature, the name of the
-    backward node a primitive records (`grad_fn`), its family and one line of doc."""
+    backward node a primitive records (`grad_fn`), its family and one line of doc; then the
+    operators (`+`, `@`, `[]`...) and the Tensor attributes (`.T`, `.float()`...)."""
     return ORJSONResponse(catalogue())

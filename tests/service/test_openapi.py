@@ -48,9 +48,11 @@ def test_every_error_response_is_a_declared_problem_document(spec):
         errors = {code: r for code, r in operation["responses"].items() if code[0] in "45"}
         assert "500" in errors, f"{method} {path}"
         for code, response in errors.items():
-            assert response["content"] == {"application/problem+json": {"schema": PROBLEM_REF}}, (
-                f"{method} {path} {code}"
-            )
+            assert list(response["content"]) == ["application/problem+json"], (method, path, code)
+            media = response["content"]["application/problem+json"]
+            assert media["schema"] == PROBLEM_REF, f"{method} {path} {code}"
+            for example in media.get("examples", {}).values():
+                assert example["value"]["status"] == int(code), (method, path, code)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     problem = spec["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"title", "status", "detail"}
