@@ -16,6 +16,8 @@ from tests.service.echo_app import create_echo_app
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30
+SERVER_PROCESSES: dict[str, subprocess.Popen] = {}
+"""The process behind each running server's base URL (to read its memory use, say)."""
 
 
 def free_port() -> int:
@@ -48,8 +50,10 @@ def run_server(command: list[str], port: int, data_dir: Path, **env: str) -> Ite
                     f"server not live after {STARTUP_SECONDS}s:\n{log_path.read_text()}"
                 )
             time.sleep(0.05)
+        SERVER_PROCESSES[base] = proc
         yield base
     finally:
+        SERVER_PROCESSES.pop(base, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)
