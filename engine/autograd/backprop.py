@@ -232,9 +232,11 @@ def _apply_node(node, buf, create):
         node.check_alive()
     op = node.op
     if node.n_out != 1:
+        # Unused outputs get zeros shaped like the saved outputs; a VJP that does not name
+        # `ans` (nothing saved, so a second backward works as torch's) gets None for them.
         buf = tuple(
-            g if g is not None else _zeros_like(a, create)
-            for g, a in zip(buf, node.ans, strict=True)
+            g if g is not None or node.ans is None else _zeros_like(a, create)
+            for g, a in zip(buf, node.ans or buf, strict=True)
         )
     if op.variadic:
         grads = op.vjps[0](*_args(op.plans[0], node, buf, create))

@@ -104,8 +104,14 @@ def stack(*tensors, dim=0):
 
 
 # -- splitting: split, chunk, unbind (ops with several outputs) -------------------------------
-# A multi-output VJP receives the tuple of output gradients, zeros where an output was unused.
-# Those zeros are shaped like the outputs, so the VJPs name `ans` (views of the input).
+# A multi-output VJP receives the tuple of output gradients, None where an output was unused;
+# nothing is saved (as in torch, a second backward through them needs no retain_graph).
+
+
+def _filled(g, shapes):
+    """The output gradients with zeros for the unused outputs."""
+    like = next(x for x in g if x is not None)
+    return [np.zeros(s, like.dtype) if x is None else x for x, s in zip(g, shapes, strict=True)]
 
 
 def _axis(shape, dim, op):
@@ -155,8 +161,14 @@ def _split_sizes_shape(shape, *, split_sizes, dim=0):
     return _pieces(shape, ax, _check_sizes(shape[ax], split_sizes, ax))
 
 
-def _split_vjp(g, ans, input_shape, dim):
-    return d.cat(g, S.norm_dim(dim, len(input_shape), "split"))
+def _split_vjp(g, input_shape, dim, split_size):
+    ax = S.norm_dim(dim, len(input_shape), "split")
+    return d.cat(_filled(g, _split_shape(input_shape, split_size=split_size, dim=dim)), ax)
+
+
+def _split_sizes_vjp(g, input_shape, dim, split_sizes):
+    ax = S.norm_dim(dim, len(input_shape), "split")
+    return d.cat(_filled(g, _split_sizes_shape(input_shape, split_sizes=split_sizes, dim=dim)), ax)
 
 
 def _cut(x, ax, sizes):
@@ -170,7 +182,13 @@ def _split(input, *, split_size, dim=0):
     return _cut(input, ax, _even_sizes(input.shape[ax], split_size))
 
 
-@defop("split_with_sizes", public=False, n_outputs=-1, shape=_split_sizes_shape, vjp=_split_vjp)
+@defop(
+    "split_with_sizes",
+    public=False,
+    n_outputs=-1,
+    shape=_split_sizes_shape,
+    vjp=_split_sizes_vjp,
+)
 def _split_with_sizes(input, *, split_sizes, dim=0):
     """Pieces of the given sizes along dim."""
     ax = _axis(input.shape, dim, "split_with_sizes")
@@ -224,7 +242,9 @@ def _unbind_shape(shape, *, dim=0):
     n_outputs=-1,
     method=True,
     shape=_unbind_shape,
-    vjp=lambda g, ans, input_shape, dim: d.stack(g, S.norm_dim(dim, len(input_shape), "unbind")),
+    vjp=lambda g, input_shape, dim: d.stack(
+        _filled(g, _unbind_shape(input_shape, dim=dim)), S.norm_dim(dim, len(input_shape), "unbind")
+    ),
 )
 def unbind(input, *, dim=0):
     """The slices along dim, as a tuple."""

@@ -1,6 +1,7 @@
 """The shape rules of the linear-algebra, shape and indexing functions (what the service runs
 to validate a graph before any numpy work) agree with what the functions compute, and
-reject bad shapes with the message the call itself raises."""
+reject bad shapes with the message the call itself raises; plus indexing errors and the
+multi-output ops' backward, which the registry-wide cases cannot express."""
 
 from __future__ import annotations
 
@@ -131,3 +132,14 @@ def test_out_of_range_indices_are_index_errors_with_torchs_message():
         x[0, 0, 0]
     with pytest.raises(ValueError, match="step must be greater than zero"):
         x[::-1]
+
+
+def test_split_saves_nothing_so_a_second_backward_works_as_in_torch():
+    """SplitBackward0 keeps no tensors: an unused output's zeros come from the input's shape,
+    so backward through a split twice needs no retain_graph (torch's behaviour)."""
+    x = engine.ones(4, 2, requires_grad=True)
+    a, _ = x.split(2)
+    u = x.unbind(1)[0]
+    for _ in range(2):
+        (a.sum() + u.sum()).backward()
+    assert x.grad.tolist() == [[4.0, 2.0], [4.0, 2.0], [2.0, 0.0], [2.0, 0.0]]
