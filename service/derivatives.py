@@ -172,14 +172,12 @@ def jacobian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
             name: _block(block, m, n, body.binary)
             for name, block, n in zip(setup.wrt, blocks, sizes, strict=True)
         },
-        "matrix": encode_tensor(_side_by_side(blocks, m), body.binary),
+        "matrix": encode_tensor(_side_by_side(blocks, m, sizes), body.binary),
     }
 
 
-def _side_by_side(blocks: list[np.ndarray], rows: int) -> np.ndarray:
-    if not blocks:
-        return np.zeros((rows, 0), np.float32)
-    return np.concatenate([b.reshape(rows, -1) for b in blocks], axis=1)
+def _side_by_side(blocks: list[np.ndarray], rows: int, sizes: list[int]) -> np.ndarray:
+    return np.concatenate([b.reshape(rows, n) for b, n in zip(blocks, sizes, strict=True)], axis=1)
 
 
 def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:

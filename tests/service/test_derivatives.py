@@ -241,3 +241,27 @@ def test_passes_over_the_flop_limit_are_refused_before_running(tmp_path):
         doc = post(api, "/v1/gradcheck", body, status=422)
         assert doc["limit"] == "max_flops"
         assert doc["value"] > doc["maximum"] == 1_000_000
+
+
+EMPTY = {"b64": "", "shape": [0], "dtype": "float32"}
+
+
+@pytest.mark.parametrize("path", ["/v1/jacobian", "/v1/gradcheck"])
+def test_empty_tensors_give_empty_matrices(api, path):
+    body = {"expr": "y = x * 2 + z.sum()", "inputs": {"x": EMPTY, "z": [1.0, 2.0]}}
+    out = post(api, path, body)
+    if path == "/v1/jacobian":
+        assert out["jacobian"]["x"]["shape"] == [0, 0]
+        assert out["jacobian"]["z"]["shape"] == [0, 2]
+        assert out["matrix"]["shape"] == [0, 2]
+    else:
+        assert out["passed"] is True
+        assert out["checks"]["x"]["analytical"]["shape"] == [0, 0]
+
+
+def test_hessian_with_an_empty_input(api):
+    body = {"expr": "f = (x * x).sum() + (z * z).sum()", "inputs": {"x": EMPTY, "z": [3.0]}}
+    out = post(api, "/v1/hessian", body)
+    assert out["hessian"]["z"]["z"]["data"] == [[2]]
+    assert out["hessian"]["x"]["z"]["shape"] == [0, 1]
+    assert out["matrix"]["data"] == [[2]]

@@ -354,3 +354,14 @@ def test_limits_name_the_setting_and_its_value(api):
     doc = problem(api, {"expr": "y = x ** 10 ** 100", "inputs": {"x": 1.0}}, 422, "limit-exceeded")
     assert doc["limit"] == "max_int_bits"
     assert doc["maximum"] == 63
+
+
+def test_empty_tensors_evaluate_and_backward(api):
+    body = {
+        "expr": "y = (x * 2).sum()",
+        "inputs": {"x": {"b64": "", "shape": [0, 3], "dtype": "float32", "requires_grad": True}},
+        "backward": {"output": "y"},
+    }
+    out = evaluate(api, body)
+    assert out["outputs"]["y"]["data"] == 0
+    assert out["grads"]["x"] == {"data": [], "shape": [0, 3], "dtype": "float32"}
