@@ -8,9 +8,11 @@ for N-d input) or matmul; training dropout multiplies by a constant scaled Berno
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+from .. import dtypes as _dt
 from .. import shapes as S
 from ..dispatch import apply
 from ..errors import ArgumentError, DTypeError, ShapeError
@@ -144,8 +146,14 @@ def _log_softmax(input, *, dim):
     return z
 
 
-def _implicit_dim(ndim):
+def _implicit_dim(ndim, name=None, stacklevel=3):
     # torch.nn.functional._get_softmax_dim (deprecated in torch, kept for parity)
+    if name is not None:
+        warnings.warn(
+            f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+            "include dim=X as an argument.",
+            stacklevel=stacklevel,
+        )
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -153,17 +161,30 @@ def _cast(input, dtype):
     return input if dtype is None else _f("to")(input, dtype)
 
 
-@deffn("softmax", op="softmax", method=True)
+def _fn_shape(input_shape, dim=None, _stacklevel=3, dtype=None):
+    """The rule of softmax/log_softmax as called: dim may be left out (torch's legacy choice)."""
+    S.norm_dim(_implicit_dim(len(input_shape)) if dim is None else dim, len(input_shape), "softmax")
+    return tuple(input_shape)
+
+
+def _fn_dtype(input, dim=None, _stacklevel=3, dtype=None):
+    out = input if dtype is None else _dt.canonical(dtype)
+    if out.kind != "f":
+        raise DTypeError(f"softmax(): expected a floating point input, got {out}")
+    return out
+
+
+@deffn("softmax", op="softmax", method=True, shape=_fn_shape, dtype=_fn_dtype)
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """Softmax along dim (SoftmaxBackward0); dtype casts the input first."""
-    dim = _implicit_dim(input.ndim) if dim is None else dim
+    dim = _implicit_dim(input.ndim, "softmax", _stacklevel) if dim is None else dim
     return apply(OPS["softmax"], (_cast(input, dtype),), {"dim": dim})
 
 
-@deffn("log_softmax", op="log_softmax", method=True)
+@deffn("log_softmax", op="log_softmax", method=True, shape=_fn_shape, dtype=_fn_dtype)
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """Log-softmax along dim (LogSoftmaxBackward0); dtype casts the input first."""
-    dim = _implicit_dim(input.ndim) if dim is None else dim
+    dim = _implicit_dim(input.ndim, "log_softmax", _stacklevel) if dim is None else dim
     return apply(OPS["log_softmax"], (_cast(input, dtype),), {"dim": dim})
 
 

@@ -25,8 +25,12 @@ def _f(name):
 # -- mse_loss, l1_loss ----------------------------------------------------------------------
 
 
-def _pair_shape(input_shape, target_shape, *, reduction="mean", **_):
+def _pair_shape(input_shape, target_shape, weight_shape=None, *, reduction="mean", **_):
     out = S.broadcast(input_shape, target_shape, op="mse_loss")
+    if weight_shape is not None and tuple(weight_shape) != tuple(input_shape):
+        raise ShapeError(
+            "Weights and input must have the same size.", shapes=[input_shape, weight_shape]
+        )
     return out if reduction == "none" else ()
 
 
