@@ -13,6 +13,7 @@ result is provably small (`x**10**100` is refused, not computed)."""
 from __future__ import annotations
 
 import ast
+import bisect
 import functools
 import math
 import operator
@@ -28,73 +29,87 @@ from .names import DTYPE_NAMES, NAMESPACES, function_name, method_name, resolve
 
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+", strict=True))
 _SYMBOLS = {"−": "-", "×": "*", "·": "*", "⋅": "*", "÷": "/"}
-_NUMBER = re.compile(
-    r"0[xXoObB][0-9a-fA-F_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?"
+_SUP = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺"
+# What the rewrite touches; everything else is copied in bulk. Strings are matched so that
+# their contents are left alone; a number counts only where no name or number precedes it
+# (`x2`, `1e5`, `0x1F` stay whole).
+_TOKEN = re.compile(
+    rf"""
+    (?P<str>'[^'\n\\]*(?:\\.[^'\n\\]*)*'?|"[^"\n\\]*(?:\\.[^"\n\\]*)*"?)
+    |(?P<num>(?<![\w.])(?:0[xXoObB][0-9a-fA-F_]+
+        |(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?))
+    |(?P<sup>[{_SUP}]+)
+    |(?P<sym>[{"".join(_SYMBOLS)}])
+    """,
+    re.VERBOSE,
 )
+_MAX_DIGITS = 30  # a longer integer literal cannot fit any configurable int limit
 _OPEN, _CLOSE = "([{", ")]}"
 
 
-def _ident_start(c: str) -> bool:
-    return c.isidentifier()
+class PosMap:
+    """Index in the rewritten text -> index in the client's text, from the list of edits
+    (so the common, unedited text costs nothing)."""
+
+    def __init__(self, n_text: int):
+        self.n_text = n_text
+        self.out_starts: list[int] = []
+        self.edits: list[tuple[int, int, int, int]] = []  # out start/end, text start/end
+
+    def add(self, out_start, out_end, text_start, text_end):
+        self.out_starts.append(out_start)
+        self.edits.append((out_start, out_end, text_start, text_end))
+
+    def __getitem__(self, k: int) -> int:
+        e = bisect.bisect_right(self.out_starts, k) - 1
+        if e < 0:
+            return min(k, self.n_text)
+        o0, o1, t0, t1 = self.edits[e]
+        if k < o1:
+            return t0
+        return min(t1 + (k - o1), self.n_text)
 
 
-def _ident_part(c: str) -> bool:
-    return ("a" + c).isidentifier()
-
-
-def to_python(text: str) -> tuple[str, list[int]]:
-    """The text in Python syntax, and for each of its characters the index of the
-    character of `text` it came from (so errors point at what the client wrote)."""
+def to_python(text: str) -> tuple[str, PosMap]:
+    """The text in Python syntax, and a map from its character indices back to the client's
+    text (so errors point at what the client wrote)."""
     out: list[str] = []
-    pos: list[int] = []
-    i, n = 0, len(text)
+    pos = PosMap(len(text))
+    n, done, shift = len(text), 0, 0  # shift: len(out text) - len(text consumed)
 
-    def emit(s, at):
-        out.append(s)
-        pos.extend([at] * len(s))
+    def edit(i, j, new):
+        nonlocal done, shift
+        out.append(text[done:i])
+        pos.add(i + shift, i + shift + len(new), i, j)
+        out.append(new)
+        shift += len(new) - (j - i)
+        done = j
 
-    while i < n:
-        c = text[i]
-        if c in "'\"":  # a string literal, copied as is
-            j = i + 1
-            while j < n and text[j] != c and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(text[i:j])
-            pos.extend(range(i, j))
-            i = j
-        elif _ident_start(c):
-            j = i + 1
-            while j < n and _ident_part(text[j]):
-                j += 1
-            out.append(text[i:j])
-            pos.extend(range(i, j))
-            i = j
-        elif "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= text[i + 1] <= "9"):
-            m = _NUMBER.match(text, i)
-            j = m.end()
-            out.append(text[i:j])
-            pos.extend(range(i, j))
-            if j < n and (_ident_start(text[j]) or text[j] == "("):
-                emit("*", j)  # 3a, 2.5x, 2(a+b): a product
-            i = j
-        elif c in _SUPERSCRIPT:
-            j = i
-            while j < n and text[j] in _SUPERSCRIPT:
-                j += 1
-            run = "".join(_SUPERSCRIPT[ch] for ch in text[i:j])
+    for m in _TOKEN.finditer(text):
+        kind, i, j = m.lastgroup, m.start(), m.end()
+        tok = m.group()
+        if kind == "num":
+            if tok.isdigit() and len(tok) > _MAX_DIGITS:
+                raise ProgramError(
+                    f"integer literal of {len(tok)} digits is too large",
+                    kind="limit",
+                    limit="max_int_bits",
+                    **_line_col(text, i),
+                )
+            if j < n and (text[j].isidentifier() or text[j] == "("):
+                edit(j, j, "*")  # 3a, 2.5x, 2(a+b): a product
+        elif kind == "sup":
+            run = "".join(_SUPERSCRIPT[ch] for ch in tok)
             if not re.fullmatch(r"[-+]?\d+", run):
                 raise ProgramError(
-                    f"superscript {text[i:j]!r} is not a power: write digits, optionally "
-                    "after ⁻ (x⁻¹)",
+                    f"superscript {tok!r} is not a power: write digits, optionally after ⁻ (x⁻¹)",
                     kind="syntax",
                     **_line_col(text, i),
                 )
-            emit("**" + (run if run[0].isdigit() else f"({run})"), i)
-            i = j
-        else:
-            emit(_SYMBOLS.get(c, c), i)
-            i += 1
+            edit(i, j, "**" + (run if run[0].isdigit() else f"({run})"))
+        elif kind == "sym":
+            edit(i, j, _SYMBOLS[tok])
+    out.append(text[done:])
     return "".join(out), pos
 
 
@@ -214,12 +229,13 @@ def _is_number(v) -> bool:
 
 
 class _Compiler:
-    def __init__(self, text: str, src: str, pos: list[int], limits: Limits):
+    def __init__(self, text: str, src: str, pos: PosMap, limits: Limits):
         self.text, self.src, self.pos, self.limits = text, src, pos, limits
         self.lines = src.split("\n")
         self.starts = [0]
         for line in self.lines[:-1]:
             self.starts.append(self.starts[-1] + len(line) + 1)
+        self.text_lines = [0] + [m.end() for m in re.finditer("\n", text)]
         self.env: dict[str, object] = {}
         self.inputs: dict[str, Where] = {}
         self.eqns: list[Eqn] = []
@@ -236,8 +252,9 @@ class _Compiler:
         line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
         col = len(line.encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
         i = self.starts[min(lineno, len(self.starts)) - 1] + col
-        orig = self.pos[i] if i < len(self.pos) else len(self.text)
-        return Where(**_line_col(self.text, orig))
+        orig = self.pos[i]
+        line = bisect.bisect_right(self.text_lines, orig)
+        return Where(line=line, col=orig - self.text_lines[line - 1] + 1)
 
     def where(self, node) -> Where:
         return self.where_at(node.lineno, node.col_offset)
@@ -257,7 +274,35 @@ class _Compiler:
         return ProgramError(message, kind=kind, **loc, **extra)
 
     # -- driving --------------------------------------------------------------------------
+    def screen(self, module: ast.Module) -> None:
+        """Refuse forbidden constructs anywhere (before compiling anything), counting the
+        nodes: ast.walk is breadth-first with a queue, so depth costs no stack."""
+        for n, node in enumerate(ast.walk(module), 1):
+            if n > self.limits.max_syntax_nodes:
+                raise self.error(
+                    f"program has more than {self.limits.max_syntax_nodes} syntax nodes",
+                    "limit",
+                    node if hasattr(node, "lineno") else None,
+                    limit="max_syntax_nodes",
+                )
+            kind = type(node).__name__
+            if kind in _FORBIDDEN and kind not in ("Expr",):
+                raise self.error(f"{_FORBIDDEN[kind]} is not allowed", "forbidden", node)
+            name = getattr(node, "id", None) or getattr(node, "attr", None)
+            if isinstance(node, ast.keyword):
+                name = node.arg or ""
+            if isinstance(name, str) and (
+                name.startswith("__") or (name.startswith("_") and not isinstance(node, ast.Name))
+            ):
+                what = "dunder names" if name.startswith("__") else "private names"
+                raise self.error(
+                    f"{name!r}: {what} are not allowed",
+                    "forbidden",
+                    node if hasattr(node, "lineno") else None,
+                )
+
     def compile(self, module: ast.Module) -> Program:
+        self.screen(module)
         for stmt in module.body:
             self.statement(stmt)
         if not self.outputs:
