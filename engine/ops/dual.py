@@ -203,3 +203,9 @@ def scale(x, factor):
     """x times a constant array (a mask or weights), in x's dtype."""
     factor = np.asarray(_arr(factor), dtype=x.dtype)
     return x * (Tensor(factor) if _is_t(x) else factor)
+
+
+def sgn(x):
+    """torch's sign of x as a constant array (NaN gives 0, as torch.sign)."""
+    s = np.sign(_arr(x))
+    return np.where(s != s, 0, s).astype(s.dtype, copy=False) if s.dtype.kind == "f" else s

@@ -203,7 +203,7 @@ def rsqrt(input):
     return 1 / np.sqrt(input)
 
 
-@defop("abs", vjp=lambda g, input: g * np.sign(d.const(input)), shape=S.same, method=True)
+@defop("abs", vjp=lambda g, input: d.scale(g, d.sgn(input)), shape=S.same, method=True)
 def abs(input):  # noqa: A001
     """|input|; its gradient at 0 is 0, as torch's."""
     return np.abs(input)
@@ -212,7 +212,7 @@ def abs(input):  # noqa: A001
 @defop("sign", vjp=lambda g: g * 0, shape=S.same, method=True)
 def sign(input):
     """-1, 0 or 1; zero gradient everywhere."""
-    return np.sign(input)
+    return d.sgn(input)  # NaN gives 0, as torch.sign
 
 
 @defop("sin", vjp=lambda g, input: g * d.cos(input), shape=S.same, to_float=True, method=True)

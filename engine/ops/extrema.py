@@ -48,14 +48,21 @@ def _nonempty(op, shape, dim):
             )
 
 
-def _even_vjp(g, input, ans, input_shape, dim, keepdim):
-    """The gradient shared evenly by the elements equal to the extreme (NaN counts as equal
-    to a NaN result, as torch's evenly_distribute_backward)."""
+def _spread(g, input, ans, input_shape, dim, keepdim, nan_ties):
+    """The gradient shared evenly by the elements equal to the extreme: torch's
+    scale_grad_by_count for amax/amin (a NaN extreme equals nothing: NaN gradients), or with
+    `nan_ties` its evenly_distribute_backward for max()/min() (NaNs share a NaN extreme)."""
     x = d.const(input)
     v = unreduce(d.const(ans), input_shape, dim, keepdim)
-    hit = (x == v) | (np.isnan(x) & np.isnan(v))
+    hit = x == v
+    if nan_ties:
+        hit |= np.isnan(x) & np.isnan(v)
     axis = np_axis(dim, x.ndim, "amax")
     return d.scale(unreduce(g, input_shape, dim, keepdim), hit / hit.sum(axis=axis, keepdims=True))
+
+
+def _even_vjp(g, input, ans, input_shape, dim, keepdim):
+    return _spread(g, input, ans, input_shape, dim, keepdim, nan_ties=False)
 
 
 def _amax_shape(shape, *, dim=(), keepdim=False, _op="amax", **_):
@@ -87,7 +94,7 @@ def _full(name, fn, grad_fn):
         doc=f"{name.capitalize()} of all elements; tied extremes share the gradient.",
         grad_fn=grad_fn,
         shape=lambda shape, **_: _nonempty(name, shape, None) or (),
-        vjp=lambda g, input, ans: _even_vjp(g, input, ans, (), None, False),
+        vjp=lambda g, input, ans: _spread(g, input, ans, (), None, False, nan_ties=True),
     )
     def full(input):
         _nonempty(name, input.shape, None)

@@ -25,19 +25,19 @@ def _norm_vjp(g, input, ans, input_shape, ord, dim, keepdim):  # noqa: A002 - to
     if ord == 0:
         return d.scale(g, np.zeros(x.shape))  # piecewise constant (torch: no gradient)
     if ord == 1:
-        return d.scale(g, np.sign(x))
+        return d.scale(g, d.sgn(x))
     if ord == 2:
         return g * d.mask(n != 0, input / d.where(n == 0, 1, norm))
     if math.isinf(ord):
         ax = None if dim is None else _axes(dim, x.ndim, "norm")
         ax = None if x.ndim == 0 else ax
         hit = (np.abs(x) == n) | np.isnan(x)
-        return d.scale(g, np.sign(x) * hit / hit.sum(axis=ax, keepdims=True))
+        return d.scale(g, d.sgn(x) * hit / hit.sum(axis=ax, keepdims=True))
     if ord < 1:
-        scaled = d.scale(d.pow(d.where(x == 0, 1, d.abs(input)), ord - 1), np.sign(x))
+        scaled = d.scale(d.pow(d.where(x == 0, 1, d.abs(input)), ord - 1), d.sgn(x))
         return scaled * g * d.pow(norm, 1 - ord)
     if ord < 2:
-        scaled = d.scale(d.pow(d.abs(input), ord - 1), np.sign(x))
+        scaled = d.scale(d.pow(d.abs(input), ord - 1), d.sgn(x))
     else:
         scaled = input * d.pow(d.abs(input), ord - 2)
     return scaled * d.mask(n != 0, g / d.pow(d.where(n == 0, 1, norm), ord - 1))

@@ -159,8 +159,11 @@ def _prod_vjp(g, input, ans, dim, keepdim):
     if dim is not None and not keepdim:
         ax = S.norm_dim(dim, x.ndim, "prod")
         g, ans = d.expand_dims(g, (ax,)), d.expand_dims(ans, (ax,))
-    if not (x == 0).any():
+    zeros = np.count_nonzero(x == 0)
+    if not zeros:
         return g * (ans / input)
+    if dim is None and zeros > 1 and type(g) is np.ndarray:
+        return np.zeros(x.shape, g.dtype)  # torch's shortcut outside grad mode
     if dim is None:
         return g * d.reshape(_others(d.reshape(input, (-1,)), 0), x.shape)
     return g * _others(input, S.norm_dim(dim, x.ndim, "prod"))
@@ -202,7 +205,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _var_vjp(g, input, input_shape, dim, correction, keepdim):
-    axis = tuple(range(len(input_shape))) if dim is None else _axes(dim, len(input_shape), "var")
+    axis = None if dim is None or not input_shape else _axes(dim, len(input_shape), "var")
     n = count(input_shape, dim, "var")
     g = unreduce(g, input_shape, dim, keepdim)
     if not n:  # an empty reduction: the (empty) gradient, without numpy's empty-mean warning

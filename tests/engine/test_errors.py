@@ -130,17 +130,12 @@ CASES = [
         True,
     ),
     ("bad_view", lambda m: m.ones(2, 2).view(3, 2), ShapeError, ["view()", "[3, 2]"], True),
-    pytest.param(
+    (
         "bad_expand",
         lambda m: m.ones(2, 3).expand(4, 3, 4),
         ShapeError,
         ["expand()", "Target sizes: [4, 3, 4]", "Tensor sizes: [2, 3]"],
         True,
-        marks=pytest.mark.xfail(
-            reason="engine/ops/shape.py _expanded reports the first mismatching dim from the "
-            "left (dim 1); torch reports it from the right (dim 2)"
-        ),
-        id="bad_expand",
     ),
     (
         "gradient_shape_mismatch",
@@ -201,7 +196,7 @@ def _norm(s: str) -> str:
 
 @pytest.mark.parametrize(
     "name, fn, cls, needles, compare",
-    [c if hasattr(c, "values") else pytest.param(*c, id=c[0]) for c in CASES],
+    [pytest.param(*c, id=c[0]) for c in CASES],
 )
 def test_error_class_and_message(name, fn, cls, needles, compare):
     err = _raise(lambda: fn(engine))

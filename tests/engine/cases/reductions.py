@@ -15,12 +15,19 @@ ZEROS = np.array([[True, False, False, False], [True, False, True, False], [Fals
 ONE_ZERO = np.zeros((3, 4), bool)
 ONE_ZERO[1, 2] = True
 PAIR = np.array([True, False])
+NAN_AT = np.zeros((3, 4), bool)
+NAN_AT[0, 1] = NAN_AT[1, 3] = True
 INF = float("inf")
 
 
 def _zeroed(m, x, mask=ZEROS):
     """x with exact zeros: one in row 0, two in row 1, none in row 2 (by default)."""
     return m.where(m.tensor(mask), 0.0, x)
+
+
+def _nan(m, x):
+    """x with a NaN in row 0 and row 1 (where ZEROS has its first True)."""
+    return m.where(m.tensor(NAN_AT), float("nan"), x)
 
 
 def _tied(m, x):
@@ -215,6 +222,22 @@ CASES = [
         [INT],
         covers=("argmax", "argmin"),
         notes="ties: the first index, as torch on CPU",
+    ),
+    # NaN: amax's gradient is NaN (nothing equals a NaN maximum), max() shares it among the
+    # NaNs, the inf-norm and sign treat NaN's sign as 0 (torch.sign)
+    Case(
+        "nan_extremes",
+        lambda m, x: (m.amax(_nan(m, x), 1), _nan(m, x).max(), m.norm(_nan(m, x), INF, 1)),
+        [T(3, 4)],
+        gradcheck=False,
+        notes="NaN inputs: finite differences are NaN",
+    ),
+    Case(
+        "nan_sign_abs",
+        lambda m, x: (m.sign(_nan(m, x)), _nan(m, x).abs(), m.norm(_nan(m, x), 1)),
+        [T(3, 4)],
+        gradcheck=False,
+        notes="NaN inputs: finite differences are NaN",
     ),
     # empty reductions
     Case(
