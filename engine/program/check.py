@@ -17,11 +17,11 @@ their default. A list of tensors (`cat`'s) is passed as one operand per tensor.
 A function without a shape rule, or whose rule does not accept the call, is refused with
 kind `no_rule` (a registry bug, reported with the function's name), never run unchecked.
 
-FLOPs are estimated per family: contractions (matmul, mm, bmm, mv, dot, addmm, linear,
-einsum...) as 2·(output elements)·k with k the largest last dimension among the operands
-(an upper bound on the contracted size); everything else as the larger of its output and
-input element counts. With `backward=True` the FLOP estimate is tripled and the element
-count doubled (a gradient per tensor), as the backward pass costs about twice the forward.
+FLOPs are estimated per family: contractions (matmul, mm, bmm, mv, dot, addmm, linear...)
+as 2·(output elements)·k with k the contracted size (`CONTRACTIONS`); everything else as
+the larger of its output and input element counts. With `backward=True` the FLOP estimate
+is tripled and the element count doubled (a gradient per tensor), as the backward pass
+costs about twice the forward.
 """
 
 from __future__ import annotations
@@ -44,11 +44,13 @@ from .names import Callee, resolve
 _P = inspect.Parameter
 _NUMBER = (bool, int, float)
 
-#: Families whose cost is a contraction, 2·out·k.
-CONTRACTIONS = frozenset(
-    {"matmul", "mm", "bmm", "mv", "dot", "addmm", "addmv", "baddbmm", "linear", "einsum",
-     "inner", "tensordot", "vdot", "bilinear"}
-)  # fmt: skip
+#: Families whose cost is a contraction, 2·(output elements)·k, with k the last dimension
+#: of the operand at this index (None: the largest last dimension, an upper bound).
+CONTRACTIONS = {
+    "matmul": 0, "mm": 0, "bmm": 0, "mv": 0, "dot": 0, "vdot": 0, "inner": 0, "linear": 0,
+    "tensordot": 0, "addmm": 1, "addmv": 1, "baddbmm": 1, "addbmm": 1, "einsum": None,
+    "bilinear": None,
+}  # fmt: skip
 
 
 class TensorSpec(tuple):
@@ -476,6 +478,10 @@ def _flops(callee, shapes, out) -> int:
     outs = out if isinstance(out, Multi) else (out,)
     n_out = sum(s.size for s in outs)
     if callee.family in CONTRACTIONS:
-        k = max((s[-1] for s in shapes if s), default=1)
+        at = CONTRACTIONS[callee.family]
+        if at is not None and at < len(shapes) and shapes[at]:
+            k = shapes[at][-1]
+        else:
+            k = max((s[-1] for s in shapes if s), default=1)
         return 2 * n_out * max(k, 1)
     return max(n_out, sum(math.prod(s) for s in shapes))

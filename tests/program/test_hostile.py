@@ -85,7 +85,7 @@ EXPR = [
     ("power_chain", "z = " + "**".join(["x"] * 20_000), "limit", BIG),
     ("sum_chain", "z = " + "+".join(["x"] * 200_000), "limit", BIG),
     ("attribute_chain", "z = x" + ".T" * 200_000, "limit", BIG),
-    ("many_statements", "\n".join(f"z{i} = x + 1" for i in range(20_000)), "limit", BIG),
+    ("many_statements", "\n".join(f"z{i} = x + 1" for i in range(10_500)), "limit", BIG),
 ]
 
 CHECKED = [
