@@ -49,11 +49,20 @@ def _reduced(out, reduction):
 
 
 def _nll_parts(ndim, target, weight, ignore_index, dtype):
+    """(class dim, targets with ignored ones at 0, per-target weight: 0 where ignored)."""
     cd = 0 if ndim == 1 else 1
     valid = target != ignore_index
-    safe = np.where(valid, target, 0)
-    w = weight[safe].astype(dtype) if weight is not None else np.ones(target.shape, dtype)
-    return cd, safe, w * valid
+    safe = target if valid.all() else np.where(valid, target, 0)
+    if weight is None:
+        return cd, safe, valid.astype(dtype)
+    return cd, safe, weight[safe].astype(dtype) * valid
+
+
+def _pick(x, safe, cd):
+    """x[..., t, ...] along the class dim; plain fancy indexing for the 2-d case."""
+    if x.ndim == 2:
+        return x[np.arange(len(safe)), safe]
+    return np.take_along_axis(x, np.expand_dims(safe, cd), axis=cd).squeeze(cd)
 
 
 def _nll_vjp(g, input_shape, target, weight, reduction, ignore_index):
@@ -62,7 +71,10 @@ def _nll_vjp(g, input_shape, target, weight, reduction, ignore_index):
     if reduction == "mean":
         coef = coef / w.sum()
     m = np.zeros(input_shape, g.dtype)
-    np.put_along_axis(m, np.expand_dims(safe, cd), np.expand_dims(coef, cd), axis=cd)
+    if len(input_shape) == 2:
+        m[np.arange(len(safe)), safe] = coef
+    else:
+        np.put_along_axis(m, np.expand_dims(safe, cd), np.expand_dims(coef, cd), axis=cd)
     if reduction == "none":
         g = d.expand_dims(g, [cd])
     return g * m
@@ -81,7 +93,7 @@ def _nll_loss(input, *, target, weight=None, reduction="mean", ignore_index=-100
     """-weight[t] * input[..., t, ...] over the class dim (1, or 0 for 1-d input); the mean
     divides by the summed weights of the targets not ignored."""
     cd, safe, w = _nll_parts(input.ndim, target, weight, ignore_index, input.dtype)
-    out = -(w * np.take_along_axis(input, np.expand_dims(safe, cd), axis=cd).squeeze(cd))
+    out = -(w * _pick(input, safe, cd))
     if reduction != "mean":
         return _reduced(out, reduction)
     with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, as torch
@@ -130,12 +142,13 @@ def _class_targets(input, target, ignore_index):
             "are int64 (pass probabilities with the input's shape for soft targets)"
         )
     c = input.shape[0 if input.ndim == 1 else 1]
-    bad = (t != ignore_index) & ((t < 0) | (t >= c))
-    if bad.any():
-        raise ArgumentError(
-            f"Target {t[bad].flat[0]} is out of bounds. Class indices must lie in [0, {c}) "
-            f"or equal ignore_index ({ignore_index})."
-        )
+    if t.size and (t.min() < 0 or t.max() >= c):  # then find which, ignore_index aside
+        bad = (t != ignore_index) & ((t < 0) | (t >= c))
+        if bad.any():
+            raise ArgumentError(
+                f"Target {t[bad].flat[0]} is out of bounds. Class indices must lie in "
+                f"[0, {c}) or equal ignore_index ({ignore_index})."
+            )
     return t.astype(np.int64, copy=False)
 
 

@@ -124,8 +124,8 @@ def _softmax(input, *, dim):
     """exp(x) / sum(exp(x)) along dim, shifted by the max so it cannot overflow."""
     _check_float(input, "softmax")
     ax = _axis(dim, input.ndim, "softmax")
-    e = np.exp(input - np.max(input, axis=ax, keepdims=True))
-    e /= np.sum(e, axis=ax, keepdims=True)
+    e = np.exp(input - input.max(axis=ax, keepdims=True))
+    e /= e.sum(axis=ax, keepdims=True)
     return e
 
 
@@ -141,8 +141,8 @@ def _log_softmax(input, *, dim):
     """x - logsumexp(x) along dim, computed from the max-shifted input."""
     _check_float(input, "log_softmax")
     ax = _axis(dim, input.ndim, "log_softmax")
-    z = input - np.max(input, axis=ax, keepdims=True)
-    z -= np.log(np.sum(np.exp(z), axis=ax, keepdims=True))
+    z = input - input.max(axis=ax, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=ax, keepdims=True))
     return z
 
 

@@ -75,6 +75,6 @@ class SGD(Optimizer):
                 else:
                     b = buf._a
                     b *= dt(momentum)
-                    b += dt(1 - dampening) * grad
+                    b += grad if dampening == 0 else dt(1 - dampening) * grad
                 grad = grad + dt(momentum) * buf._a if nesterov else buf._a
             a += dt(-lr) * grad  # in place, as torch's param.add_(grad, alpha=-lr)
