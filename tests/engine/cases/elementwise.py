@@ -110,6 +110,13 @@ CASES = [
     Case("le_ties", lambda m, x: m.le(_ste(m, x), 0.5), [T(3, 4)], gradcheck=False, covers=("le",)),
     Case("gt_method", lambda m, x, y: x.gt(y), [T(3, 4), T(4)], gradcheck=False, covers=("gt",)),
     Case("ge_int_float", lambda m, a: a >= 1.5, [INT], covers=("ge",)),
+    Case(
+        "comparison_operators",
+        lambda m, x, y: (x != y, x <= y, x > y, 0.5 < x, x == 0.25),  # noqa: SIM300 - the reflected form
+        [T(3, 4), T(4)],
+        gradcheck=False,
+        covers=("ne", "le", "gt", "eq"),
+    ),
     Case("eq_int_float", lambda m, a, b: m.eq(a, b * 1.0), [INT, POS_INT], covers=("eq",)),
     Case(
         "logical_not",
