@@ -26,3 +26,7 @@ def __getattr__(name):
     if name in NAMES and name in FUNCTIONS:
         return FUNCTIONS[name].fn
     raise AttributeError(f"module 'engine.nn.functional' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(n for n in NAMES if n in FUNCTIONS)
