@@ -232,6 +232,7 @@ class _Compiler:
     def __init__(self, text: str, src: str, pos: PosMap, limits: Limits):
         self.text, self.src, self.pos, self.limits = text, src, pos, limits
         self.lines = src.split("\n")
+        self.encoded: dict[int, bytes] = {}  # line number -> UTF-8 (non-ASCII lines only)
         self.starts = [0]
         for line in self.lines[:-1]:
             self.starts.append(self.starts[-1] + len(line) + 1)
@@ -247,10 +248,18 @@ class _Compiler:
         self.target = None
 
     # -- positions ------------------------------------------------------------------------
+    def line_bytes(self, lineno: int) -> bytes | None:
+        """The line as UTF-8, or None when it is ASCII (byte and character columns agree)."""
+        if lineno not in self.encoded:
+            line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
+            self.encoded[lineno] = None if line.isascii() else line.encode("utf-8")
+        return self.encoded[lineno]
+
     def where_at(self, lineno: int, byte_col: int) -> Where:
-        """Where, in the client's text, a position of the rewritten source is."""
-        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
-        col = len(line.encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
+        """Where, in the client's text, a position of the rewritten source is (ast gives
+        columns in UTF-8 bytes)."""
+        raw = self.line_bytes(lineno)
+        col = byte_col if raw is None else len(raw[:byte_col].decode("utf-8", "ignore"))
         i = self.starts[min(lineno, len(self.starts)) - 1] + col
         orig = self.pos[i]
         line = bisect.bisect_right(self.text_lines, orig)
@@ -262,9 +271,10 @@ class _Compiler:
     def op_where(self, node, left, right) -> Where:
         """Where the operator between two operands is (for `x @ W`, the `@`)."""
         if left.end_lineno == right.lineno == node.lineno:
-            line = self.lines[node.lineno - 1].encode("utf-8")
-            seg = line[left.end_col_offset : right.col_offset]
-            k = len(seg) - len(seg.lstrip(b" )\t"))
+            raw = self.line_bytes(node.lineno)
+            line = self.lines[node.lineno - 1] if raw is None else raw.decode("latin-1")
+            seg = line[left.end_col_offset : right.col_offset]  # latin-1: one char per byte
+            k = len(seg) - len(seg.lstrip(" )\t"))
             return self.where_at(node.lineno, left.end_col_offset + k)
         return self.where(node)
 
