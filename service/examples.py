@@ -477,3 +477,133 @@ def derivative_problems(instance: str) -> dict[int, dict[str, dict[str, Any]]]:
         }
     problems[422] = {**first, **problems[422]}
     return problems
+
+
+def _t(data: Any, shape: list[int], dtype: str = "float32", **more: Any) -> dict[str, Any]:
+    return {"data": data, "shape": shape, "dtype": dtype, **more}
+
+
+_SEED_DOT = (
+    "digraph autograd {\n"
+    '  graph [rankdir=TB, fontname="Helvetica"];\n'
+    '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica"];\n'
+    '  n0 [label="SubBackward0"];\n'
+    '  n1 [label="MulBackward0"];\n'
+    '  n2 [label="PowBackward0"];\n'
+    '  n3 [label="PowBackward0"];\n'
+    '  n4 [label="b\\n(2,)", fillcolor=lightblue];\n'
+    '  n5 [label="a\\n(2,)", fillcolor=lightblue];\n'
+    "  n1 -> n0;\n"
+    "  n2 -> n0;\n"
+    "  n3 -> n1;\n"
+    "  n4 -> n2;\n"
+    "  n5 -> n3;\n"
+    '  out0 [label="Q\\n(2,)", shape=ellipse, fillcolor=darkseagreen1];\n'
+    "  n0 -> out0;\n"
+    "}\n"
+)
+
+
+def _node(id_: int, name: str, op: str | None, next_: list, **more: Any) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "name": name,
+        "op": op,
+        "shape": [2],
+        "dtype": "float32",
+        "next": next_,
+        **more,
+    }
+
+
+# What the server answers to the examples above (a test keeps them true).
+EVALUATE_ANSWER = {
+    "summary": "The seed's Q with its DAG",
+    "value": {
+        "outputs": {"Q": _t([-12, 65], [2], requires_grad=True, grad_fn="SubBackward0")},
+        "grads": {"a": _t([36, 81], [2]), "b": _t([-12, -8], [2])},
+        "dag": {
+            "nodes": [
+                _node(0, "SubBackward0", "sub", [1, 2]),
+                _node(1, "MulBackward0", "mul", [3, None]),
+                _node(2, "PowBackward0", "pow", [4]),
+                _node(3, "PowBackward0", "pow", [5]),
+                _node(4, "AccumulateGrad", None, [], input="b", requires_grad=True),
+                _node(5, "AccumulateGrad", None, [], input="a", requires_grad=True),
+            ],
+            "outputs": {"Q": 0},
+            "dot": _SEED_DOT,
+        },
+    },
+}
+
+JACOBIAN_ANSWER = {
+    "summary": "dQ/da and dQ/db of the seed's Q",
+    "value": {
+        "output": "Q",
+        "output_shape": [2],
+        "wrt": ["a", "b"],
+        "jacobian": {
+            "a": _t([[36, 0], [0, 81]], [2, 2], matrix_shape=[2, 2]),
+            "b": _t([[-12, 0], [0, -8]], [2, 2], matrix_shape=[2, 2]),
+        },
+        "matrix": _t([[36, 0, -12, 0], [0, 81, 0, -8]], [2, 4]),
+    },
+}
+
+_ZERO = [[0, 0], [0, 0]]
+HESSIAN_ANSWER = {
+    "summary": "Second derivatives of sum(Q)",
+    "value": {
+        "output": "L",
+        "wrt": ["a", "b"],
+        "hessian": {
+            "a": {
+                "a": _t([[36, 0], [0, 54]], [2, 2], matrix_shape=[2, 2]),
+                "b": _t(_ZERO, [2, 2], matrix_shape=[2, 2]),
+            },
+            "b": {
+                "a": _t(_ZERO, [2, 2], matrix_shape=[2, 2]),
+                "b": _t([[-2, 0], [0, -2]], [2, 2], matrix_shape=[2, 2]),
+            },
+        },
+        "matrix": _t([[36, 0, 0, 0], [0, 54, 0, 0], [0, 0, -2, 0], [0, 0, 0, -2]], [4, 4]),
+    },
+}
+
+GRADCHECK_ANSWER = {
+    "summary": "The seed's Q passes",
+    "value": {
+        "output": "Q",
+        "passed": True,
+        "max_abs_diff": 1.5762907423777506e-08,
+        "eps": 1e-06,
+        "atol": 1e-05,
+        "rtol": 0.001,
+        "worst": {
+            "input": "a",
+            "output_index": 1,
+            "input_index": 1,
+            "analytical": 81.0,
+            "numerical": 81.00000001576291,
+        },
+        "checks": {
+            "a": {
+                "analytical": _t([[36, 0], [0, 81]], [2, 2], "float64"),
+                "numerical": _t(
+                    [[36.00000000147929, 0], [0, 81.00000001576291]], [2, 2], "float64"
+                ),
+                "max_abs_diff": 1.5762907423777506e-08,
+                "passed": True,
+            },
+            "b": {
+                "analytical": _t([[-12, 0], [0, -8]], [2, 2], "float64"),
+                "numerical": _t(
+                    [[-12.000000001677336, 0], [0, -8.000000001118224]], [2, 2], "float64"
+                ),
+                "max_abs_diff": 1.677335603744723e-09,
+                "passed": True,
+            },
+        },
+    },
+}

@@ -20,10 +20,12 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["derivatives"], route_class=ORJSONRoute)
+JSON = "application/json"
 
 
-def _responses(path: str) -> dict[int | str, dict[str, Any]]:
-    return problem_responses(
+def _responses(path: str, answer: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    ok = {"description": "Successful Response", "content": {JSON: {"examples": {"seed": answer}}}}
+    return {200: ok} | problem_responses(
         400,
         413,
         415,
@@ -40,7 +42,7 @@ def _responses(path: str) -> dict[int | str, dict[str, Any]]:
     "/jacobian",
     summary="Jacobian of an output with respect to inputs",
     response_model=JacobianPublic,
-    responses=_responses("/v1/jacobian"),
+    responses=_responses("/v1/jacobian", examples.JACOBIAN_ANSWER),
 )
 def jacobian(
     body: Annotated[JacobianCreate, Body(openapi_examples=examples.JACOBIAN)],
@@ -57,7 +59,7 @@ def jacobian(
     "/hessian",
     summary="Hessian of a scalar output with respect to inputs",
     response_model=HessianPublic,
-    responses=_responses("/v1/hessian"),
+    responses=_responses("/v1/hessian", examples.HESSIAN_ANSWER),
 )
 def hessian(
     body: Annotated[HessianCreate, Body(openapi_examples=examples.HESSIAN)],
@@ -73,7 +75,7 @@ def hessian(
     "/gradcheck",
     summary="Check gradients against finite differences",
     response_model=GradcheckPublic,
-    responses=_responses("/v1/gradcheck"),
+    responses=_responses("/v1/gradcheck", examples.GRADCHECK_ANSWER),
 )
 def gradcheck(
     body: Annotated[GradcheckCreate, Body(openapi_examples=examples.GRADCHECK)],

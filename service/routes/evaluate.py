@@ -38,7 +38,10 @@ RESPONSES = {
     200: {
         "description": 'The outputs, gradients and (with `include: ["dag"]`) the graph; or, '
         "for `Accept: image/svg+xml`, the graph drawn by Graphviz.",
-        "content": {SVG: {"schema": {"type": "string"}}},
+        "content": {
+            JSON: {"examples": {"seed": examples.EVALUATE_ANSWER}},
+            SVG: {"schema": {"type": "string"}},
+        },
     },
     **problem_responses(
         400,
