@@ -148,7 +148,14 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
     try:
         while ready:
             node = ready.pop()
-            buf = buffers.pop(node)
+            buf = buffers.pop(node, None)
+            if buf is None:  # every gradient into it was None: nothing flows on from here
+                for e in node.edges:
+                    if e is not None:
+                        deps[e[0]] -= 1
+                        if not deps[e[0]]:
+                            ready.append(e[0])
+                continue
             if targets:
                 for nr in range(node.n_out):
                     hit = targets.get((node, nr))
@@ -169,10 +176,12 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             if not keep:
                 node.release()
             for e, gi in pairs:
-                if gi is None:
+                if e is None:
                     continue
                 nxt, nr = e
-                if nxt.n_out == 1:
+                if gi is None:
+                    pass  # a None gradient still counts as the edge having been walked
+                elif nxt.n_out == 1:
                     prev = buffers.get(nxt)
                     buffers[nxt] = gi if prev is None else prev + gi
                 else:
