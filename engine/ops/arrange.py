@@ -186,7 +186,13 @@ def _to_copy(input, *, dtype):
     return input.astype(dtype)
 
 
-@deffn("to", op="_to_copy", method=True)
+def _to_dtype(input, dtype=None, *, copy=False):
+    if dtype is None or isinstance(dtype, str) and dtype == "cpu":
+        return input
+    return _dt.canonical(dtype)
+
+
+@deffn("to", op="_to_copy", method=True, dtype=_to_dtype)
 def to(input, dtype=None, *, copy=False):
     """x.to(engine.float64): cast (a no-op when the dtype already matches)."""
     if dtype is None or isinstance(dtype, str) and dtype == "cpu":

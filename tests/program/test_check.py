@@ -142,16 +142,7 @@ def test_every_shape_rule_has_an_inspectable_signature():
 # Registry rules found wrong by the checker: each a call whose inferred shape or dtype
 # differs from what the engine produces. xfail (not strict): the owners fix the rule, then
 # delete the line.
-REGISTRY_GAPS = [
-    pytest.param(
-        "k = x.to(float64)",
-        marks=pytest.mark.xfail(reason="`to` has no dtype rule: inferred the input's dtype"),
-    ),
-    pytest.param(
-        "k = c.to(float32)",
-        marks=pytest.mark.xfail(reason="`to` has no dtype rule: inferred the input's dtype"),
-    ),
-]
+REGISTRY_GAPS = ["k = x.to(float64)", "k = c.to(float32)"]
 
 
 @pytest.mark.parametrize("text", REGISTRY_GAPS)
