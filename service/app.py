@@ -11,8 +11,9 @@ from service.body_limit import BodyLimitMiddleware
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
-from service.routes import derivatives, docs, evaluate, health, ops, problems
+from service.routes import derivatives, docs, evaluate, health, ops, problems, sessions
 from service.settings import Settings
+from service.store import make_store
 
 DESCRIPTION = """\
 Evaluate PyTorch-style autograd graphs: send an expression and its input tensors, get back
@@ -42,6 +43,11 @@ TAGS = [
         "description": "Full Jacobians and Hessians, and gradients checked against finite "
         "differences.",
     },
+    {
+        "name": "sessions",
+        "description": "Training on the server: a model's parameters, gradients and optimizer "
+        "state kept between calls, so each step sends only a batch.",
+    },
     {"name": "ops", "description": "The functions programs can call."},
     {"name": "health", "description": "Probes for supervisors and load balancers."},
     {"name": "problems", "description": "The error types answers can carry."},
@@ -56,7 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         set_program_cache_size(settings.program_cache_size)
         app.state.settings = settings
-        yield
+        app.state.store = make_store(settings)  # each worker process opens its own
+        try:
+            yield
+        finally:
+            app.state.store.close()
 
     app = FastAPI(
         title="Autograd Service",
@@ -76,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (evaluate, derivatives, ops, health, problems, docs):
+    for module in (evaluate, derivatives, sessions, ops, health, problems, docs):
         app.include_router(module.router)
     install_openapi(app)
     return app

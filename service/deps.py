@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from service.problems import PROBLEM_TYPES
 from service.settings import Settings
+from service.store import SessionStore
 
 
 def get_settings(request: Request) -> Settings:
@@ -16,3 +17,13 @@ def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_store(request: Request) -> SessionStore:
+    store = getattr(request.app.state, "store", None)
+    if store is None:  # the lifespan has not run: the app is not started
+        raise PROBLEM_TYPES["not-ready"].error("The session store is not open yet.")
+    return store
+
+
+StoreDep = Annotated[SessionStore, Depends(get_store)]

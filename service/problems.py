@@ -218,6 +218,100 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "The service is starting or a dependency (such as the data directory) is unusable; "
         "`checks` says which. Retry later.",
     ),
+    # -- sessions ---------------------------------------------------------------------------
+    ProblemType(
+        "unauthorized",
+        401,
+        "Bearer token required",
+        "Session calls need `Authorization: Bearer <token>`, the token answered when the "
+        "session was created. Refused before the session is looked up, so the answer says "
+        "nothing about whether it exists.",
+    ),
+    ProblemType(
+        "session-not-found",
+        404,
+        "Session not found",
+        "No session with this id opens with this token: it never existed, was deleted, "
+        "expired after AUTOGRAD_SESSION_TTL_SECONDS idle, or the token is another session's. "
+        "The answer is the same in every case, so it reveals nothing.",
+    ),
+    ProblemType(
+        "parameter-not-found",
+        404,
+        "Parameter not found",
+        "The session has no parameter of that name; `detail` lists those it has. PUT adds "
+        "one.",
+    ),
+    ProblemType(
+        "precondition-failed",
+        412,
+        "Precondition failed",
+        "`If-Match` names an ETag the session no longer has: it changed since the client "
+        "read it, and nothing was applied. `etag` (also in the ETag header) is the current "
+        "one: read the session again and retry.",
+    ),
+    ProblemType(
+        "session-conflict",
+        409,
+        "Session busy",
+        "The session kept changing under a call sent without `If-Match`, which was "
+        "recomputed several times and never applied. Retry, or send If-Match.",
+    ),
+    ProblemType(
+        "store-full",
+        409,
+        "Session store full",
+        "A new session, or a bigger one, would exceed a cap of the whole store: `limit` is "
+        "max_sessions or max_store_bytes (AUTOGRAD_<LIMIT>), `maximum` its value, `value` "
+        "what the request would reach. Delete sessions, or wait for idle ones to expire.",
+    ),
+    ProblemType(
+        "idempotency-key-reused",
+        422,
+        "Idempotency key reused",
+        "The `Idempotency-Key` was already used with a different request to this session "
+        "(another method, path or body); a retry must repeat the request exactly. Nothing "
+        "was applied.",
+    ),
+    ProblemType(
+        "invalid-optimizer",
+        422,
+        "Invalid optimizer hyperparameters",
+        "torch.optim refuses these hyperparameters (a negative learning rate, Nesterov "
+        "without momentum or with dampening, a beta outside [0, 1)...); `detail` has "
+        "torch's message and `errors[].pointer` the field.",
+    ),
+    ProblemType(
+        "invalid-session",
+        422,
+        "Invalid session",
+        "The session's parts do not fit together: a missing program or loss, a name used "
+        "twice (parameter, buffer, batch input), a non-floating parameter, an init spec "
+        "torch cannot build, gradients or optimizer state for unknown parameters, or an "
+        "unreadable state file. `errors[].pointer` locates it.",
+    ),
+    ProblemType(
+        "shape-change",
+        422,
+        "Shape change refused",
+        "New values, gradients or optimizer state do not have the shape of the parameter "
+        "they are for. To give a parameter another shape, PUT a new one (its gradient and "
+        "optimizer state start afresh).",
+    ),
+    ProblemType(
+        "loss-not-scalar",
+        422,
+        "Loss is not a scalar",
+        "backward and train need a loss of one element (`shape` is the loss's shape); "
+        "reduce it with mean() or sum() in the program.",
+    ),
+    ProblemType(
+        "parameters-unused",
+        422,
+        "Program does not use the parameters",
+        "The program reads no parameter of the session, or the loss depends on none that "
+        "requires grad, so training would change nothing.",
+    ),
 )
 
 
@@ -398,6 +492,10 @@ _STATUS_DESCRIPTIONS = {
     "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
     500: "Unexpected server error.",
     503: "Not ready (/problems/not-ready).",
+    401: "No bearer token (/problems/unauthorized).",
+    409: "The store is full (/problems/store-full) or the session kept changing "
+    "(/problems/session-conflict).",
+    412: "If-Match does not match the session's ETag (/problems/precondition-failed).",
 }
 
 

@@ -2,6 +2,7 @@
 
 import importlib
 import pkgutil
+import shutil
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -49,7 +50,7 @@ def test_readyz_reports_each_check(client):
 
 
 def test_readyz_is_503_when_the_data_dir_disappears(client, settings):
-    settings.data_dir.rmdir()
+    shutil.rmtree(settings.data_dir)  # it holds the session store's SQLite file
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"

@@ -71,6 +71,20 @@ def test_operation_ids_are_the_endpoint_names(spec):
         ("/v1/jacobian", "post"): "jacobian",
         ("/v1/hessian", "post"): "hessian",
         ("/v1/gradcheck", "post"): "gradcheck",
+        ("/v1/sessions", "post"): "create_session",
+        ("/v1/sessions/{session_id}", "get"): "get_session",
+        ("/v1/sessions/{session_id}", "delete"): "delete_session",
+        ("/v1/sessions/{session_id}/fork", "post"): "fork_session",
+        ("/v1/sessions/{session_id}/state", "get"): "get_session_state",
+        ("/v1/sessions/{session_id}/forward", "post"): "session_forward",
+        ("/v1/sessions/{session_id}/backward", "post"): "session_backward",
+        ("/v1/sessions/{session_id}/step", "post"): "session_step",
+        ("/v1/sessions/{session_id}/zero_grad", "post"): "session_zero_grad",
+        ("/v1/sessions/{session_id}/train", "post"): "session_train",
+        ("/v1/sessions/{session_id}/parameters/{name}", "get"): "get_parameter",
+        ("/v1/sessions/{session_id}/parameters/{name}", "put"): "put_parameter",
+        ("/v1/sessions/{session_id}/parameters/{name}", "patch"): "patch_parameter",
+        ("/v1/sessions/{session_id}/parameters/{name}", "delete"): "delete_parameter",
     }
 
 

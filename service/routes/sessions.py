@@ -1,0 +1,455 @@
+"""`/v1/sessions`: a model's parameters, gradients and optimizer state kept on the server
+between training steps. The work is in `service.sessions`; these routes read the protocol
+headers, run it off the event loop, and document it."""
+
+from collections.abc import Callable, Coroutine
+from email.message import Message
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from service import jsonio
+from service.deps import SettingsDep, StoreDep
+from service.negotiation import negotiate
+from service.problems import PROBLEM_TYPES, problem_responses
+from service.routing import ORJSONRoute
+from service.schemas_sessions import (
+    BackwardCreate,
+    BackwardPublic,
+    ForwardCreate,
+    ForwardPublic,
+    ParameterChanged,
+    ParameterPatch,
+    ParameterPublic,
+    ParameterWire,
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    StatePublic,
+    StepCreate,
+    StepPublic,
+    TrainCreate,
+    TrainPublic,
+    ZeroGradCreate,
+    ZeroGradPublic,
+)
+from service.sessions import actions, examples, state
+from service.sessions.build import record_from
+from service.sessions.http import (
+    JSON,
+    UNAVAILABLE,
+    Call,
+    Outcome,
+    etag,
+    public,
+    quota,
+    unavailable,
+)
+from service.sessions.http import bearer as parse_bearer
+from service.settings import Settings
+from service.store import QuotaExceeded, SessionRecord, SessionStore, new_session_id, new_token
+from service.store import hash_token as hash_
+
+OCTET = "application/octet-stream"
+
+
+class SessionCreateRoute(ORJSONRoute):
+    """POST /v1/sessions takes JSON, or a safetensors file to restore (octet-stream)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        json_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if _media(request.headers.get("content-type")) == OCTET:
+                return await _restore(request)
+            return await json_handler(request)
+
+        return handler
+
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
+
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="The token answered by `POST /v1/sessions` (and `fork`) for that session.",
+)
+
+SessionId = Annotated[str, Path(max_length=64, description="The session's id.")]
+ParameterName = Annotated[
+    str, Path(max_length=128, description="The parameter's name.", examples=["W1"])
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Apply only if the session\'s ETag is still this one (`"7"`); else 412.',
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="A retry with the same key and the same request answers the first "
+        "answer again instead of applying twice (header `Idempotent-Replayed: true`); the "
+        "same key with another request is 422. Keys are kept AUTOGRAD_IDEMPOTENCY_TTL_SECONDS.",
+    ),
+]
+
+READ = problem_responses(401, 404, 422, 500, 503)
+WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503)
+
+
+def _media(content_type: str | None) -> str | None:
+    if content_type is None:
+        return None
+    message = Message()
+    message["content-type"] = content_type
+    return message.get_content_type()
+
+
+async def call_for(
+    request: Request,
+    session_id: SessionId,
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Call:
+    """The protocol side of a session request; 401 at once without a bearer token."""
+    token = parse_bearer(request.headers.get("authorization"))
+    del credentials  # declared for the OpenAPI security scheme; parsed above
+    return Call(
+        store,
+        session_id,
+        token,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+        if_match=if_match,
+        key=idempotency_key,
+    )
+
+
+CallDep = Annotated[Call, Depends(call_for)]
+
+
+def _mutate(call: Call, compute: Callable[[SessionRecord], Outcome]) -> Any:
+    return run_in_threadpool(call.mutate, compute)
+
+
+# -- the collection --------------------------------------------------------------------------
+
+
+def _created(
+    store: SessionStore, record: SessionRecord, token: str, settings: Settings
+) -> Response:
+    try:
+        store.create(record)
+        meta = store.get_meta(record.id)
+    except QuotaExceeded as exc:
+        raise quota(exc) from None
+    except UNAVAILABLE as exc:
+        raise unavailable(exc) from exc
+    assert meta is not None
+    content = {**public(meta, settings.session_ttl_seconds), "token": token}
+    headers = {
+        "Location": f"/v1/sessions/{record.id}",
+        "ETag": etag(meta.version),
+        "Cache-Control": "no-store",  # the answer holds the token
+    }
+    return Response(jsonio.dumps(content), 201, headers=headers, media_type=JSON)
+
+
+async def _restore(request: Request) -> Response:
+    app = request.app
+    settings, store = getattr(app.state, "settings", None), getattr(app.state, "store", None)
+    if settings is None or store is None:
+        raise PROBLEM_TYPES["not-ready"].error("The service has not finished starting.")
+    data = await request.body()
+
+    def work() -> Response:
+        record, token = state.record_from_safetensors(data, settings)
+        return _created(store, record, token, settings)
+
+    return await run_in_threadpool(work)
+
+
+async def create_session(
+    body: Annotated[SessionCreate, Body(openapi_examples=examples.CREATE)],
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> Response:
+    """Builds the parameters (uploaded, or with `torch.nn.init`'s formulas from an init
+    spec), checks the program (it must use the parameters; `loss` must be one of its
+    outputs) and the optimizer (as torch validates it), and stores the session at version 0.
+
+    The answer carries the session's **token**: every later call must send
+    `Authorization: Bearer <token>`. It is shown only once; the server keeps its hash.
+
+    Posting the JSON of `GET .../state`, or its safetensors file as
+    `application/octet-stream`, restores a session with its gradients, optimizer state and
+    step count."""
+    raw = await request.json()  # parsed once already; errors then point into it
+
+    def work() -> Response:
+        record, token = record_from(body, raw, settings)
+        return _created(store, record, token, settings)
+
+    return await run_in_threadpool(work)
+
+
+router.add_api_route(
+    "",
+    create_session,
+    methods=["POST"],
+    route_class_override=SessionCreateRoute,
+    summary="Create a session (or restore one from its state file)",
+    status_code=201,
+    response_model=SessionCreated,
+    responses={
+        201: {"description": "The session, its token (shown only here), `Location` and `ETag`."},
+        **problem_responses(400, 409, 413, 415, 422, 500, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                OCTET: {
+                    "schema": {"type": "string", "format": "binary"},
+                    "description": "A state file from `GET /v1/sessions/{id}/state` "
+                    "(safetensors): the session is restored from it.",
+                }
+            }
+        }
+    },
+)
+
+
+# -- one session ------------------------------------------------------------------------------
+
+
+@router.get("/{session_id}", summary="Describe a session", response_model=SessionPublic,
+            responses=READ)  # fmt: skip
+async def get_session(call: CallDep, settings: SettingsDep) -> Response:
+    """Its parameters (shape, dtype, requires_grad, whether a gradient is accumulated, the
+    optimizer's buffers), buffers, optimizer, program, step count, version and timestamps.
+    The `ETag` header is the version, for `If-Match`."""
+    meta = await run_in_threadpool(call.read_meta)
+    content = public(meta, settings.session_ttl_seconds)
+    return Response(jsonio.dumps(content), headers={"ETag": etag(meta.version)}, media_type=JSON)
+
+
+@router.delete("/{session_id}", summary="Delete a session", status_code=204,
+               responses=problem_responses(401, 404, 412, 500, 503))  # fmt: skip
+async def delete_session(call: CallDep) -> Response:
+    """Removes the session, its tensors and its recorded answers."""
+    await run_in_threadpool(call.delete)
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/fork", summary="Copy a session", status_code=201,
+             response_model=SessionCreated, responses=READ | problem_responses(409))  # fmt: skip
+async def fork_session(call: CallDep, store: StoreDep, settings: SettingsDep) -> Response:
+    """A new session with this one's parameters, gradients, buffers, optimizer state, program
+    and step count, and its own token. The original is unchanged."""
+
+    def work() -> Response:
+        record = call.read()
+        token = new_token()
+        record.id, record.token_hash = new_session_id(), hash_(token)
+        return _created(store, record, token, settings)
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/{session_id}/state",
+    summary="Export a session's state (safetensors or JSON)",
+    response_model=StatePublic,
+    responses={
+        200: {
+            "description": "safetensors by default; JSON (a `SessionCreate` that restores "
+            "the session) for `Accept: application/json` or `?format=json`.",
+            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(401, 404, 406, 500, 503),
+    },
+)
+async def get_session_state(
+    call: CallDep,
+    request: Request,
+    format_: Annotated[str | None, Query(alias="format", pattern="^(json|safetensors)$")] = None,
+    binary: Annotated[bool, Query(description="JSON only: tensors in base64.")] = False,
+) -> Response:
+    """Parameters, buffers, gradients and optimizer state (tensors named `param/<name>`,
+    `grad/<name>`, `buffer/<name>`, `state/<name>/<slot>`), with the program, optimizer and
+    step count in the file's metadata. `POST /v1/sessions` with this file restores it."""
+    media = {"json": JSON, "safetensors": OCTET}.get(format_ or "") or negotiate(
+        request.headers.get("accept"), [OCTET, JSON]
+    )
+    record = await run_in_threadpool(call.read)
+    headers = {"ETag": etag(record.version)}
+    if media == JSON:
+        content = await run_in_threadpool(state.to_json, record, binary)
+        return Response(jsonio.dumps(content), headers=headers, media_type=JSON)
+    data = await run_in_threadpool(state.to_safetensors, record)
+    headers["Content-Disposition"] = f'attachment; filename="session-{record.id}.safetensors"'
+    return Response(data, headers=headers, media_type=OCTET)
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+@router.post("/{session_id}/forward", summary="Run the model on a batch (no_grad)",
+             response_model=ForwardPublic, responses=WRITE)  # fmt: skip
+async def session_forward(
+    body: Annotated[ForwardCreate, Body(openapi_examples=examples.FORWARD)],
+    call: CallDep,
+    settings: SettingsDep,
+) -> Response:
+    """Runs the program on the batch without recording gradients, as inference under
+    `torch.no_grad()`, and answers the outputs. Changes nothing."""
+
+    def work() -> Response:
+        record = call.read()
+        content = actions.forward(record, body, settings)
+        body_bytes = jsonio.dumps({**content, "version": record.version})
+        return Response(body_bytes, headers={"ETag": etag(record.version)}, media_type=JSON)
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
+             response_model=BackwardPublic, responses=WRITE)  # fmt: skip
+async def session_backward(
+    body: Annotated[BackwardCreate, Body(openapi_examples=examples.BACKWARD)],
+    call: CallDep,
+    settings: SettingsDep,
+) -> Response:
+    """Runs the program on the batch and `loss.backward()`: the gradients add up in the
+    stored `.grad`, so several calls and then one `step` accumulate gradients. Answers the
+    loss, the outputs asked for, the gradient norms and (`include: ["grads"]`) the gradients.
+    """
+    return await _mutate(call, lambda record: actions.backward_(record, body, settings))
+
+
+@router.post("/{session_id}/step", summary="optimizer.step()", response_model=StepPublic,
+             responses=WRITE)  # fmt: skip
+async def session_step(
+    call: CallDep,
+    settings: SettingsDep,
+    body: Annotated[StepCreate | None, Body(openapi_examples=examples.STEP)] = None,
+) -> Response:
+    """Updates every parameter that has a gradient with the optimizer's rule (torch's, exactly)
+    and keeps the optimizer state. `dry_run: true` answers Δθ and changes nothing."""
+    request = body or StepCreate()
+    return await _mutate(call, lambda record: actions.step(record, request, settings))
+
+
+@router.post("/{session_id}/zero_grad", summary="optimizer.zero_grad()",
+             response_model=ZeroGradPublic, responses=WRITE)  # fmt: skip
+async def session_zero_grad(call: CallDep, body: ZeroGradCreate | None = None) -> Response:
+    """Drops every accumulated gradient (or, with `set_to_none: false`, zeroes it)."""
+    request = body or ZeroGradCreate()
+    return await _mutate(call, lambda record: actions.zero_grad(record, request))
+
+
+@router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
+             response_model=TrainPublic, responses=WRITE)  # fmt: skip
+async def session_train(
+    body: Annotated[TrainCreate, Body(openapi_examples=examples.TRAIN)],
+    call: CallDep,
+    settings: SettingsDep,
+) -> Response:
+    """The usual iteration in one call, once on `inputs` or once per entry of `batches`, all
+    committed together as one new version. Answers the losses (each before its step)."""
+    return await _mutate(call, lambda record: actions.train(record, body, settings))
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+_INCLUDE = {"grad", "optimizer_state"}
+
+
+@router.get("/{session_id}/parameters/{name}", summary="Read a parameter",
+            response_model=ParameterPublic, responses=READ)  # fmt: skip
+async def get_parameter(
+    call: CallDep,
+    name: ParameterName,
+    include: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated: `grad` (`.grad`), `optimizer_state` (momentum, "
+            "`exp_avg`... buffers).",
+            examples=["grad,optimizer_state"],
+        ),
+    ] = None,
+    binary: Annotated[bool, Query(description="Tensors in base64.")] = False,
+) -> Response:
+    """The parameter's value, and on request its gradient and optimizer state."""
+    wanted = {part.strip() for part in (include or "").split(",") if part.strip()}
+    unknown = wanted - _INCLUDE
+    if unknown:
+        raise PROBLEM_TYPES["validation-error"].error(
+            f"include: unknown {sorted(unknown)}; allowed: grad, optimizer_state",
+            errors=[{"parameter": "include", "detail": f"allowed: {sorted(_INCLUDE)}"}],
+        )
+
+    def work() -> Response:
+        record = call.read()
+        content = actions.parameter_content(record, name, wanted | {"value"}, binary)
+        content["version"] = record.version
+        return Response(
+            jsonio.dumps(content), headers={"ETag": etag(record.version)}, media_type=JSON
+        )
+
+    return await run_in_threadpool(work)
+
+
+@router.put("/{session_id}/parameters/{name}", summary="Add or replace a parameter",
+            response_model=ParameterChanged, responses=WRITE)  # fmt: skip
+async def put_parameter(
+    call: CallDep,
+    name: ParameterName,
+    settings: SettingsDep,
+    body: Annotated[ParameterWire, Body(openapi_examples=examples.PUT_PARAMETER)],
+) -> Response:
+    """Adds the parameter (201), or replaces it by a new one of any shape (200) whose
+    gradient and optimizer state start afresh, as `model.fc = nn.Linear(512, 10)` does. The
+    body is a tensor or an init spec, as in `POST /v1/sessions`."""
+    _check_name(name)
+    return await _mutate(
+        call, lambda record: actions.put_parameter(record, name, body, body, settings)
+    )
+
+
+@router.patch("/{session_id}/parameters/{name}", summary="Freeze, unfreeze or overwrite",
+              response_model=ParameterChanged, responses=WRITE)  # fmt: skip
+async def patch_parameter(
+    call: CallDep,
+    name: ParameterName,
+    settings: SettingsDep,
+    body: Annotated[ParameterPatch, Body(openapi_examples=examples.PATCH_PARAMETER)],
+) -> Response:
+    """`{"requires_grad": false}` freezes it (backward leaves it alone, step skips it);
+    `{"value": ...}` writes new values of the same shape, keeping gradient and state."""
+    return await _mutate(call, lambda record: actions.patch_parameter(record, name, body, settings))
+
+
+@router.delete("/{session_id}/parameters/{name}", summary="Remove a parameter",
+               status_code=204, responses=WRITE)  # fmt: skip
+async def delete_parameter(call: CallDep, name: ParameterName) -> Response:
+    """Removes the parameter with its gradient and optimizer state."""
+    return await _mutate(call, lambda record: actions.delete_parameter(record, name))
+
+
+def _check_name(name: str) -> None:
+    if not name.isidentifier() or not name.isascii():
+        raise PROBLEM_TYPES["invalid-session"].error(
+            f"{name!r} is not a valid parameter name: letters, digits and _, not starting "
+            "with a digit (programs use it by name)",
+            errors=[{"parameter": "name", "detail": "an identifier"}],
+        )

@@ -1,0 +1,269 @@
+"""What each session call does to a session record, with the engine: forward, backward,
+step, zero_grad, train and the parameter edits. Each returns an `Outcome`: the answer and
+the one `Changes` to commit (or None), so `http.Call.mutate` can commit it atomically."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from engine import Tensor
+from engine.optim import Optimizer
+from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs import guard, limits_for
+from service.schemas_sessions import (
+    BackwardCreate,
+    ForwardCreate,
+    ParameterPatch,
+    StepCreate,
+    TrainCreate,
+    ZeroGradCreate,
+)
+from service.sessions import optim
+from service.sessions.build import decode_parameter, invalid
+from service.sessions.http import Outcome
+from service.sessions.model import (
+    REQUEST,
+    Model,
+    Source,
+    backward,
+    evaluate,
+    norm,
+    programs_for,
+    selected,
+)
+from service.settings import Settings
+from service.store import Changes, SessionRecord
+from service.wire import decode_tensor, encode_tensor
+
+_NO_PROGRAM = Source(None, None, None, REQUEST)
+
+
+def _encode(tensors: dict[str, Any], binary: bool) -> dict[str, Any]:
+    out = {}
+    for name, t in tensors.items():
+        array = t._a if isinstance(t, Tensor) else np.asarray(t)
+        out[name] = encode_tensor(array, binary)
+    return out
+
+
+def _grad_changes(record: SessionRecord, model: Model) -> dict[str, np.ndarray | None]:
+    grads: dict[str, np.ndarray | None] = dict(model.grads())
+    grads.update({name: None for name in record.grads if name not in grads})
+    return grads
+
+
+def _grads_content(model: Model, include: Iterable[str], binary: bool) -> dict[str, Any]:
+    grads = model.grads()
+    content: dict[str, Any] = {"grad_norms": {n: norm(g) for n, g in sorted(grads.items())}}
+    if "grads" in include:
+        content["grads"] = {n: encode_tensor(g, binary) for n, g in sorted(grads.items())}
+    return content
+
+
+class Trainer:
+    """The session's optimizer over all its parameters, with the stored state loaded."""
+
+    def __init__(self, model: Model, record: SessionRecord, settings: Settings) -> None:
+        self.model = model
+        self.params = [model.params[n] for n in model.names]
+        self.opt: Optimizer = optim.make(record.optimizer, self.params)
+        self.limits = limits_for(settings)
+        with guard(_NO_PROGRAM, self.limits):  # type: ignore[arg-type]
+            optim.load(self.opt, model.names, record.optimizer_state)
+        self.moved: set[str] = set()
+
+    def step(self) -> list[str]:
+        moved = [n for n in self.model.names if self.model.params[n].grad is not None]
+        with guard(_NO_PROGRAM, self.limits):  # type: ignore[arg-type]
+            self.opt.step()
+        self.moved.update(moved)
+        return moved
+
+    def state(self) -> dict[str, dict[str, np.ndarray] | None]:
+        dumped = optim.dump(self.opt, self.model.names, self.params)
+        return {name: dumped.get(name) for name in sorted(self.moved)}
+
+    def parameters(self) -> dict[str, np.ndarray | None]:
+        return {name: self.model.params[name]._a for name in sorted(self.moved)}
+
+
+def forward(record: SessionRecord, body: ForwardCreate, settings: Settings) -> dict[str, Any]:
+    limits = limits_for(settings)
+    model = Model.of(record)
+    programs = programs_for(record, body, limits)
+    batch = model.decode_batch(body.inputs, settings)
+    evaluated = evaluate(model, programs, batch, limits, grad=False)
+    return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
+
+
+def backward_(record: SessionRecord, body: BackwardCreate, settings: Settings) -> Outcome:
+    limits = limits_for(settings)
+    model = Model.of(record)
+    programs = programs_for(record, body, limits, body.loss)
+    batch = model.decode_batch(body.inputs, settings)
+    evaluated = evaluate(model, programs, batch, limits, grad=True)
+    assert programs.loss is not None
+    loss = backward(model, evaluated, programs.loss, limits)
+    content = {
+        "loss": loss,
+        "outputs": _encode(selected(evaluated, body.outputs), body.binary),
+        **_grads_content(model, body.include, body.binary),
+    }
+    return Outcome(content, Changes(grads=_grad_changes(record, model)))
+
+
+def step(record: SessionRecord, body: StepCreate, settings: Settings) -> Outcome:
+    model = Model.of(record)
+    trainer = Trainer(model, record, settings)
+    before = {n: p._a.copy() for n, p in model.params.items() if p.grad is not None}
+    moved = trainer.step()
+    delta = {n: model.params[n]._a - before[n] for n in moved}
+    content: dict[str, Any] = {
+        "step_count": record.step_count + (0 if body.dry_run else 1),
+        "dry_run": body.dry_run,
+        "updated": moved,
+        "update_norms": {n: norm(d) for n, d in delta.items()},
+    }
+    if body.dry_run:
+        content["delta"] = {n: encode_tensor(d, body.binary) for n, d in delta.items()}
+        return Outcome(content, None)
+    changes = Changes(parameters=trainer.parameters(), optimizer_state=trainer.state(), steps=1)
+    return Outcome(content, changes)
+
+
+def zero_grad(record: SessionRecord, body: ZeroGradCreate) -> Outcome:
+    if body.set_to_none:
+        grads: dict[str, np.ndarray | None] = {name: None for name in record.grads}
+    else:
+        grads = {name: np.zeros_like(g) for name, g in record.grads.items()}
+    return Outcome({}, Changes(grads=grads))
+
+
+def train(record: SessionRecord, body: TrainCreate, settings: Settings) -> Outcome:
+    limits = limits_for(settings)
+    model = Model.of(record)
+    programs = programs_for(record, body, limits, body.loss)
+    if body.batches is None:
+        batches = [model.decode_batch(body.inputs, settings)]
+    else:
+        batches = [
+            model.decode_batch(b.inputs, settings, f"/batches/{i}/inputs")
+            for i, b in enumerate(body.batches)
+        ]
+    trainer = Trainer(model, record, settings)
+    losses = []
+    evaluated = None
+    for i, batch in enumerate(batches):
+        model.zero_grad()  # optimizer.zero_grad(): every parameter's .grad = None
+        pointer = "/loss" if body.batches is None else f"/batches/{i}"
+        evaluated = evaluate(model, programs, batch, limits, grad=True, loss_pointer=pointer)
+        assert programs.loss is not None
+        losses.append(backward(model, evaluated, programs.loss, limits))
+        trainer.step()
+    assert evaluated is not None
+    content = {
+        "step_count": record.step_count + len(batches),
+        "losses": losses,
+        "loss": losses[-1],
+        "outputs": _encode(selected(evaluated, body.outputs), body.binary),
+        **_grads_content(model, body.include, body.binary),
+    }
+    changes = Changes(
+        parameters=trainer.parameters(),
+        grads=_grad_changes(record, model),
+        optimizer_state=trainer.state(),
+        steps=len(batches),
+    )
+    return Outcome(content, changes)
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+
+def parameter_not_found(record: SessionRecord, name: str) -> ProblemError:
+    known = ", ".join(sorted(record.parameters)) or "none"
+    return PROBLEM_TYPES["parameter-not-found"].error(
+        f"The session has no parameter {name!r}; its parameters are {known}.", parameter=name
+    )
+
+
+def parameter_content(
+    record: SessionRecord, name: str, include: set[str] | None = None, binary: bool = False
+) -> dict[str, Any]:
+    if name not in record.parameters:
+        raise parameter_not_found(record, name)
+    array = record.parameters[name]
+    content: dict[str, Any] = {
+        "name": name,
+        "shape": list(array.shape),
+        "dtype": array.dtype.name,
+        "requires_grad": record.requires_grad.get(name, True),
+    }
+    include = include or set()
+    if "value" in include:
+        content["value"] = encode_tensor(array, binary)
+    if "grad" in include:
+        grad = record.grads.get(name)
+        content["grad"] = None if grad is None else encode_tensor(grad, binary)
+    if "optimizer_state" in include:
+        slots = record.optimizer_state.get(name, {})
+        content["optimizer_state"] = {s: encode_tensor(a, binary) for s, a in sorted(slots.items())}
+    return content
+
+
+def put_parameter(
+    record: SessionRecord, name: str, obj: Any, raw: Any, settings: Settings
+) -> Outcome:
+    """Add a parameter, or replace one by a new tensor (any shape): as assigning a new
+    nn.Parameter, its gradient and optimizer state start afresh."""
+    if name in record.buffers:
+        raise invalid("", f"{name!r} is a buffer of the session; choose another name")
+    array, flag = decode_parameter(obj, [], settings, raw)
+    created = name not in record.parameters
+    changes = Changes(
+        parameters={name: array},
+        requires_grad={name: flag},
+        grads={name: None},
+        optimizer_state={name: None},
+    )
+    content = {"name": name, "shape": list(array.shape), "dtype": array.dtype.name,
+               "requires_grad": flag}  # fmt: skip
+    return Outcome(content, changes, 201 if created else 200)
+
+
+def patch_parameter(
+    record: SessionRecord, name: str, body: ParameterPatch, settings: Settings
+) -> Outcome:
+    if name not in record.parameters:
+        raise parameter_not_found(record, name)
+    current = record.parameters[name]
+    changes = Changes()
+    if body.value is not None:
+        array, _ = decode_tensor(
+            body.value,
+            pointer="/value",
+            max_elements=settings.max_tensor_elements,
+            max_ndim=settings.max_ndim,
+        )
+        if array.shape != current.shape:
+            raise invalid(
+                "/value",
+                f"{name!r} has shape {list(current.shape)}; a value of shape "
+                f"{list(array.shape)} would change it (PUT replaces a parameter by one of "
+                "another shape)",
+                slug="shape-change",
+                shape=list(current.shape),
+            )
+        changes.parameters[name] = array.astype(current.dtype)
+        record.parameters[name] = changes.parameters[name]
+    if body.requires_grad is not None:
+        changes.requires_grad[name] = body.requires_grad
+        record.requires_grad[name] = body.requires_grad
+    return Outcome(parameter_content(record, name), changes)
+
+
+def delete_parameter(record: SessionRecord, name: str) -> Outcome:
+    if name not in record.parameters:
+        raise parameter_not_found(record, name)
+    return Outcome(None, Changes(parameters={name: None}), 204)

@@ -1,0 +1,219 @@
+"""A new session from a `SessionCreate`: parameters decoded or built from init specs, buffers,
+the program compiled and checked against them, the optimizer validated by the engine, and
+(when restoring) gradients and optimizer state checked against the parameters."""
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
+from service.programs import limits_for
+from service.schemas_sessions import InitSpec, SessionCreate
+from service.sessions import init, optim
+from service.sessions.model import Source, compile_source
+from service.settings import Settings
+from service.store import SessionRecord, hash_token, new_session_id, new_token
+from service.wire import decode_tensor, decode_tensors
+
+
+def invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
+    return PROBLEM_TYPES[slug].error(detail, errors=[{"pointer": pointer, "detail": detail}], **ext)
+
+
+def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> Exception:
+    """A pydantic error inside a pass-through field, as the request validation error it is."""
+    errors = [{**e, "loc": ("body", *prefix, *e["loc"])} for e in exc.errors()]
+    return RequestValidationError(errors, body=body)
+
+
+def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:
+    detail = f"{value} elements; the limit is {maximum}"
+    return PROBLEM_TYPES["limit-exceeded"].error(
+        f"{detail} (at {pointer})",
+        errors=[{"pointer": pointer, "detail": detail}],
+        limit=limit,
+        value=value,
+        maximum=maximum,
+    )
+
+
+def _as_parameter(obj: Any) -> Any:
+    """Parameters require grad unless they say otherwise (nn.Parameter's default)."""
+    if isinstance(obj, dict):
+        if "requires_grad" in obj or obj.get("dtype") in ("int64", "bool"):
+            return obj
+        return {**obj, "requires_grad": True}
+    return {"data": obj, "requires_grad": True}
+
+
+def decode_parameter(
+    obj: Any, pointer: list[str | int], settings: Settings, body: Any
+) -> tuple[np.ndarray, bool]:
+    """(values, requires_grad) of one parameter given as a tensor or an init spec."""
+    where = json_pointer(pointer)
+    if isinstance(obj, dict) and "init" in obj:
+        try:
+            spec = InitSpec.model_validate(obj)
+        except ValidationError as exc:
+            raise validation_error(exc, pointer, body) from None
+        count = math.prod(spec.shape)
+        if count > settings.max_tensor_elements:
+            raise _limit(where, count, settings.max_tensor_elements, "max_tensor_elements")
+        try:
+            return init.build(spec), spec.requires_grad
+        except init.InitError as exc:
+            raise invalid(where, f"{spec.init}: {exc}") from None
+    array, requires_grad = decode_tensor(
+        _as_parameter(obj),
+        pointer=where,
+        max_elements=settings.max_tensor_elements,
+        max_ndim=settings.max_ndim,
+    )
+    if array.dtype.kind != "f":
+        raise invalid(
+            where,
+            f"a parameter must be floating point (float32 or float64), not {array.dtype}; "
+            "keep integer or boolean tensors as buffers",
+        )
+    return array.copy(), requires_grad
+
+
+def _decode_group(group: Mapping[str, Any], pointer: str, settings: Settings) -> dict:
+    decoded = decode_tensors(
+        group,
+        pointer=pointer,
+        max_elements=settings.max_tensor_elements,
+        max_total_elements=settings.max_total_elements,
+        max_ndim=settings.max_ndim,
+    )
+    return {name: array.copy() for name, (array, _) in decoded.items()}
+
+
+def _check_like(
+    what: str, arrays: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray], pointer: str
+) -> None:
+    for name, array in arrays.items():
+        where = f"{pointer}/{name}"
+        if name not in params:
+            raise invalid(where, f"{what} for {name!r}, which is not a parameter")
+        if array.shape != params[name].shape:
+            raise invalid(
+                where,
+                f"{what} of shape {list(array.shape)} for {name!r} of shape "
+                f"{list(params[name].shape)}",
+                slug="shape-change",
+            )
+
+
+def _check_state(
+    state: Mapping[str, Mapping[str, np.ndarray]], params: Mapping[str, np.ndarray], kind: str
+) -> None:
+    allowed = optim.SLOTS[kind]
+    for name, slots in state.items():
+        if name not in params:
+            raise invalid(f"/optimizer_state/{name}", f"state for {name!r}, not a parameter")
+        for slot, array in slots.items():
+            where = f"/optimizer_state/{name}/{slot}"
+            if slot not in allowed:
+                raise invalid(where, f"{kind} keeps no {slot!r}; its state is {sorted(allowed)}")
+            expected = () if slot == "step" else params[name].shape
+            if array.shape != expected:
+                raise invalid(
+                    where,
+                    f"{slot} of shape {list(array.shape)}; {list(expected)} expected",
+                    slug="shape-change",
+                )
+
+
+def check_program(
+    program: dict[str, Any], parameters: Mapping[str, Any], buffers: Mapping[str, Any], limits
+) -> None:
+    """What can be checked before any batch is seen: the program compiles, it reads at least
+    one parameter, it does not assign a parameter's or buffer's name, and the loss is one of
+    its outputs."""
+    source = Source.stored(program)
+    assert source is not None
+    compiled = compile_source(source, limits)
+    pointer = "/expr" if source.expr is not None else "/nodes"
+    if not set(compiled.inputs) & parameters.keys():
+        reads = ", ".join(compiled.inputs) or "nothing"
+        raise invalid(
+            pointer,
+            f"the program does not use any parameter (it reads {reads}; the parameters are "
+            f"{', '.join(sorted(parameters))})",
+            slug="parameters-unused",
+        )
+    for name in compiled.output_names:
+        if name in parameters or name in buffers:
+            raise invalid(pointer, f"the program assigns {name!r}, a parameter or buffer name")
+    loss = program.get("loss")
+    if loss is not None and loss not in compiled.output_names:
+        raise invalid(
+            "/loss",
+            f"the loss {loss!r} is not an output of the program; its outputs are "
+            f"{', '.join(compiled.output_names)}",
+            slug="unknown-name",
+        )
+
+
+def record_from(body: SessionCreate, raw: Any, settings: Settings) -> tuple[SessionRecord, str]:
+    """A new session's record, and its token, from a JSON request."""
+    parameters: dict[str, np.ndarray] = {}
+    requires_grad: dict[str, bool] = {}
+    total = 0
+    for name, obj in body.parameters.items():
+        array, flag = decode_parameter(obj, ["parameters", name], settings, raw)
+        total += array.size
+        if total > settings.max_total_elements:
+            raise _limit("/parameters", total, settings.max_total_elements, "max_total_elements")
+        parameters[name], requires_grad[name] = array, flag
+    buffers = _decode_group(body.buffers, "/buffers", settings)
+    grads = _decode_group(body.grads, "/grads", settings)
+    state = {
+        name: _decode_group(slots, f"/optimizer_state/{name}", settings)
+        for name, slots in body.optimizer_state.items()
+    }
+    return assemble(body, parameters, requires_grad, buffers, grads, state, settings)
+
+
+def assemble(
+    body: SessionCreate,
+    parameters: dict[str, np.ndarray],
+    requires_grad: dict[str, bool],
+    buffers: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    state: dict[str, dict[str, np.ndarray]],
+    settings: Settings,
+) -> tuple[SessionRecord, str]:
+    """Check the parts of a new session against each other; the record and its token."""
+    if body.expr is None and body.nodes is None:
+        raise invalid("", 'a session needs its program: "expr" text or "nodes" with "outputs"')
+    for name in buffers.keys() & parameters.keys():
+        raise invalid(f"/buffers/{name}", f"{name!r} is both a parameter and a buffer")
+    program = Source.of(body, "session").to_json()  # type: ignore[union-attr]
+    program["loss"] = body.loss
+    check_program(program, parameters, buffers, limits_for(settings))
+    config = body.optimizer.model_dump()
+    optim.validate(config)
+    _check_like("a gradient", grads, parameters, "/grads")
+    grads = {n: g.astype(parameters[n].dtype, copy=False) for n, g in grads.items()}
+    _check_state(state, parameters, config["type"])
+
+    token = new_token()
+    record = SessionRecord(
+        id=new_session_id(),
+        token_hash=hash_token(token),
+        program=program,
+        optimizer=config,
+        requires_grad=requires_grad,
+        step_count=body.step_count,
+        parameters=parameters,
+        buffers=buffers,
+        grads=grads,
+        optimizer_state=state,
+    )
+    return record, token

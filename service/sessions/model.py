@@ -1,0 +1,265 @@
+"""A session as engine objects for one request: its parameters and buffers as Tensors, its
+program (and the request's) checked and run on a batch, the loss and its backward.
+
+The session's program runs first; a request's program then runs on everything the session's
+produced, so it can use the parameters, the buffers and the session program's outputs by name
+(`program: extend`), or runs alone (`program: replace`). Both are checked (names, shapes,
+dtypes, limits) before any numpy work, and every refusal is a problem document that says
+which program it is about.
+"""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine import Tensor, set_grad_enabled
+from engine.program import Limits, Program, TensorSpec, check, parse_expr, parse_nodes, run
+from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs import guard, tensors_only
+from service.schemas import GraphNode
+from service.store import SessionRecord
+from service.wire import decode_tensors
+
+SESSION, REQUEST = "session", "request"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A program as its author wrote it: what `service.programs.guard` needs to point at the
+    failing part (`expr`, `nodes`), and whose it is."""
+
+    expr: str | None
+    nodes: list[GraphNode] | None
+    outputs: list[str] | None
+    origin: str  # SESSION or REQUEST
+    inputs: dict = field(default_factory=dict)
+
+    @classmethod
+    def stored(cls, program: Mapping[str, Any]) -> "Source | None":
+        nodes = program.get("nodes")
+        if program.get("expr") is None and nodes is None:
+            return None
+        return cls(
+            program.get("expr"),
+            None if nodes is None else [GraphNode.model_validate(n) for n in nodes],
+            program.get("outputs"),
+            SESSION,
+        )
+
+    @classmethod
+    def of(cls, body: Any, origin: str = REQUEST) -> "Source | None":
+        if body.expr is None and body.nodes is None:
+            return None
+        return cls(body.expr, body.nodes, body.outputs, origin)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.expr is not None:
+            return {"expr": self.expr}
+        assert self.nodes is not None
+        return {"nodes": [n.model_dump() for n in self.nodes], "outputs": self.outputs}
+
+
+@contextmanager
+def program_guard(source: Source, limits: Limits) -> Iterator[None]:
+    """`service.programs.guard`, and for the session's own program a pointer into the
+    session's `program` (as GET /v1/sessions/{id} shows it) instead of into the request."""
+    try:
+        with guard(source, limits):  # type: ignore[arg-type]
+            yield
+    except ProblemError as exc:
+        if source.origin == SESSION and "program" not in exc.extensions:
+            exc.extensions["program"] = SESSION
+            for item in exc.errors or ():
+                if item.get("pointer", "").startswith(("/expr", "/nodes")):
+                    item["pointer"] = "/program" + item["pointer"]
+            exc.detail = f"The session's program: {exc.detail}"
+        raise
+
+
+def compile_source(source: Source, limits: Limits) -> Program:
+    with program_guard(source, limits):
+        if source.expr is not None:
+            return parse_expr(source.expr, limits)
+        nodes = [n.model_dump() for n in source.nodes or ()]
+        return parse_nodes(nodes, list(source.outputs or ()), None, limits)
+
+
+@dataclass
+class Programs:
+    """What runs for one request, in order: the session's program, then the request's."""
+
+    steps: list[tuple[Program, Source]]
+    loss: str | None
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(dict.fromkeys(n for program, _ in self.steps for n in program.output_names))
+
+
+def programs_for(
+    record: SessionRecord, body: Any | None, limits: Limits, loss: str | None = None
+) -> Programs:
+    steps = []
+    stored = Source.stored(record.program)
+    request = Source.of(body) if body is not None else None
+    if stored is not None and not (request is not None and body.program == "replace"):
+        steps.append((compile_source(stored, limits), stored))
+    if request is not None:
+        steps.append((compile_source(request, limits), request))
+    if not steps:
+        raise _invalid("", "the session has no program and the request sends none")
+    return Programs(steps, loss if loss is not None else record.program.get("loss"))
+
+
+def _invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
+    errors = [{"pointer": pointer, "detail": detail}] if pointer else None
+    return PROBLEM_TYPES[slug].error(detail, errors=errors, **ext)
+
+
+@dataclass
+class Model:
+    """The session's tensors as engine leaves (parameters in sorted name order)."""
+
+    names: list[str]
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> "Model":
+        names = sorted(record.parameters)
+        params = {}
+        for name in names:
+            t = Tensor(record.parameters[name], requires_grad=record.requires_grad.get(name, True))
+            if name in record.grads:
+                t.grad = Tensor(record.grads[name])
+            params[name] = t
+        buffers = {name: Tensor(array) for name, array in record.buffers.items()}
+        return cls(names, params, buffers)
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return {n: p.grad._a for n, p in self.params.items() if p.grad is not None}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params.values():
+            if p.grad is not None:
+                p.grad = None if set_to_none else Tensor(np.zeros_like(p.grad._a))
+
+    def decode_batch(
+        self, inputs: Mapping[str, Any], settings: Any, pointer: str = "/inputs"
+    ) -> dict[str, Tensor]:
+        for name in inputs:
+            if name in self.params or name in self.buffers:
+                what = "parameter" if name in self.params else "buffer"
+                raise _invalid(
+                    f"{pointer}/{name}",
+                    f"{name!r} is a {what} of the session; a batch input cannot replace it "
+                    "(use PUT/PATCH on the parameter, or another name)",
+                )
+        decoded = decode_tensors(
+            inputs,
+            pointer=pointer,
+            max_elements=settings.max_tensor_elements,
+            max_total_elements=settings.max_total_elements,
+            max_ndim=settings.max_ndim,
+        )
+        return {name: Tensor(array, requires_grad=rg) for name, (array, rg) in decoded.items()}
+
+
+@dataclass
+class Evaluated:
+    values: dict[str, Any]
+    specs: dict[str, Any]
+
+
+def evaluate(
+    model: Model,
+    programs: Programs,
+    batch: Mapping[str, Tensor],
+    limits: Limits,
+    *,
+    grad: bool,
+    loss_pointer: str = "/loss",
+) -> Evaluated:
+    """Check every program against the inputs' specs, then (unless the loss is refused) run
+    them, recording gradients only with `grad`."""
+    inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
+    specs: dict[str, Any] = {}
+    for program, source in programs.steps:
+        with program_guard(source, limits):
+            checked = check(program, {**inputs, **specs}, limits, backward=grad)
+        specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
+    if grad:
+        _check_loss(programs, specs, loss_pointer)
+    values: dict[str, Any] = {}
+    with set_grad_enabled(grad):
+        for program, source in programs.steps:
+            with program_guard(source, limits):
+                values.update(run(program, {**inputs, **values}))
+    return Evaluated(values, specs)
+
+
+def _check_loss(programs: Programs, specs: Mapping[str, Any], pointer: str) -> None:
+    name = programs.loss
+    if name is None:
+        raise _invalid(
+            pointer,
+            'no loss: the session names none, so the request must ("loss": an output of '
+            "the program)",
+        )
+    spec = specs.get(name)
+    if spec is None:
+        known = ", ".join(programs.output_names)
+        raise _invalid(
+            pointer,
+            f"the loss {name!r} is not an output of the program; its outputs are {known}",
+            slug="unknown-name",
+        )
+    if spec.size != 1:
+        raise _invalid(
+            pointer,
+            f"the loss {name!r} has shape {list(spec)}: backward needs a scalar (one element); "
+            "reduce it, e.g. with mean() or sum()",
+            slug="loss-not-scalar",
+            shape=list(spec),
+        )
+    if not spec.requires_grad:
+        raise _invalid(
+            pointer,
+            f"the loss {name!r} does not depend on any parameter that requires grad: the "
+            "program does not use the trainable parameters (torch: element 0 of tensors "
+            "does not require grad and does not have a grad_fn)",
+            slug="parameters-unused",
+        )
+
+
+def backward(model: Model, evaluated: Evaluated, loss: str, limits: Limits) -> float:
+    """`loss.backward()`: gradients add up in the parameters' `.grad`."""
+    value = evaluated.values[loss]
+    with guard(Source(None, None, None, REQUEST), limits):  # type: ignore[arg-type]
+        value.backward()
+    return float(value._a.reshape(()))
+
+
+def selected(evaluated: Evaluated, names: list[str] | None, pointer: str = "/outputs") -> dict:
+    """The outputs asked for (all when `names` is None), as Tensors."""
+    available = evaluated.values
+    if names is None:
+        return tensors_only(available)
+    for i, name in enumerate(names):
+        if name not in available:
+            known = ", ".join(available)
+            raise _invalid(
+                f"{pointer}/{i}",
+                f"{name!r} is not an output of the program; its outputs are {known}",
+                slug="unknown-name",
+            )
+    return tensors_only({name: available[name] for name in dict.fromkeys(names)})
+
+
+def norm(array: np.ndarray) -> float:
+    """The L2 norm, accumulated in float64."""
+    flat = array.reshape(-1).astype(np.float64, copy=False)
+    return float(np.sqrt(np.dot(flat, flat)))
