@@ -1,10 +1,13 @@
 """The work of `POST /v1/evaluate`: forward, the backward calls, the DAG, and the answer.
 
-Everything the request asks is checked before numpy runs: the program (names, arity, shapes,
-dtypes, limits, with the extra memory of backward counted), the outputs asked for, and each
-backward entry (an output that requires grad, a gradient of its shape or a scalar output).
+The program is checked before numpy runs (names, arity, shapes, dtypes, limits, with the
+extra memory of backward counted), and so are the outputs asked for and each backward entry's
+output (computed, requiring grad) and gradient (a valid tensor within the limits). Gradient
+shapes are checked against the outputs as computed, before any backward: an output indexed by
+a computed mask (`x[x > 0]`) has a data-dependent shape the checker only bounds.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,28 +91,36 @@ def _plan_backward(body: EvaluateCreate, checked: Checked, settings: Settings) -
                 max_elements=settings.max_tensor_elements,
                 max_ndim=settings.max_ndim,
             )
-            if array.shape != out.shape:
-                raise _invalid_backward(
-                    f"{pointer}/gradient",
-                    f"gradient has shape {list(array.shape)} but {spec.output!r} has shape "
-                    f"{list(out.shape)}; they must be equal",
-                    shapes=[list(array.shape), list(out.shape)],
-                )
             gradient = Tensor(array)
-        elif out.size != 1:
+        plans.append(_Backward(spec.output, gradient, pointer))
+    return plans
+
+
+def _check_shapes(plans: list[_Backward], values: dict[str, Any]) -> None:
+    """Each gradient against its output's shape, as run: the checker's shape of an output
+    indexed by a computed mask (`x[x > 0]`) is only an upper bound."""
+    for step in plans:
+        shape = tuple(values[step.output].shape)
+        if step.gradient is not None:
+            if tuple(step.gradient.shape) != shape:
+                raise _invalid_backward(
+                    f"{step.pointer}/gradient",
+                    f"gradient has shape {list(step.gradient.shape)} but {step.output!r} has "
+                    f"shape {list(shape)}; they must be equal",
+                    shapes=[list(step.gradient.shape), list(shape)],
+                )
+        elif math.prod(shape) != 1:
             detail = (
-                f"{spec.output!r} has shape {list(out.shape)}: backward from a non-scalar "
+                f"{step.output!r} has shape {list(shape)}: backward from a non-scalar "
                 f'output needs "gradient", a tensor of that shape (grad can be implicitly '
                 "created only for scalar outputs)"
             )
             raise PROBLEM_TYPES["gradient-required"].error(
                 detail,
-                errors=[{"pointer": f"{pointer}/gradient", "detail": detail}],
-                output=spec.output,
-                shape=list(out.shape),
+                errors=[{"pointer": f"{step.pointer}/gradient", "detail": detail}],
+                output=step.output,
+                shape=list(shape),
             )
-        plans.append(_Backward(spec.output, gradient, pointer))
-    return plans
 
 
 def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluation:
@@ -123,6 +134,7 @@ def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluati
 
     with guard(body, limits):
         values = run(program, inputs)
+    _check_shapes(backward, values)
     for step in backward:
         with guard(body, limits, pointer=step.pointer):
             values[step.output].backward(gradient=step.gradient, retain_graph=True)

@@ -365,3 +365,22 @@ def test_empty_tensors_evaluate_and_backward(api):
     out = evaluate(api, body)
     assert out["outputs"]["y"]["data"] == 0
     assert out["grads"]["x"] == {"data": [], "shape": [0, 3], "dtype": "float32"}
+
+
+def test_backward_through_a_data_dependent_shape(api):
+    # x[x > 0] has as many elements as x has positive ones: only known once computed.
+    body = {
+        "expr": "y = x[x > 0] * 2",
+        "inputs": {"x": {"data": [1.0, -2.0, 3.0], "requires_grad": True}},
+        "backward": {"output": "y", "gradient": [1.0, 10.0]},
+    }
+    out = evaluate(api, body)
+    assert out["outputs"]["y"]["data"] == [2, 6]
+    assert out["grads"]["x"]["data"] == [2, 0, 20]
+    doc = problem(
+        api,
+        {**body, "backward": {"output": "y", "gradient": [1.0, 1.0, 1.0]}},
+        422,
+        "invalid-backward",
+    )
+    assert doc["shapes"] == [[3], [2]]

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from engine.program import parse_expr
+from engine.program import parse_expr, to_python
 from engine.program.names import OPERATORS
 from engine.registry import FUNCTIONS
 from service import jsonio
@@ -316,3 +316,52 @@ def test_program_over_http_equals_torch(live, prog):
                 assert ours is None, name
             else:
                 _assert_same(_answer(ours), leaf.grad, f"grad of {name}", prog.rtol)
+
+
+# -- the program layer's own parity list (tests/program/test_parity.py), over HTTP ----------------
+
+from tests.program import test_parity as program_parity  # noqa: E402 - the second half's source
+
+
+@pytest.mark.parametrize(
+    ("text", "exact"), program_parity.CASES, ids=[c[0] for c in program_parity.CASES]
+)
+def test_program_layer_expressions_over_http_equal_torch(live, text, exact):
+    arrays = program_parity._inputs()
+    prog = parse_expr(text)
+    leaves = program_parity._leaves(torch, arrays, prog.inputs)
+    scope = program_parity._torch_namespace(leaves)
+    exec(to_python(text)[0], {}, scope)  # noqa: S102 - the test's own oracle
+    expected = {name: scope[name] for name in prog.output_names}
+    # The program layer's backward is d(sum of output * w)/d(leaves), w drawn in output order
+    # from seed 3; over HTTP that is one backward entry per output, accumulating.
+    rng = np.random.default_rng(3)
+    backward = []
+    for name, out in expected.items():
+        if out.requires_grad:
+            w = rng.standard_normal(tuple(out.shape)).astype(str(out.dtype).removeprefix("torch."))
+            backward.append({"output": name, "gradient": encode_tensor(w, binary=True)})
+    their_grads = program_parity._backward(torch, expected, leaves)
+    body = {
+        "expr": text,
+        "inputs": {
+            name: {**encode_tensor(arrays[name], binary=True), "requires_grad": leaf.requires_grad}
+            for name, leaf in leaves.items()
+        },
+        "binary": True,
+    }
+    if backward:
+        body["backward"] = backward
+    response = live.post(
+        "/v1/evaluate", content=jsonio.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text[:2000]
+    out = response.json()
+    for name, value in expected.items():
+        _assert_same(_answer(out["outputs"][name]), value, f"output {name}", 1e-10)
+    for name, g in their_grads.items():
+        ours = out["grads"][name]
+        if g is None:
+            assert ours is None or not _answer(ours).any(), name
+        else:
+            _assert_same(_answer(ours), g, f"grad of {name}", 1e-9)
