@@ -235,7 +235,7 @@ class _Run(_Batch, _Program):
     binary: bool = Field(False, description="Answer every tensor in the base64 form.")
 
 
-class ForwardCreate(_Run):
+class SessionForwardCreate(_Run):
     """Run the program on a batch without recording gradients (torch.no_grad)."""
 
     outputs: list[str] | SkipJsonSchema[None] = Field(
@@ -247,7 +247,7 @@ class ForwardCreate(_Run):
     )
 
 
-class BackwardCreate(_Run):
+class SessionBackwardCreate(_Run):
     """Forward, then `loss.backward()`: gradients add up in the stored `.grad`."""
 
     outputs: list[str] = Field(
@@ -263,7 +263,7 @@ class BackwardCreate(_Run):
     )
 
 
-class StepCreate(BaseModel):
+class SessionStepCreate(BaseModel):
     """`optimizer.step()` on the accumulated gradients."""
 
     model_config = ConfigDict(extra="forbid")
@@ -274,7 +274,7 @@ class StepCreate(BaseModel):
     binary: bool = Field(False, description="Answer tensors in the base64 form.")
 
 
-class ZeroGradCreate(BaseModel):
+class SessionZeroGradCreate(BaseModel):
     """`optimizer.zero_grad(set_to_none)`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -284,14 +284,14 @@ class ZeroGradCreate(BaseModel):
     )
 
 
-class BatchCreate(_Batch):
+class SessionBatch(_Batch):
     """One batch of a `train` call."""
 
 
-class TrainCreate(BackwardCreate):
+class SessionTrainCreate(SessionBackwardCreate):
     """zero_grad, forward, backward and step: once on `inputs`, or once per batch in order."""
 
-    batches: list[BatchCreate] | SkipJsonSchema[None] = Field(
+    batches: list[SessionBatch] | SkipJsonSchema[None] = Field(
         None,
         min_length=1,
         max_length=MAX_BATCHES,
@@ -301,7 +301,7 @@ class TrainCreate(BackwardCreate):
     )
 
     @model_validator(mode="after")
-    def _inputs_or_batches(self) -> "TrainCreate":
+    def _inputs_or_batches(self) -> "SessionTrainCreate":
         if self.batches is not None and self.inputs:
             raise ValueError('give the batch as "inputs" or several as "batches", not both')
         return self
@@ -386,12 +386,12 @@ class ParameterPublic(ParameterChanged):
     )
 
 
-class ForwardPublic(BaseModel):
+class SessionForwardPublic(BaseModel):
     version: int
     outputs: dict[str, TensorPublic]
 
 
-class BackwardPublic(BaseModel):
+class SessionBackwardPublic(BaseModel):
     version: int
     loss: float
     outputs: dict[str, TensorPublic]
@@ -403,7 +403,7 @@ class BackwardPublic(BaseModel):
     )
 
 
-class StepPublic(BaseModel):
+class SessionStepPublic(BaseModel):
     version: int
     step_count: int
     dry_run: bool
@@ -414,11 +414,11 @@ class StepPublic(BaseModel):
     )
 
 
-class ZeroGradPublic(BaseModel):
+class SessionZeroGradPublic(BaseModel):
     version: int
 
 
-class TrainPublic(BaseModel):
+class SessionTrainPublic(BaseModel):
     version: int
     step_count: int
     losses: list[float] = Field(description="The loss of each batch, before its step.")
@@ -430,7 +430,7 @@ class TrainPublic(BaseModel):
     )
 
 
-class StatePublic(BaseModel):
+class SessionStatePublic(BaseModel):
     """The JSON form of a session's state: a `SessionCreate` that restores it."""
 
     parameters: dict[str, TensorPublic]

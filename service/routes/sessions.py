@@ -16,24 +16,24 @@ from service.negotiation import negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
-    BackwardCreate,
-    BackwardPublic,
-    ForwardCreate,
-    ForwardPublic,
     ParameterChanged,
     ParameterPatch,
     ParameterPublic,
     ParameterWire,
+    SessionBackwardCreate,
+    SessionBackwardPublic,
     SessionCreate,
     SessionCreated,
+    SessionForwardCreate,
+    SessionForwardPublic,
     SessionPublic,
-    StatePublic,
-    StepCreate,
-    StepPublic,
-    TrainCreate,
-    TrainPublic,
-    ZeroGradCreate,
-    ZeroGradPublic,
+    SessionStatePublic,
+    SessionStepCreate,
+    SessionStepPublic,
+    SessionTrainCreate,
+    SessionTrainPublic,
+    SessionZeroGradCreate,
+    SessionZeroGradPublic,
 )
 from service.sessions import actions, examples, state
 from service.sessions.build import record_from
@@ -268,7 +268,7 @@ async def fork_session(call: CallDep, store: StoreDep, settings: SettingsDep) ->
 @router.get(
     "/{session_id}/state",
     summary="Export a session's state (safetensors or JSON)",
-    response_model=StatePublic,
+    response_model=SessionStatePublic,
     responses={
         200: {
             "description": "safetensors by default; JSON (a `SessionCreate` that restores "
@@ -304,9 +304,9 @@ async def get_session_state(
 
 
 @router.post("/{session_id}/forward", summary="Run the model on a batch (no_grad)",
-             response_model=ForwardPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionForwardPublic, responses=WRITE)  # fmt: skip
 async def session_forward(
-    body: Annotated[ForwardCreate, Body(openapi_examples=examples.FORWARD)],
+    body: Annotated[SessionForwardCreate, Body(openapi_examples=examples.FORWARD)],
     call: CallDep,
     settings: SettingsDep,
 ) -> Response:
@@ -323,9 +323,9 @@ async def session_forward(
 
 
 @router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
-             response_model=BackwardPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionBackwardPublic, responses=WRITE)  # fmt: skip
 async def session_backward(
-    body: Annotated[BackwardCreate, Body(openapi_examples=examples.BACKWARD)],
+    body: Annotated[SessionBackwardCreate, Body(openapi_examples=examples.BACKWARD)],
     call: CallDep,
     settings: SettingsDep,
 ) -> Response:
@@ -336,31 +336,31 @@ async def session_backward(
     return await _mutate(call, lambda record: actions.backward_(record, body, settings))
 
 
-@router.post("/{session_id}/step", summary="optimizer.step()", response_model=StepPublic,
+@router.post("/{session_id}/step", summary="optimizer.step()", response_model=SessionStepPublic,
              responses=WRITE)  # fmt: skip
 async def session_step(
     call: CallDep,
     settings: SettingsDep,
-    body: Annotated[StepCreate | None, Body(openapi_examples=examples.STEP)] = None,
+    body: Annotated[SessionStepCreate | None, Body(openapi_examples=examples.STEP)] = None,
 ) -> Response:
     """Updates every parameter that has a gradient with the optimizer's rule (torch's, exactly)
     and keeps the optimizer state. `dry_run: true` answers Δθ and changes nothing."""
-    request = body or StepCreate()
+    request = body or SessionStepCreate()
     return await _mutate(call, lambda record: actions.step(record, request, settings))
 
 
 @router.post("/{session_id}/zero_grad", summary="optimizer.zero_grad()",
-             response_model=ZeroGradPublic, responses=WRITE)  # fmt: skip
-async def session_zero_grad(call: CallDep, body: ZeroGradCreate | None = None) -> Response:
+             response_model=SessionZeroGradPublic, responses=WRITE)  # fmt: skip
+async def session_zero_grad(call: CallDep, body: SessionZeroGradCreate | None = None) -> Response:
     """Drops every accumulated gradient (or, with `set_to_none: false`, zeroes it)."""
-    request = body or ZeroGradCreate()
+    request = body or SessionZeroGradCreate()
     return await _mutate(call, lambda record: actions.zero_grad(record, request))
 
 
 @router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
-             response_model=TrainPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionTrainPublic, responses=WRITE)  # fmt: skip
 async def session_train(
-    body: Annotated[TrainCreate, Body(openapi_examples=examples.TRAIN)],
+    body: Annotated[SessionTrainCreate, Body(openapi_examples=examples.TRAIN)],
     call: CallDep,
     settings: SettingsDep,
 ) -> Response:

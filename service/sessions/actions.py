@@ -12,12 +12,12 @@ from engine.optim import Optimizer
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, limits_for
 from service.schemas_sessions import (
-    BackwardCreate,
-    ForwardCreate,
     ParameterPatch,
-    StepCreate,
-    TrainCreate,
-    ZeroGradCreate,
+    SessionBackwardCreate,
+    SessionForwardCreate,
+    SessionStepCreate,
+    SessionTrainCreate,
+    SessionZeroGradCreate,
 )
 from service.sessions import optim
 from service.sessions.build import decode_parameter, invalid
@@ -88,7 +88,9 @@ class Trainer:
         return {name: self.model.params[name]._a for name in sorted(self.moved)}
 
 
-def forward(record: SessionRecord, body: ForwardCreate, settings: Settings) -> dict[str, Any]:
+def forward(
+    record: SessionRecord, body: SessionForwardCreate, settings: Settings
+) -> dict[str, Any]:
     limits = limits_for(settings)
     model = Model.of(record)
     programs = programs_for(record, body, limits)
@@ -97,7 +99,7 @@ def forward(record: SessionRecord, body: ForwardCreate, settings: Settings) -> d
     return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
 
 
-def backward_(record: SessionRecord, body: BackwardCreate, settings: Settings) -> Outcome:
+def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Settings) -> Outcome:
     limits = limits_for(settings)
     model = Model.of(record)
     programs = programs_for(record, body, limits, body.loss)
@@ -113,7 +115,7 @@ def backward_(record: SessionRecord, body: BackwardCreate, settings: Settings) -
     return Outcome(content, Changes(grads=_grad_changes(record, model)))
 
 
-def step(record: SessionRecord, body: StepCreate, settings: Settings) -> Outcome:
+def step(record: SessionRecord, body: SessionStepCreate, settings: Settings) -> Outcome:
     model = Model.of(record)
     trainer = Trainer(model, record, settings)
     before = {n: p._a.copy() for n, p in model.params.items() if p.grad is not None}
@@ -132,7 +134,7 @@ def step(record: SessionRecord, body: StepCreate, settings: Settings) -> Outcome
     return Outcome(content, changes)
 
 
-def zero_grad(record: SessionRecord, body: ZeroGradCreate) -> Outcome:
+def zero_grad(record: SessionRecord, body: SessionZeroGradCreate) -> Outcome:
     if body.set_to_none:
         grads: dict[str, np.ndarray | None] = {name: None for name in record.grads}
     else:
@@ -140,7 +142,7 @@ def zero_grad(record: SessionRecord, body: ZeroGradCreate) -> Outcome:
     return Outcome({}, Changes(grads=grads))
 
 
-def train(record: SessionRecord, body: TrainCreate, settings: Settings) -> Outcome:
+def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -> Outcome:
     limits = limits_for(settings)
     model = Model.of(record)
     programs = programs_for(record, body, limits, body.loss)
