@@ -67,6 +67,62 @@ def apply(op, args, attrs):
     return tuple(Tensor(o) for o in out)
 
 
+_EMPTY: dict = {}
+
+
+def apply_binary(op, x, y):
+    """`apply` for the arithmetic operators: x a Tensor, y a Tensor or a Python number, no
+    attributes. The common case (same floating dtype, or a float tensor and a number) skips
+    the general loop and promotion; anything else takes the general path."""
+    a = x._a
+    ty = type(y)
+    if ty is Tensor:
+        b = y._a
+        if a.dtype != b.dtype or a.dtype.kind != "f":
+            return apply(op, (x, y), _EMPTY)
+        rg = x._rg or y._rg
+    elif (ty is float or ty is int) and a.dtype.kind == "f":
+        b = y
+        rg = x._rg
+    else:
+        return apply(op, (x, y), _EMPTY)
+    try:
+        out = op.forward(a, b)
+    except (ValueError, IndexError) as exc:
+        raise _explain(op, (x, y), _EMPTY, exc) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if rg and getattr(_state, "enabled", True):
+        # Inlined _record for two operands.
+        save = 0
+        want_out = False
+        if x._rg:
+            fn = x.grad_fn
+            ex = (fn, x._nr) if fn is not None else (x.accumulator(), 0)
+            save = op.save_masks[0]
+            want_out = op.saves_out[0]
+        else:
+            ex = None
+        if ty is Tensor and y._rg:
+            fn = y.grad_fn
+            ey = (fn, y._nr) if fn is not None else (y.accumulator(), 0)
+            save |= op.save_masks[1]
+            want_out = want_out or op.saves_out[1]
+        else:
+            ey = None
+        if not save:
+            saved = ()
+        elif save == 3 or save == -1:
+            saved = (x, y)
+        else:
+            saved = (x, None) if save == 1 else (None, y)
+        shapes = (a.shape, b.shape if ty is Tensor else ())
+        dts = (a.dtype, b.dtype if ty is Tensor else None)
+        node = op.cls(op, _EMPTY, (ex, ey), saved, out if want_out else None, shapes, dts, 1)
+        return Tensor(out, True, node)
+    return Tensor(out)
+
+
 def _record(op, args, attrs, out, n_out):
     edges = []
     shapes = []

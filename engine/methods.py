@@ -3,18 +3,16 @@ each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op."""
 
 from __future__ import annotations
 
-from .dispatch import apply
+from .dispatch import apply, apply_binary
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
 
 _NO_ATTRS: dict = {}
 
 
-def _binary(name, reflected=False):
+def _binary(name):
     op = OPS[name]
-    if reflected:
-        return lambda self, other: apply(op, (other, self), _NO_ATTRS)
-    return lambda self, other: apply(op, (self, other), _NO_ATTRS)
+    return lambda self, other: apply_binary(op, self, other)
 
 
 def _rsub(self, other):

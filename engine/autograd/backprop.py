@@ -26,7 +26,7 @@ def _initial_grad(t: Tensor, g, create: bool):
                 "the vector-Jacobian product) to backward(), or reduce the output first, e.g. "
                 "out.sum().backward()"
             )
-        g = np.ones_like(t._a)
+        g = _ones(t._a)
         return Tensor(g) if create else g
     arr = g._a if isinstance(g, Tensor) else np.asarray(g, dtype=t._a.dtype)
     if arr.shape != t._a.shape:
@@ -37,6 +37,20 @@ def _initial_grad(t: Tensor, g, create: bool):
     if create:
         return g if isinstance(g, Tensor) else Tensor(arr.astype(t._a.dtype, copy=True))
     return arr.astype(t._a.dtype, copy=True)
+
+
+_ONES = {}
+
+
+def _ones(a):
+    """A shared read-only ones array for the implicit gradient of a scalar output."""
+    key = (a.shape, a.dtype)
+    one = _ONES.get(key)
+    if one is None:
+        one = np.ones(a.shape, a.dtype)
+        one.flags.writeable = False
+        _ONES[key] = one
+    return one
 
 
 def _roots(tensors, grads, create):
@@ -229,7 +243,13 @@ def _accumulate(v: Tensor, g, create: bool):
     if not create and g.dtype != v._a.dtype:
         g = g.astype(v._a.dtype)
     if v.grad is None:
-        v.grad = g if isinstance(g, Tensor) else Tensor(g)
+        if isinstance(g, Tensor):
+            v.grad = g
+        else:
+            # A leaf's .grad is the user's to modify: never a broadcast or shared read-only view.
+            if not g.flags.writeable or not g.flags.c_contiguous:
+                g = np.array(g)
+            v.grad = Tensor(g)
     elif create or isinstance(v.grad._a, Tensor):
         v.grad = v.grad + (g if isinstance(g, Tensor) else Tensor(g))
     else:

@@ -106,8 +106,15 @@ def test_a_computed_mask_is_bounded_not_exact():
     assert exact.outputs["z"].shape == (1,)
 
 
+def test_bad_cast_is_refused_before_running():
+    with pytest.raises(ProgramError) as info:
+        check(parse_expr("y = x * 2\nz = x.to('cuda')"), {"x": _x(2)})
+    assert info.value.line == 2 and "cuda" in str(info.value)
+
+
 def test_runtime_errors_are_located():
-    prog = parse_expr("y = x * 2\nz = x.to('cuda')")
+    # An index computed from the values: only running can find it out of range.
+    prog = parse_expr("y = x * 2\nz = x[(x * 100).long()]")
     check(prog, {"x": _x(2)})
     with pytest.raises(ProgramError) as info:
         run(prog, {"x": _x(2)})
