@@ -21,7 +21,14 @@ from engine.autograd.functional import jacobian as engine_jacobian
 from engine.autograd.gradcheck import analytical_jacobians, numerical_jacobians
 from engine.program import Limits, Program, TensorSpec, check, run
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import compile_program, decode_inputs, guard, limits_for
+from service.programs import (
+    EQN_OVERHEAD_FLOPS,
+    compile_program,
+    decode_inputs,
+    guard,
+    limits_for,
+    repeated_passes_problem,
+)
 from service.schemas import DerivativeCreate, GradcheckCreate
 from service.settings import Settings
 from service.wire import encode_tensor
@@ -117,12 +124,6 @@ def prepare(body: DerivativeCreate, settings: Settings) -> Setup:
     return Setup(body, limits, program, inputs, output, out, wrt, checked.flops)
 
 
-# What one equation costs beyond its arithmetic (a Python call and a numpy dispatch, forward
-# and backward), counted as floating-point operations so that many passes over a program of
-# many tiny ops are held to `max_flops` too.
-EQN_OVERHEAD_FLOPS = 10_000
-
-
 def _hold(setup: Setup, settings: Settings, passes: int, entries: int, what: str) -> None:
     """Refuse before running when the passes or the matrices are over the limits."""
     if entries > settings.max_tensor_elements:
@@ -135,18 +136,9 @@ def _hold(setup: Setup, settings: Settings, passes: int, entries: int, what: str
             maximum=settings.max_tensor_elements,
         )
     per_pass = setup.flops + EQN_OVERHEAD_FLOPS * len(setup.program.eqns)
-    cost = passes * per_pass
-    if cost > settings.max_flops:
-        raise _problem(
-            "limit-exceeded",
-            "/wrt",
-            f"the {what} needs {passes} passes over the program, each costing about "
-            f"{per_pass} floating-point operations (overheads included), {cost} in all; "
-            f"the limit is {settings.max_flops}",
-            limit="max_flops",
-            value=cost,
-            maximum=settings.max_flops,
-        )
+    problem = repeated_passes_problem(passes, per_pass, settings.max_flops, "/wrt", what)
+    if problem is not None:
+        raise problem
 
 
 def _block(array: np.ndarray, rows: int, cols: int, binary: bool) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from typing import Any
 from engine import Tensor
 from engine.program import Checked, check, describe, run
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import compile_program, decode_inputs, guard, limits_for, tensors_only
+from service.programs import (
+    EQN_OVERHEAD_FLOPS,
+    compile_program,
+    decode_inputs,
+    guard,
+    limits_for,
+    repeated_passes_problem,
+    tensors_only,
+)
 from service.schemas import BackwardCreate, EvaluateCreate
 from service.settings import Settings
 from service.wire import decode_tensor, encode_tensor
@@ -131,6 +139,13 @@ def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluati
         checked = check(program, inputs, limits, backward=body.backward is not None)
     selected = _selected(body, program.output_names)
     backward = _plan_backward(body, checked, settings)
+    if len(backward) > 1:  # check() counted one backward pass (about twice the forward)
+        per_pass = checked.flops * 2 // 3 + EQN_OVERHEAD_FLOPS * len(program.eqns)
+        problem = repeated_passes_problem(
+            len(backward), per_pass, settings.max_flops, "/backward", "backward list"
+        )
+        if problem is not None:
+            raise problem
 
     with guard(body, limits):
         values = run(program, inputs)

@@ -56,6 +56,33 @@ _ENGINE_TYPES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# What one equation costs beyond its arithmetic (a Python call and a numpy dispatch, forward
+# and backward), counted as floating-point operations so that many passes over a program of
+# many tiny ops are held to `max_flops` too.
+EQN_OVERHEAD_FLOPS = 10_000
+
+
+def repeated_passes_problem(
+    passes: int, per_pass: int, maximum: int, pointer: str, what: str
+) -> ProblemError | None:
+    """A limit-exceeded problem when `passes` over a program cost more than `maximum`."""
+    cost = passes * per_pass
+    if cost <= maximum:
+        return None
+    detail = (
+        f"the {what} needs {passes} passes over the program, each costing about {per_pass} "
+        f"floating-point operations (overheads included), {cost} in all; the limit is "
+        f"{maximum}"
+    )
+    return PROBLEM_TYPES["limit-exceeded"].error(
+        detail,
+        errors=[{"pointer": pointer, "detail": detail}],
+        limit="max_flops",
+        value=cost,
+        maximum=maximum,
+    )
+
+
 @cache
 def limits_for(settings: Settings) -> Limits:
     """The engine's limits from the settings of the same names."""

@@ -244,11 +244,15 @@ class EvaluateCreate(ProgramCreate):
         "every assigned name. With `nodes` required: the ids of the output nodes.",
         json_schema_extra=_drop_default,
     )
-    backward: BackwardCreate | list[BackwardCreate] | SkipJsonSchema[None] = Field(
+    backward: (
+        BackwardCreate
+        | Annotated[list[BackwardCreate], Field(max_length=MAX_LISTED)]
+        | SkipJsonSchema[None]
+    ) = Field(
         None,
         description="Backward pass(es) after the forward one. A list runs each in order "
         "on the same graph and the gradients add up, as repeated "
-        "`.backward(retain_graph=True)` calls do.",
+        "`.backward(retain_graph=True)` calls do; its passes count against `max_flops`.",
         json_schema_extra=_drop_default,
     )
     include: list[Literal["dag"]] = Field(

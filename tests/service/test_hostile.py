@@ -163,6 +163,8 @@ CASES = [
     Case("expand-to-1e10-elements", 422, L, body=expr("y = x.expand(100000, 100000)", {"x": [1.0]})),
     Case("b64-declaring-1e10-elements", 422, L, body=expr("y = x", {"x": {"b64": "", "shape": [100000, 100000], "dtype": "float32"}})),
     Case("flops-over-the-limit", 422, L, body=expr("m = x.expand(3000, 3000)\ny = m @ m @ m", {"x": [[0.5] * 3000]})),
+    Case("backward-repeated-1000-times", 422, L, body=expr("y = x.expand(3000, 3000).sum()", {"x": {"data": [0.5], "requires_grad": True}}, backward=[{"output": "y"}] * 1000)),
+    Case("backward-list-over-1000", 422, V, body={**SEED, "backward": [SEED["backward"]] * 1001}),
     Case("body-over-the-limit", 413, "body-too-large", raw=b'{"expr": "' + b" " * (DEFAULT_BODY_LIMIT + 1) + b'"}'),
     # -- derivatives and media types ----------------------------------------------------------
     Case("hessian-of-non-scalar", 422, "invalid-arguments", path="/v1/hessian", body=expr("Q = 3a³ − b²")),
