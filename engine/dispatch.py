@@ -123,6 +123,39 @@ def apply_binary(op, x, y):
     return Tensor(out)
 
 
+def apply_unary(op, x, attrs):
+    """`apply` for one Tensor operand (pow with a number exponent, sum, exp, views...)."""
+    if type(x) is not Tensor or op.n_outputs != 1:
+        return apply(op, (x,), attrs)
+    a = x._a
+    if (op.promote or op.to_float) and a.dtype.kind != "f":
+        return apply(op, (x,), attrs)
+    try:
+        out = op.forward(a, **attrs)
+    except (ValueError, IndexError) as exc:
+        raise _explain(op, (x,), attrs, exc) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if x._rg and op.differentiable and out.dtype.kind == "f" and getattr(_state, "enabled", True):
+        if op.vjps[0] is None:
+            return Tensor(out)
+        fn = x.grad_fn
+        edge = (fn, x._nr) if fn is not None else (x.accumulator(), 0)
+        cls = op.cls or op.node_class(attrs)
+        node = cls(
+            op,
+            attrs,
+            (edge,),
+            (x,) if op.save_masks[0] else (),
+            out if op.saves_out[0] else None,
+            (a.shape,),
+            (a.dtype,),
+            1,
+        )
+        return Tensor(out, True, node)
+    return Tensor(out)
+
+
 def _record(op, args, attrs, out, n_out):
     edges = []
     shapes = []

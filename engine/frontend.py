@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 
-from .dispatch import apply
+from .dispatch import apply, apply_unary
 
 
 def make_function(op):
@@ -37,6 +37,13 @@ def make_function(op):
 
         def function(tensors, *rest, **kwargs):
             return apply(op, tuple(tensors), bind(rest, kwargs))
+
+    elif not names and n_in == 1:
+
+        def function(*args):
+            if len(args) != 1:
+                raise TypeError(f"{label}() takes 1 argument but {len(args)} were given")
+            return apply_unary(op, args[0], {})
 
     elif not names:
 

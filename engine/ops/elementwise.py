@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..dispatch import apply
+from ..dispatch import apply, apply_unary
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
@@ -174,7 +174,7 @@ def pow(input, exponent):  # noqa: A001 - torch's name
         if isinstance(input, Tensor):
             return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})
         return apply(OPS["pow.Scalar"], (exponent,), {"base": input})
-    return apply(OPS["pow"], (input,), {"exponent": exponent})
+    return apply_unary(OPS["pow"], input, {"exponent": exponent})
 
 
 @defop("exp", vjp=lambda g, ans: g * ans, shape=S.same, to_float=True, method=True)

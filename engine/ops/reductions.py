@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .. import shapes as S
-from ..dispatch import apply
+from ..dispatch import apply, apply_unary
 from ..errors import ArgumentError, DTypeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from . import dual as d
@@ -86,7 +86,7 @@ def _sum(input, *, dim=None, keepdim=False):
 @deffn("sum", op="sum", method=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     """Sum over dim (int or tuple, default all) with keepdim."""
-    out = apply(OPS["sum"], (input,), {"dim": dim, "keepdim": keepdim})
+    out = apply_unary(OPS["sum"], input, {"dim": dim, "keepdim": keepdim})
     return out if dtype is None else out.to(dtype)
 
 
@@ -125,7 +125,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype}"
         )
-    out = apply(OPS["mean"], (input,), {"dim": dim, "keepdim": keepdim})
+    out = apply_unary(OPS["mean"], input, {"dim": dim, "keepdim": keepdim})
     return out if dtype is None else out.to(dtype)
 
 
