@@ -168,9 +168,7 @@ class Tensor:
     __hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd.backprop import backward
-
-        backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
+        _backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
 
     def __repr__(self) -> str:
         body = np.array2string(self._a, separator=", ", prefix="tensor(", **_print_options(self._a))
@@ -214,3 +212,12 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _backward(*args, **kwargs):
+    # Bound on first use: autograd imports this module.
+    global _backward
+    from .autograd.backprop import backward
+
+    _backward = backward
+    return backward(*args, **kwargs)

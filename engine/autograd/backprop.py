@@ -183,11 +183,12 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
                 continue
             if node.retained:
                 _retain(node, buf)
-            if create or node.n_out != 1 or node.op.variadic or node.freed:
+            op = node.op
+            if create or node.n_out != 1 or op.variadic or node.freed:
                 pairs = zip(node.edges, _apply_node(node, buf, create), strict=True)
             else:
-                pairs = _numpy_vjps(node, buf)
-            if not keep:
+                pairs = _numpy_vjps(node, op, buf)
+            if not keep and (node.saved or node.ans is not None):
                 node.release()
             for e, gi in pairs:
                 if e is None:
@@ -296,17 +297,19 @@ def _apply_node(node, buf, create):
     return out
 
 
-def _numpy_vjps(node, g):
+def _numpy_vjps(node, op, g):
     """The common case, kept lean: single-output node, numpy gradients."""
-    calls = node.op.calls
-    shapes = node.shapes
-    dtypes = node.dtypes
+    calls = op.calls
     out = []
     for i, e in enumerate(node.edges):
         if e is not None:
             gi = calls[i](node, g)
-            if type(gi) is not np.ndarray or gi.shape != shapes[i] or gi.dtype != dtypes[i]:
-                gi = _fit(gi, shapes[i], dtypes[i], False)
+            if (
+                type(gi) is not np.ndarray
+                or gi.shape != node.shapes[i]
+                or (gi.dtype != node.dtypes[i])
+            ):
+                gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
             out.append((e, gi))
     return out
 

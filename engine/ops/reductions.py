@@ -32,7 +32,7 @@ def np_axis(dim, ndim, op):
 
 def unreduce(g, shape, dim, keepdim):
     """g reshaped so it broadcasts against the unreduced input of `shape`."""
-    if keepdim or not shape:
+    if keepdim or not shape or dim is None:  # a full reduction's g broadcasts as it is
         return g
     return d.expand_dims(g, _axes(dim, len(shape), "sum"))
 
@@ -80,7 +80,7 @@ def _sum(input, *, dim=None, keepdim=False):
     """Sum of elements over dim."""
     if input.dtype.kind in "bi":  # torch sums bool and int into int64
         input = input.astype(np.int64)
-    return np.sum(input, axis=np_axis(dim, input.ndim, "sum"), keepdims=keepdim)
+    return np.add.reduce(input, axis=np_axis(dim, input.ndim, "sum"), keepdims=keepdim)
 
 
 @deffn("sum", op="sum", method=True)
