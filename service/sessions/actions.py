@@ -27,9 +27,11 @@ from service.sessions.model import (
     Model,
     Source,
     backward,
+    check_outputs,
     evaluate,
     norm,
     programs_for,
+    pruned,
     selected,
 )
 from service.settings import Settings
@@ -94,6 +96,9 @@ def forward(
     limits = limits_for(settings)
     model = Model.of(record)
     programs = programs_for(record, body, limits)
+    if body.outputs is not None:  # compute only those: no labels needed for the logits
+        check_outputs(body.outputs, programs.output_names)
+        programs = pruned(programs, body.outputs)
     batch = model.decode_batch(body.inputs, settings)
     evaluated = evaluate(model, programs, batch, limits, grad=False)
     return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}

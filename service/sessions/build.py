@@ -4,6 +4,7 @@ the program compiled and checked against them, the optimizer validated by the en
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.programs import limits_for
 from service.schemas_sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
-from service.sessions.model import Source, compile_source
+from service.sessions.model import REQUEST, Source, compile_source
 from service.settings import Settings
 from service.store import SessionRecord, hash_token, new_session_id, new_token
 from service.wire import decode_tensor, decode_tensors
@@ -137,7 +138,7 @@ def check_program(
     its outputs."""
     source = Source.stored(program)
     assert source is not None
-    compiled = compile_source(source, limits)
+    compiled = compile_source(replace(source, origin=REQUEST), limits)  # it is in this request
     pointer = "/expr" if source.expr is not None else "/nodes"
     if not set(compiled.inputs) & parameters.keys():
         reads = ", ".join(compiled.inputs) or "nothing"

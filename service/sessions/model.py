@@ -8,7 +8,7 @@ dtypes, limits) before any numpy work, and every refusal is a problem document t
 which program it is about.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +117,32 @@ def programs_for(
 def _invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
     errors = [{"pointer": pointer, "detail": detail}] if pointer else None
     return PROBLEM_TYPES[slug].error(detail, errors=errors, **ext)
+
+
+def _prune(program: Program, wanted: set[str]) -> Program:
+    """Only the equations `wanted` outputs depend on (dead code elimination)."""
+    outputs = tuple((n, r) for n, r in program.outputs if n in wanted)
+    live = {r.id for _, r in outputs}
+    kept = []
+    for eqn in reversed(program.eqns):
+        if eqn.id in live:
+            kept.append(eqn)
+            live.update(r.id for r in eqn.refs())
+    inputs = tuple(n for n in program.inputs if n in live)
+    return Program(inputs, tuple(reversed(kept)), outputs, program.input_where)
+
+
+def pruned(programs: Programs, wanted: list[str]) -> Programs:
+    """What computes just the `wanted` outputs: forward answers them without needing the
+    batch inputs only the rest reads (the labels of the loss, say)."""
+    need = set(wanted)
+    steps = []
+    for program, source in reversed(programs.steps):
+        mine = need & set(program.output_names)
+        small = _prune(program, mine)
+        steps.append((small, source))
+        need = (need - mine) | set(small.inputs)
+    return Programs(list(reversed(steps)), programs.loss)
 
 
 @dataclass
@@ -243,19 +269,23 @@ def backward(model: Model, evaluated: Evaluated, loss: str, limits: Limits) -> f
     return float(value._a.reshape(()))
 
 
+def check_outputs(names: list[str], known: Iterable[str], pointer: str = "/outputs") -> None:
+    known = list(known)
+    for i, name in enumerate(names):
+        if name not in known:
+            raise _invalid(
+                f"{pointer}/{i}",
+                f"{name!r} is not an output of the program; its outputs are {', '.join(known)}",
+                slug="unknown-name",
+            )
+
+
 def selected(evaluated: Evaluated, names: list[str] | None, pointer: str = "/outputs") -> dict:
     """The outputs asked for (all when `names` is None), as Tensors."""
     available = evaluated.values
     if names is None:
         return tensors_only(available)
-    for i, name in enumerate(names):
-        if name not in available:
-            known = ", ".join(available)
-            raise _invalid(
-                f"{pointer}/{i}",
-                f"{name!r} is not an output of the program; its outputs are {known}",
-                slug="unknown-name",
-            )
+    check_outputs(names, available, pointer)
     return tensors_only({name: available[name] for name in dict.fromkeys(names)})
 
 
