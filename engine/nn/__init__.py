@@ -1,6 +1,9 @@
-"""torch.nn's surface: functional ops, utils (gradient clipping) and, with the ResNet issue,
-modules."""
+"""torch.nn's surface: Module and the layers, Parameter, functional ops, init and utils
+(gradient clipping)."""
 
-from . import functional, utils
+from ..tensor import Parameter
+from . import functional, init, utils
+from .modules import *  # noqa: F403
+from .modules import __all__ as _modules_all
 
-__all__ = ["functional", "utils"]
+__all__ = ["Parameter", "functional", "init", "utils", *_modules_all]

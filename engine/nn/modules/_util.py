@@ -1,0 +1,32 @@
+"""Small helpers shared by the layers: empty parameters, torch's _pair, registry lookups."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import dtypes as _dt
+from ...registry import FUNCTIONS
+from ...tensor import Parameter, Tensor
+
+
+def parameter(shape, dtype=None) -> Parameter:
+    """An uninitialised parameter (float32 unless dtype says otherwise)."""
+    dt = _dt.canonical(dtype) or _dt.default_float
+    return Parameter(Tensor(np.empty(shape, dt)))
+
+
+def buffer(fill, shape, dtype=None) -> Tensor:
+    dt = _dt.canonical(dtype) or _dt.default_float
+    return Tensor(np.full(shape, fill, dt))
+
+
+def pair(x) -> tuple:
+    """torch's _pair: 3 → (3, 3); a sequence stays as given (as a tuple)."""
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    return (x, x)
+
+
+def fn(name: str):
+    """The registry's function `name` (looked up when called, so ops may register later)."""
+    return FUNCTIONS[name].fn
