@@ -37,7 +37,7 @@ _methods.install()
 _allocator.configure_from_env()
 globals().update({name: f.fn for name, f in FUNCTIONS.items() if "." not in name})
 
-from . import autograd, nn, optim  # noqa: E402
+from . import autograd, models, nn, optim  # noqa: E402
 
 float = float32  # noqa: A001 - torch.float
 double = float64
@@ -58,6 +58,7 @@ __all__ = [
     "arange",
     "as_tensor",
     "autograd",
+    "models",
     "nn",
     "optim",
     "bool_",
