@@ -11,7 +11,7 @@ from .. import init
 from ._util import fn, pair, parameter
 from .module import Module
 
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # torch's order
 
 
 class Conv2d(Module):
@@ -38,10 +38,9 @@ class Conv2d(Module):
         if out_channels % groups != 0:
             raise ArgumentError("out_channels must be divisible by groups")
         if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ArgumentError(
-                    f"Invalid padding string {padding!r}, should be one of {{'same', 'valid'}}"
-                )
+            valid = {"same", "valid"}  # torch's set, printed in the same order
+            if padding not in valid:
+                raise ArgumentError(f"Invalid padding string {padding!r}, should be one of {valid}")
             if padding == "same" and any(s != 1 for s in stride):
                 raise ArgumentError("padding='same' is not supported for strided convolutions")
         else:
