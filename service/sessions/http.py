@@ -44,6 +44,7 @@ from service.store.records import BUFFER, GRAD, PARAM
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # recomputations of a call without If-Match that keeps losing races
+TOUCH_SECONDS = 1.0  # reads mark a session used at most this often (each mark is a write)
 JSON = "application/json"
 REPLAYED = "Idempotent-Replayed"
 _BEARER = re.compile(r"Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*", re.IGNORECASE)
@@ -195,7 +196,7 @@ class Call:
             record = self.store.get(self.session_id)
             authorize(record, self.token, self.session_id)
             assert record is not None
-            self.store.touch(self.session_id)
+            self._touch(record)
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
         return record
@@ -203,10 +204,16 @@ class Call:
     def read_meta(self) -> SessionMeta:
         try:
             meta = authorize(self.store.get_meta(self.session_id), self.token, self.session_id)
-            self.store.touch(self.session_id)
+            self._touch(meta)
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
         return meta
+
+    def _touch(self, session: SessionMeta) -> None:
+        """Restart the idle time; a read soon after the last use skips the write."""
+        interval = min(TOUCH_SECONDS, self.store.limits.session_ttl_seconds / 4)
+        if self.store.clock() - session.last_used_at > interval:
+            self.store.touch(self.session_id)
 
     def delete(self) -> None:
         try:
@@ -260,7 +267,7 @@ class Call:
             self._check_if_match(record.version)
             outcome = compute(record)
             if outcome.changes is None:  # nothing to change (a dry run)
-                self.store.touch(self.session_id)
+                self._touch(record)
                 return self._answer(outcome, record.version)
             version = record.version + 1
             response = self._answer(outcome, version)

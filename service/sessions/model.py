@@ -290,6 +290,5 @@ def selected(evaluated: Evaluated, names: list[str] | None, pointer: str = "/out
 
 
 def norm(array: np.ndarray) -> float:
-    """The L2 norm, accumulated in float64."""
-    flat = array.reshape(-1).astype(np.float64, copy=False)
-    return float(np.sqrt(np.dot(flat, flat)))
+    """The L2 norm (BLAS nrm2 over the array as laid out: no copy of a transposed grad)."""
+    return float(np.linalg.norm(array.ravel(order="K")))

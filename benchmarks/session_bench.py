@@ -1,0 +1,332 @@
+"""One training step of a session over HTTP, against the same step in-process, and the store.
+
+The MLP 784-256-256-10 (ReLU, cross_entropy), batch 64, SGD(lr=0.01, momentum=0.9):
+
+  http    POST /v1/sessions/{id}/train with the batch as base64 tensors, to a real
+          `python -m service serve` (SQLite store, or Redis with --redis), keep-alive client;
+          the request body is encoded once, so the client's own work is not counted
+  engine  the same step in this process: zero_grad, forward, backward, optimizer.step()
+  torch   the same step with torch (its CPU build), as the reference
+  store   what the HTTP step spends in the store: reading the session (get) and committing
+          its step (parameters, gradients, momentum buffers, version) with SQLite and Redis
+
+The issue's target: http ≤ 1.5 × engine + 1 ms. Medians of --steps samples after warm-up.
+
+    python benchmarks/session_bench.py [--steps 50] [--threads 1] [--redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (784, 256, 256, 10)
+BATCH = 64
+SGD = {"type": "sgd", "lr": 0.01, "momentum": 0.9}
+EXPR = (
+    "h1 = relu(linear(x, W1, b1))\n"
+    "h2 = relu(linear(h1, W2, b2))\n"
+    "loss = cross_entropy(linear(h2, W3, b3), y)"
+)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _median_ms(step, steps: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        step()
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+def _data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    params = {}
+    for i, (n_in, n_out) in enumerate(zip(SIZES, SIZES[1:], strict=False), start=1):
+        bound = 1 / np.sqrt(n_in)  # nn.Linear's init
+        params[f"W{i}"] = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
+        params[f"b{i}"] = rng.uniform(-bound, bound, n_out).astype(np.float32)
+    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], BATCH)
+    return params, x, y
+
+
+# -- in-process -------------------------------------------------------------------------------
+
+
+def engine_step(steps: int) -> float:
+    import engine
+    from engine.nn import functional as F
+
+    params, x0, y0 = _data()
+    p = {n: engine.tensor(a, requires_grad=True) for n, a in params.items()}
+    x, y = engine.tensor(x0), engine.tensor(y0)
+    opt = engine.optim.SGD(list(p.values()), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        h1 = F.relu(F.linear(x, p["W1"], p["b1"]))
+        h2 = F.relu(F.linear(h1, p["W2"], p["b2"]))
+        F.cross_entropy(F.linear(h2, p["W3"], p["b3"]), y).backward()
+        opt.step()
+
+    return _median_ms(step, steps)
+
+
+def torch_step(steps: int, threads: int) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    params, x0, y0 = _data()
+    p = {n: torch.tensor(a, requires_grad=True) for n, a in params.items()}
+    x, y = torch.from_numpy(x0), torch.from_numpy(y0)
+    opt = torch.optim.SGD(list(p.values()), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        h1 = F.relu(F.linear(x, p["W1"], p["b1"]))
+        h2 = F.relu(F.linear(h1, p["W2"], p["b2"]))
+        F.cross_entropy(F.linear(h2, p["W3"], p["b3"]), y).backward()
+        opt.step()
+
+    return _median_ms(step, steps)
+
+
+def session_step(steps: int) -> float:
+    """The server's work for one train call minus HTTP and the store: the batch decoded, the
+    session's tensors made engine leaves, the program checked and run, the optimizer rebuilt
+    from its state, and the changes gathered."""
+    from service import jsonio
+    from service.schemas_sessions import SessionTrainCreate
+    from service.sessions import actions
+    from service.settings import Settings
+    from service.wire import encode_tensor
+
+    params, x, y = _data()
+    record = _record(params)
+    inputs = {"x": encode_tensor(x, binary=True), "y": encode_tensor(y, binary=True)}
+    body = SessionTrainCreate.model_validate(jsonio.loads(jsonio.dumps({"inputs": inputs})))
+    settings = Settings()
+    first = actions.train(record, body, settings).changes
+    record.grads = dict(first.grads)
+    record.optimizer_state = dict(first.optimizer_state)
+    return _median_ms(lambda: actions.train(record, body, settings), steps)
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+def _record(params):
+    from service.store import SessionRecord, hash_token
+
+    return SessionRecord(
+        id="bench",
+        token_hash=hash_token("t"),
+        program={"expr": EXPR, "loss": "loss"},
+        optimizer=SGD,
+        parameters={n: a.copy() for n, a in params.items()},
+    )
+
+
+def store_step(store, steps: int) -> tuple[float, float]:
+    """(get, commit) medians in ms for a train step's read and write."""
+    from service.store import Changes
+
+    params, _, _ = _data()
+    store.create(_record(params))
+    version = [0]
+
+    def changes():
+        moved = {n: a + 1e-3 for n, a in params.items()}
+        return Changes(
+            parameters=moved,
+            grads={n: a * 0.5 for n, a in params.items()},
+            optimizer_state={n: {"momentum_buffer": a * 0.1} for n, a in params.items()},
+            steps=1,
+        )
+
+    def read():
+        store.get("bench")
+
+    def commit():
+        version[0] = store.commit("bench", version[0], changes())
+
+    commit_ms = _median_ms(commit, steps) - _median_ms(changes, steps)  # minus building them
+    get_ms = _median_ms(read, steps)  # now with gradients and momentum buffers too
+    return get_ms, commit_ms
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Redis:
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(directory),
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        import redis
+
+        client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- over HTTP --------------------------------------------------------------------------------
+
+
+def http_step(steps: int, threads: int, data_dir: Path, store: str) -> float:
+    import httpx
+
+    from service import jsonio
+    from service.wire import encode_tensor
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRAD_")}
+    env.update(dict.fromkeys(THREAD_VARS, str(threads)))
+    env.update(AUTOGRAD_DATA_DIR=str(data_dir), AUTOGRAD_STORE=store, AUTOGRAD_LOG_LEVEL="warning")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)], cwd=ROOT, env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {proc.returncode}")
+                try:
+                    if http.get("/livez").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start in 60 s")
+                time.sleep(0.05)
+            params, x, y = _data()
+            body = {
+                "parameters": {n: encode_tensor(a, binary=True) for n, a in params.items()},
+                "optimizer": SGD,
+                "expr": EXPR,
+                "loss": "loss",
+            }
+            json_headers = {"content-type": "application/json"}
+            created = http.post("/v1/sessions", content=jsonio.dumps(body), headers=json_headers)
+            created.raise_for_status()
+            session, token = created.json()["id"], created.json()["token"]
+            train = jsonio.dumps(
+                {"inputs": {"x": encode_tensor(x, binary=True), "y": encode_tensor(y, binary=True)}}
+            )
+            headers = {**json_headers, "Authorization": f"Bearer {token}"}
+
+            def step():
+                http.post(f"/v1/sessions/{session}/train", content=train, headers=headers)
+
+            step()
+            response = http.post(f"/v1/sessions/{session}/train", content=train, headers=headers)
+            response.raise_for_status()
+            return _median_ms(step, steps)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads")
+    parser.add_argument("--redis", action="store_true", help="also the HTTP step on Redis")
+    args = parser.parse_args()
+    # Set before numpy loads its BLAS in this process; the server gets the same.
+    for var in THREAD_VARS:
+        os.environ[var] = str(args.threads)
+    sys.path.insert(0, str(ROOT))
+
+    from service.store.redis_store import RedisStore
+    from service.store.sqlite_store import SQLiteStore
+
+    have_redis = shutil.which("redis-server") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        rows = [("http step, SQLite store", http_step(args.steps, args.threads,
+                                                      tmp_path / "http", "sqlite"))]  # fmt: skip
+        redis_server = _Redis(tmp_path) if have_redis else None
+        try:
+            if args.redis and redis_server is not None:
+                redis_ms = http_step(args.steps, args.threads, tmp_path / "r", redis_server.url)
+                rows.append(("http step, Redis store", redis_ms))
+            engine_ms = engine_step(args.steps)
+            rows.append(("engine step, in-process", engine_ms))
+            rows.append(("session step without HTTP or store", session_step(args.steps)))
+            rows.append(("torch step, in-process", torch_step(args.steps, args.threads)))
+            sqlite = SQLiteStore(tmp_path / "bench.sqlite3")
+            get_ms, commit_ms = store_step(sqlite, args.steps)
+            sqlite.close()
+            rows.append(("SQLite get (read the session)", get_ms))
+            rows.append(("SQLite commit (one step)", commit_ms))
+            if redis_server is not None:
+                redis_store = RedisStore.from_url(redis_server.url)
+                get_ms, commit_ms = store_step(redis_store, args.steps)
+                redis_store.close()
+                rows.append(("Redis get (read the session)", get_ms))
+                rows.append(("Redis commit (one step, appendonly)", commit_ms))
+        finally:
+            if redis_server is not None:
+                redis_server.stop()
+
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD momentum; "
+          f"median of {args.steps} steps, {args.threads} thread(s)")  # fmt: skip
+    for name, ms in rows:
+        print(f"  {name:<40} {ms:8.2f} ms")
+    http_ms = rows[0][1]
+    target = 1.5 * engine_ms + 1
+    verdict = "meets" if http_ms <= target else "misses"
+    print(f"  target http ≤ 1.5 × engine + 1 ms = {target:.2f} ms: {verdict} it")
+    if not have_redis:
+        print("  (redis-server not installed: Redis rows skipped)")
+
+
+if __name__ == "__main__":
+    main()
