@@ -227,6 +227,18 @@ def test_double_casts_floating_parameters_and_buffers():
     assert out.dtype == np.float64
 
 
+def test_to_keeps_parameter_objects_and_accepts_cpu():
+    lin = nn.Linear(3, 2)
+    w = lin.weight
+    assert lin.to("cpu") is lin and lin.to(engine.float64).weight is w and w.dtype == np.float64
+    lin.to("cpu", dtype=engine.float32)
+    assert w.dtype == np.float32
+    with pytest.raises(ValueError, match="CPU only"):
+        lin.to("cuda:0")
+    bn = nn.BatchNorm2d(2).double()
+    assert bn.running_mean.dtype == np.float64 and bn.num_batches_tracked.dtype == np.int64
+
+
 def test_deepcopy_gives_independent_parameters():
     _, em = _pair()
     twin = copy.deepcopy(em)

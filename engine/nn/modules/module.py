@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ... import dtypes as _dt
-from ...errors import EngineError
+from ...errors import ArgumentError, EngineError
 from ...tensor import Parameter, Tensor
 
 _calls = threading.local()  # the modules whose forward is running, outermost first
@@ -315,16 +315,26 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype) -> Module:
-        """Cast floating-point parameters and buffers (and their gradients) to dtype, keeping
-        the Parameter objects (as torch's module.to(dtype)); integer buffers stay."""
+    def to(self, *args, dtype=None, device=None) -> Module:
+        """module.to(dtype) / .to("cpu") / .to(device, dtype): cast floating-point parameters
+        and buffers (and their gradients), keeping the Parameter objects; integer buffers
+        stay. The CPU is the only device."""
+        for arg in args:
+            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "meta"):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ArgumentError(f"the engine runs on the CPU only; got device {device!r}")
+        if dtype is None:
+            return self
         dt = _dt.canonical(dtype)
         if dt.kind != "f":
             raise TypeError(
-                f"Module.to only accepts floating point dtypes, but got desired dtype={dt}"
+                f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dt}"
             )
         for t in (*self.parameters(), *self.buffers()):
-            if t._a.dtype.kind == "f":
+            if t._a.dtype.kind == "f" and t._a.dtype != dt:
                 t._a = t._a.astype(dt)
                 if t.grad is not None:
                     t.grad = Tensor(t.grad._a.astype(dt))
