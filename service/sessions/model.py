@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 
 from engine import Tensor, set_grad_enabled
-from engine.program import Limits, Program, TensorSpec, check, parse_expr, parse_nodes, run
+from engine.program import (
+    Limits,
+    Program,
+    TensorSpec,
+    check,
+    parse_expr,
+    parse_nodes,
+    run,
+    spec_of,
+)
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, tensors_only
 from service.schemas import GraphNode
@@ -218,16 +227,23 @@ def evaluate(
             checked = check(program, {**inputs, **specs}, limits, backward=grad)
         specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
     if grad:
-        _check_loss(programs, specs, loss_pointer)
+        _check_loss(programs, specs, loss_pointer, static=True)
     values: dict[str, Any] = {}
     with set_grad_enabled(grad):
         for program, source in programs.steps:
             with program_guard(source, limits):
                 values.update(run(program, {**inputs, **values}))
+    if grad:  # again on the values: they are the truth should a shape rule be wrong
+        assert programs.loss is not None
+        _check_loss(programs, {programs.loss: spec_of(values[programs.loss])}, loss_pointer)
     return Evaluated(values, specs)
 
 
-def _check_loss(programs: Programs, specs: Mapping[str, Any], pointer: str) -> None:
+def _check_loss(
+    programs: Programs, specs: Mapping[str, Any], pointer: str, static: bool = False
+) -> None:
+    """The loss is an output, a scalar and (checked on the value: `static` skips it) depends
+    on a parameter that requires grad."""
     name = programs.loss
     if name is None:
         raise _invalid(
@@ -236,7 +252,7 @@ def _check_loss(programs: Programs, specs: Mapping[str, Any], pointer: str) -> N
             "the program)",
         )
     spec = specs.get(name)
-    if spec is None:
+    if not isinstance(spec, TensorSpec):
         known = ", ".join(programs.output_names)
         raise _invalid(
             pointer,
@@ -251,7 +267,7 @@ def _check_loss(programs: Programs, specs: Mapping[str, Any], pointer: str) -> N
             slug="loss-not-scalar",
             shape=list(spec),
         )
-    if not spec.requires_grad:
+    if not static and not spec.requires_grad:
         raise _invalid(
             pointer,
             f"the loss {name!r} does not depend on any parameter that requires grad: the "
