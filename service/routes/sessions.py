@@ -99,6 +99,13 @@ IdempotencyKey = Annotated[
 ]
 
 READ = problem_responses(401, 404, 422, 500, 503)
+
+
+def _ok(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": "Successful Response",
+                  "content": {JSON: {"examples": {"example": example}}}}}  # fmt: skip
+
+
 WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503)
 
 
@@ -211,7 +218,10 @@ router.add_api_route(
     status_code=201,
     response_model=SessionCreated,
     responses={
-        201: {"description": "The session, its token (shown only here), `Location` and `ETag`."},
+        201: {
+            "description": "The session, its token (shown only here), `Location` and `ETag`.",
+            "content": {JSON: {"examples": {"example": examples.CREATED}}},
+        },
         **problem_responses(400, 409, 413, 415, 422, 500, 503),
     },
     openapi_extra={
@@ -232,7 +242,7 @@ router.add_api_route(
 
 
 @router.get("/{session_id}", summary="Describe a session", response_model=SessionPublic,
-            responses=READ)  # fmt: skip
+            responses=_ok(examples.SESSION) | READ)  # fmt: skip
 async def get_session(call: CallDep, settings: SettingsDep) -> Response:
     """Its parameters (shape, dtype, requires_grad, whether a gradient is accumulated, the
     optimizer's buffers), buffers, optimizer, program, step count, version and timestamps.
@@ -304,7 +314,8 @@ async def get_session_state(
 
 
 @router.post("/{session_id}/forward", summary="Run the model on a batch (no_grad)",
-             response_model=SessionForwardPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionForwardPublic,
+             responses=_ok(examples.FORWARDED) | WRITE)  # fmt: skip
 async def session_forward(
     body: Annotated[SessionForwardCreate, Body(openapi_examples=examples.FORWARD)],
     call: CallDep,
@@ -323,7 +334,8 @@ async def session_forward(
 
 
 @router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
-             response_model=SessionBackwardPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionBackwardPublic,
+             responses=_ok(examples.BACKWARDED) | WRITE)  # fmt: skip
 async def session_backward(
     body: Annotated[SessionBackwardCreate, Body(openapi_examples=examples.BACKWARD)],
     call: CallDep,
@@ -337,7 +349,7 @@ async def session_backward(
 
 
 @router.post("/{session_id}/step", summary="optimizer.step()", response_model=SessionStepPublic,
-             responses=WRITE)  # fmt: skip
+             responses=_ok(examples.STEPPED) | WRITE)  # fmt: skip
 async def session_step(
     call: CallDep,
     settings: SettingsDep,
@@ -358,7 +370,8 @@ async def session_zero_grad(call: CallDep, body: SessionZeroGradCreate | None = 
 
 
 @router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
-             response_model=SessionTrainPublic, responses=WRITE)  # fmt: skip
+             response_model=SessionTrainPublic,
+             responses=_ok(examples.TRAINED) | WRITE)  # fmt: skip
 async def session_train(
     body: Annotated[SessionTrainCreate, Body(openapi_examples=examples.TRAIN)],
     call: CallDep,
@@ -375,7 +388,8 @@ _INCLUDE = {"grad", "optimizer_state"}
 
 
 @router.get("/{session_id}/parameters/{name}", summary="Read a parameter",
-            response_model=ParameterPublic, responses=READ)  # fmt: skip
+            response_model=ParameterPublic,
+            responses=_ok(examples.PARAMETER) | READ)  # fmt: skip
 async def get_parameter(
     call: CallDep,
     name: ParameterName,

@@ -117,3 +117,144 @@ PATCH_PARAMETER: dict[str, dict[str, Any]] = {
     "freeze": {"summary": "Freeze it", "value": {"requires_grad": False}},
     "unfreeze": {"summary": "Unfreeze it", "value": {"requires_grad": True}},
 }
+
+
+# -- answers: what the server answers to the examples above, called in this order on one
+# session (create mlp-init-specs, forward predict, backward accumulate, step, train
+# one-batch); a test keeps them true. Ids, tokens and times are of one run.
+
+_ID = "9da6cfea3841caac44ab89a3625425a9"
+_T0, _T1 = "2026-11-29T12:48:42.178515Z", "2026-11-29T12:48:42.196153Z"
+_EXPIRES = "2026-11-29T13:48:42.196153Z"
+_SGD = {"type": "sgd", "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
+        "nesterov": False, "maximize": False}  # fmt: skip
+_SHAPES = {"W1": [16, 4], "W2": [3, 16], "b1": [16], "b2": [3]}
+
+
+def _info(grad: bool) -> dict[str, Any]:
+    return {
+        name: {
+            "shape": shape,
+            "dtype": "float32",
+            "requires_grad": True,
+            "grad": grad,
+            "optimizer_state": ["momentum_buffer"] if grad else [],
+        }  # fmt: skip
+        for name, shape in _SHAPES.items()
+    }
+
+
+def _t(data: Any, shape: list[int]) -> dict[str, Any]:
+    return {"data": data, "shape": shape, "dtype": "float32"}
+
+
+CREATED = {
+    "summary": "The MLP of the mlp-init-specs example",
+    "value": {
+        "id": _ID,
+        "token": "NT2wZwbLjQoxZ5YTJ4ziR4CoavGo-eQ-pJJ6GRZHTu4",
+        "version": 0,
+        "step_count": 0,
+        "created_at": _T0,
+        "updated_at": _T0,
+        "last_used_at": _T0,
+        "expires_at": "2026-11-29T13:48:42.178515Z",
+        "stored_bytes": 744,
+        "parameters": {**_info(False)},
+        "buffers": {},
+        "optimizer": _SGD,
+        "program": {"expr": _MLP},
+        "loss": "loss",
+    },
+}
+
+SESSION = {
+    "summary": "After a backward, a step and a train call",
+    "value": {
+        **{k: v for k, v in CREATED["value"].items() if k != "token"},
+        "version": 3,
+        "step_count": 2,
+        "updated_at": _T1,
+        "last_used_at": _T1,
+        "expires_at": _EXPIRES,
+        "stored_bytes": 1792,
+        "parameters": _info(True),
+    },
+}
+
+FORWARDED = {
+    "summary": "Logits and probabilities",
+    "value": {
+        "outputs": {
+            "logits": _t(
+                [[0.58659995, 0.1006121, 0.13813993], [0.18904714, 0.30429474, 0.59918904]], [2, 3]
+            ),
+            "p": _t(
+                [[0.44371474, 0.27292418, 0.28336105], [0.27554414, 0.30920216, 0.4152537]], [2, 3]
+            ),
+        },  # fmt: skip
+        "version": 0,
+    },
+}
+
+BACKWARDED = {
+    "summary": "The loss and the gradient norms",
+    "value": {
+        "loss": 1.2750203609466553,
+        "outputs": {},
+        "grad_norms": {
+            "W1": 0.4930577576160431,
+            "W2": 0.8482497930526733,
+            "b1": 0.19048690795898438,
+            "b2": 0.3565528690814972,
+        },  # fmt: skip
+        "version": 1,
+    },
+}
+
+STEPPED = {
+    "summary": "Every parameter had a gradient, so every one moved",
+    "value": {
+        "step_count": 1,
+        "dry_run": False,
+        "updated": ["W1", "W2", "b1", "b2"],
+        "update_norms": {
+            "W1": 0.04930578172206879,
+            "W2": 0.08482497930526733,
+            "b1": 0.019048696383833885,
+            "b2": 0.03565528616309166,
+        },  # fmt: skip
+        "version": 2,
+    },
+}
+
+TRAINED = {
+    "summary": "One iteration",
+    "value": {
+        "step_count": 2,
+        "losses": [1.1684423685073853],
+        "loss": 1.1684423685073853,
+        "outputs": {},
+        "grad_norms": {
+            "W1": 0.4201563894748688,
+            "W2": 0.7689892649650574,
+            "b1": 0.16977158188819885,
+            "b2": 0.3305342197418213,
+        },  # fmt: skip
+        "version": 3,
+    },
+}
+
+PARAMETER = {
+    "summary": "b2 with include=grad,optimizer_state, after the train call",
+    "value": {
+        "name": "b2",
+        "shape": [3],
+        "dtype": "float32",
+        "requires_grad": True,
+        "value": _t([0.26224566, -0.07661857, 0.2796866], [3]),
+        "grad": _t([-0.14047183, 0.2698034, -0.12933159], [3]),
+        "optimizer_state": {"momentum_buffer": _t([-0.26680532, 0.5317603, -0.26495492], [3])},
+        "version": 3,
+    },
+}
