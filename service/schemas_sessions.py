@@ -54,15 +54,23 @@ class InitSpec(BaseModel):
         },
     )
 
-    init: Literal["zeros", "ones", "normal", "uniform", "kaiming_uniform", "xavier_uniform"] = (
-        Field(
-            description="`torch.nn.init`'s function of that name (without the trailing `_`): "
-            "normal N(mean, std²); uniform U(a, b); kaiming_uniform U(−bound, bound) with "
-            "bound = gain·√(3 / fan), gain = calculate_gain(nonlinearity, a) (`a` = √5 is "
-            "nn.Linear's weight init, bound = 1/√fan_in); xavier_uniform with bound = "
-            "gain·√(6 / (fan_in + fan_out)). fan_in = shape[1]·∏shape[2:], fan_out = "
-            "shape[0]·∏shape[2:]."
-        )
+    init: Literal[
+        "zeros",
+        "ones",
+        "normal",
+        "uniform",
+        "kaiming_uniform",
+        "kaiming_normal",
+        "xavier_uniform",
+        "xavier_normal",
+    ] = Field(
+        description="`torch.nn.init`'s function of that name (without the trailing `_`): "
+        "normal N(mean, std²); uniform U(a, b); kaiming_uniform U(−bound, bound) with "
+        "bound = gain·√(3 / fan), gain = calculate_gain(nonlinearity, a) (`a` = √5 is "
+        "nn.Linear's weight init, bound = 1/√fan_in); kaiming_normal N(0, (gain/√fan)²); "
+        "xavier_uniform with bound = gain·√(6 / (fan_in + fan_out)); xavier_normal "
+        "N(0, 2·gain²/(fan_in + fan_out)). fan_in = shape[1]·∏shape[2:], fan_out = "
+        "shape[0]·∏shape[2:]."
     )
     shape: list[NonNegativeInt] = Field(max_length=32, description="Dimensions.")
     dtype: Literal["float32", "float64"] = Field("float32", description="Element type.")
@@ -79,15 +87,15 @@ class InitSpec(BaseModel):
     std: float = Field(1.0, ge=0, description="normal: the standard deviation.")
     a: float = Field(
         0.0,
-        description="uniform: the lower bound; kaiming_uniform: the negative slope of the "
+        description="uniform: the lower bound; kaiming_*: the negative slope of the "
         "leaky_relu after this layer.",
     )
     b: float = Field(1.0, description="uniform: the upper bound.")
-    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description="kaiming_uniform.")
+    mode: Literal["fan_in", "fan_out"] = Field("fan_in", description="kaiming_*.")
     nonlinearity: Literal[
         "linear", "conv1d", "conv2d", "conv3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"
-    ] = Field("leaky_relu", description="kaiming_uniform: as torch.nn.init.calculate_gain.")
-    gain: float = Field(1.0, description="xavier_uniform: the scaling factor.")
+    ] = Field("leaky_relu", description="kaiming_*: as torch.nn.init.calculate_gain.")
+    gain: float = Field(1.0, description="xavier_*: the scaling factor.")
 
 
 _ParameterForms = InitSpec | TensorData | TensorBinary | Any

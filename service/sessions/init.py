@@ -1,75 +1,58 @@
-"""Parameters built on the server from an init spec, with `torch.nn.init`'s formulas.
+"""Parameters built on the server from an init spec, by `engine.nn.init` (torch.nn.init's
+functions, fans and gains) with a generator seeded by the spec.
 
 The random draws are numpy's (PCG64 seeded by `seed`), not torch's generator: the same spec
 gives the same values every time, and the distribution is torch's, but the numbers differ
 from `torch.manual_seed(seed); nn.init.xxx_(t)`.
 """
 
-import math
+import warnings
 
 import numpy as np
 
+from engine import Tensor
+from engine.errors import EngineError
+from engine.nn import init as nn_init
 from service.schemas_sessions import InitSpec
 
 
 class InitError(ValueError):
-    """The spec cannot be built (torch raises ValueError for the same cases)."""
-
-
-def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """torch.nn.init.calculate_gain."""
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid"):
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        return math.sqrt(2.0 / (1 + slope**2))
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise InitError(f"Unsupported nonlinearity {nonlinearity}")
-
-
-def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """torch.nn.init._calculate_fan_in_and_fan_out."""
-    if len(shape) < 2:
-        raise InitError(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
-        )
-    receptive = math.prod(shape[2:])
-    return shape[1] * receptive, shape[0] * receptive
+    """The spec cannot be built (torch raises for the same cases)."""
 
 
 def build(spec: InitSpec) -> np.ndarray:
     """The parameter's values; InitError for a spec torch would refuse."""
-    shape = tuple(spec.shape)
-    dtype = np.dtype(spec.dtype)
-    if spec.init == "zeros":
-        return np.zeros(shape, dtype)
-    if spec.init == "ones":
-        return np.ones(shape, dtype)
+    t = Tensor(np.zeros(tuple(spec.shape), np.dtype(spec.dtype)))
     rng = np.random.default_rng(spec.seed)
-    if spec.init == "normal":
-        return rng.normal(spec.mean, spec.std, shape).astype(dtype)
-    if spec.init == "uniform":
-        return _uniform(rng, spec.a, spec.b, shape, dtype)
-    fan_in, fan_out = fans(shape)
-    if math.prod(shape) == 0:  # torch warns and leaves a zero-element tensor as it is
-        return np.zeros(shape, dtype)
-    if spec.init == "kaiming_uniform":
-        fan = fan_in if spec.mode == "fan_in" else fan_out
-        gain = calculate_gain(spec.nonlinearity, spec.a)
-        bound = math.sqrt(3.0) * gain / math.sqrt(fan)
-    else:  # xavier_uniform
-        bound = math.sqrt(3.0) * spec.gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _uniform(rng, -bound, bound, shape, dtype)
+    try:
+        with warnings.catch_warnings():  # "Initializing zero-element tensors is a no-op"
+            warnings.simplefilter("ignore", UserWarning)
+            _fill(spec, t, rng)
+    except EngineError as exc:
+        raise InitError(str(exc)) from None
+    return t._a
 
 
-def _uniform(rng, low: float, high: float, shape, dtype) -> np.ndarray:
-    if low > high:
-        raise InitError(
-            f"uniform_ expects to return a [from, to) range, but found from={low} > to={high}"
+def _fill(spec: InitSpec, t: Tensor, rng: np.random.Generator) -> None:
+    if spec.init == "zeros":
+        nn_init.zeros_(t)
+    elif spec.init == "ones":
+        nn_init.ones_(t)
+    elif spec.init == "normal":
+        nn_init.normal_(t, spec.mean, spec.std, generator=rng)
+    elif spec.init == "uniform":
+        if spec.a > spec.b:  # numpy would draw from [b, a); torch refuses
+            raise InitError(
+                f"uniform_ expects to return a [from, to) range, but found from={spec.a} > "
+                f"to={spec.b}"
+            )
+        nn_init.uniform_(t, spec.a, spec.b, generator=rng)
+    elif spec.init in ("kaiming_uniform", "kaiming_normal"):
+        fill = (
+            nn_init.kaiming_uniform_ if spec.init == "kaiming_uniform" else nn_init.kaiming_normal_
         )
-    return rng.uniform(low, high, shape).astype(dtype)
+        fill(t, a=spec.a, mode=spec.mode, nonlinearity=spec.nonlinearity, generator=rng)
+    elif spec.init == "xavier_uniform":
+        nn_init.xavier_uniform_(t, spec.gain, generator=rng)
+    else:
+        nn_init.xavier_normal_(t, spec.gain, generator=rng)

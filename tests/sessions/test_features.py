@@ -159,6 +159,9 @@ def test_init_specs_follow_torch_nn_init(http):
                "mode": "fan_out", "seed": 4},
         "glorot": {"init": "xavier_uniform", "shape": shape, "gain": 2.0, "seed": 5},
         "frozen": {"init": "normal", "shape": [2], "seed": 6, "requires_grad": False},
+        "he_normal": {"init": "kaiming_normal", "shape": shape, "nonlinearity": "relu",
+                      "seed": 7},
+        "glorot_normal": {"init": "xavier_normal", "shape": shape, "seed": 8},
     }  # fmt: skip
     body = {"parameters": specs, "expr": "loss = (linear * normal).sum()", "loss": "loss"}
     session = Session.create(http, body)
@@ -173,6 +176,8 @@ def test_init_specs_follow_torch_nn_init(http):
         assert np.abs(values[name]).max() <= bound
         assert np.abs(values[name]).max() > 0.95 * bound  # the range is used to its end
         assert values[name].std() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+    assert values["he_normal"].std() == pytest.approx(math.sqrt(2 / 100), rel=0.03)
+    assert values["glorot_normal"].std() == pytest.approx(math.sqrt(2 / 164), rel=0.03)
     assert session.info()["parameters"]["frozen"]["requires_grad"] is False
     again = Session.create(http, body).parameters()  # the seeds make them reproducible
     assert all(np.array_equal(values[n], again[n]) for n in values)
