@@ -236,7 +236,10 @@ def put_parameter(
     )
     content = {"name": name, "shape": list(array.shape), "dtype": array.dtype.name,
                "requires_grad": flag}  # fmt: skip
-    return Outcome(content, changes, 201 if created else 200)
+    if not created:
+        return Outcome(content, changes)
+    location = {"Location": f"/v1/sessions/{record.id}/parameters/{name}"}
+    return Outcome(content, changes, 201, location)
 
 
 def patch_parameter(

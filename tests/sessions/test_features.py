@@ -235,6 +235,7 @@ def test_a_damaged_state_file_is_refused(http):
 def test_parameters_are_added_replaced_and_deleted(session):
     new = session.request("PUT", "/parameters/extra", tensor(np.ones(4, np.float32)))
     assert new.status_code == 201 and new.json()["requires_grad"] is True
+    assert new.headers["location"] == f"{session.path}/parameters/extra"
     replaced = session.request("PUT", "/parameters/extra", {"data": [1.0, 2.0],
                                                            "requires_grad": False})  # fmt: skip
     assert replaced.status_code == 200 and replaced.json()["shape"] == [2]
