@@ -19,6 +19,11 @@ NAMES = (
     "mse_loss",
     "l1_loss",
     "binary_cross_entropy_with_logits",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm",
 )
 
 

@@ -2,9 +2,12 @@
 
 from . import (  # noqa: F401
     activations,
+    adaptive_pool,
     arithmetic,
     arrange,
+    batchnorm,
     compare,
+    conv,
     elementwise,
     extrema,
     indexing,
@@ -15,6 +18,7 @@ from . import (  # noqa: F401
     nn,
     norm,
     pointwise_losses,
+    pool,
     reductions,
     shape,
     slicing,

@@ -41,6 +41,10 @@ def _inputs() -> dict[str, np.ndarray]:
         "I": np.array([0, 2, 1]),
         "c": np.array([3, 0, 1]),
         "m": rng.random((3, 4)) > 0.5,
+        "img": n((2, 3, 8, 8)),
+        "K": n((4, 3, 3, 3)),
+        "kb": n(4),
+        "g3": rng.uniform(0.5, 2.0, 3),
     }
 
 
@@ -91,6 +95,12 @@ CASES = [
     "z = dropout(x, p=0.0) + dropout(x, 0.5, training=False)",
     "z = gelu(x) + gelu(x, approximate='tanh') + softplus(x, beta=2.0)",
     "z = leaky_relu(x, 0.2) + F.relu(x) + leaky_relu(x)",
+    "z = conv2d(img, K, kb, stride=2, padding=1) + F.conv2d(img, K, padding='same')[..., ::2, ::2]",
+    "z = max_pool2d(img, 3, 2, 1) + avg_pool2d(img, 2, ceil_mode=True, count_include_pad=False)",
+    "vals, idx = F.max_pool2d(img, 2, return_indices=True); z = vals * 2",
+    "z = adaptive_avg_pool2d(img, (3, 2)).sum() + F.adaptive_avg_pool2d(img, 1).sum()",
+    "z = batch_norm(img, g3.detach() * 0, g3.detach() * 2, g3, kb[:3], training=True)",
+    "z = F.batch_norm(conv2d(img, K), kb.detach(), kb.detach().abs() + 1, None, kb)",
     # elementwise functions and methods
     "z = exp(x) + sin(x) * cos(x) + tanh(x) + sigmoid(x)",
     "z = log(p) + sqrt(p) + rsqrt(p) + log1p(p) + log2(p) + log10(p)",

@@ -195,6 +195,35 @@ PROGRAMS = [
     ),
     Prog("y = (x @ w.T + b).relu()[:, 0]", {"x": I(2, 3), "w": I(4, 3), "b": I(4)}),
     Prog("y = x.exp().sum(dim=0).log()", {"x": M34}),
+    # -- convolution, pooling, batch norm ----------------------------------------------------
+    Prog(
+        "y = conv2d(x, w, b, stride=2, padding=1)",
+        {"x": I(1, 3, 8, 8, grad=False), "w": I(4, 3, 3, 3), "b": I(4)},
+    ),
+    Prog(
+        "y = max_pool2d(x, 3, 2, 1) + avg_pool2d(x, 3, 2, 1)",
+        {"x": I(2, 3, 8, 8, domain="distinct")},
+    ),
+    Prog("y = adaptive_avg_pool2d(x, (3, 2)) * 2", {"x": I(2, 3, 7, 5)}),
+    Prog(
+        "y = batch_norm(x, m, v, g, b, training=True, momentum=0.2)",
+        {
+            "x": I(4, 3, 3, 3),
+            "m": I(3, grad=False),
+            "v": I(3, domain="positive", grad=False),
+            "g": I(3),
+            "b": I(3),
+        },
+    ),
+    Prog(
+        "y = relu(batch_norm(conv2d(x, w, padding='same'), m, v)).sum(dim=(2, 3))",
+        {
+            "x": I(2, 2, 5, 5),
+            "w": I(3, 2, 3, 3),
+            "m": I(3, grad=False),
+            "v": I(3, domain="positive", grad=False),
+        },
+    ),
 ]
 
 
