@@ -26,21 +26,30 @@ from .im2col import col2im, im2col
 # -- numpy kernels ----------------------------------------------------------------------------
 
 
+def _batch_last(g):
+    """(N, O, H, W) -> (O, N*H*W), the layout of the GEMMs (a copy unless N == 1)."""
+    n, o = g.shape[:2]
+    return g.reshape(n, o, -1).transpose(1, 0, 2).reshape(o, -1)
+
+
+def _batch_first(y, n):
+    """(O, N*H*W) result of a GEMM -> contiguous (N, O, H, W)."""
+    o = y.shape[0]
+    y = y.reshape(o, n, -1)
+    return np.ascontiguousarray(y.transpose(1, 0, 2))
+
+
 def conv_np(x, w, b, stride, padding, dilation, groups):
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    cols = im2col(x, (kh, kw), stride, padding, dilation, (ho, wo))
-    if groups == 1:
-        out = np.matmul(w.reshape(o, cg * kh * kw), cols.reshape(n, c * kh * kw, ho * wo))
-    else:
-        wg = w.reshape(groups, o // groups, cg * kh * kw)
-        out = np.matmul(wg, cols.reshape(n, groups, cg * kh * kw, ho * wo))
-    out = out.reshape(n, o, ho, wo)
+    k = cg * kh * kw
+    cols = im2col(x, (kh, kw), stride, padding, dilation, (ho, wo)).reshape(groups, k, -1)
+    out = np.matmul(w.reshape(groups, o // groups, k), cols).reshape(o, n * ho * wo)
     if isinstance(b, np.ndarray):
-        out += b.reshape(o, 1, 1)
-    return out
+        out += b[:, None]
+    return _batch_first(out, n).reshape(n, o, ho, wo)
 
 
 def grad_input_np(g, w, hw, stride, padding, dilation, groups):
@@ -56,28 +65,19 @@ def grad_input_np(g, w, hw, stride, padding, dilation, groups):
         wf = w.reshape(groups, o // groups, cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
         wf = np.ascontiguousarray(wf).reshape(c, o // groups, kh, kw)
         return conv_np(g, wf, 0, (1, 1), (qh, qw), dilation, groups)
-    if groups == 1:
-        cols = np.matmul(w.reshape(o, cg * kh * kw).T, g.reshape(n, o, ho * wo))
-    else:
-        wg = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-        cols = np.matmul(wg, g.reshape(n, groups, o // groups, ho * wo))
-    cols = cols.reshape(n, c, kh, kw, ho, wo)
+    wg = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    cols = np.matmul(wg, _batch_last(g).reshape(groups, o // groups, -1))
+    cols = cols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
     return col2im(cols, hw, (kh, kw), stride, (ph, ph, pw, pw), dilation)
 
 
 def grad_weight_np(x, g, khw, stride, padding, dilation, groups):
-    n, c = x.shape[:2]
+    c = x.shape[1]
     o, ho, wo = g.shape[1:]
     cg = c // groups
-    cols = im2col(x, khw, stride, padding, dilation, (ho, wo))
     k = cg * khw[0] * khw[1]
-    if groups == 1:
-        gm, cm = g.reshape(n, o, ho * wo), cols.reshape(n, k, ho * wo)
-        gw = gm[0] @ cm[0].T if n == 1 else np.matmul(gm, cm.transpose(0, 2, 1)).sum(0)
-    else:
-        gm = g.reshape(n, groups, o // groups, ho * wo)
-        cm = cols.reshape(n, groups, k, ho * wo)
-        gw = np.matmul(gm, cm.transpose(0, 1, 3, 2)).sum(0)
+    cols = im2col(x, khw, stride, padding, dilation, (ho, wo)).reshape(groups, k, -1)
+    gw = np.matmul(_batch_last(g).reshape(groups, o // groups, -1), cols.transpose(0, 2, 1))
     return gw.reshape(o, cg, *khw)
 
 

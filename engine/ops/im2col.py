@@ -64,15 +64,18 @@ def fit(xp, kernel, stride, dilation, out_hw, value=0.0):
 
 
 def im2col(x, kernel, stride, padding, dilation, out_hw):
-    """Contiguous (N, C, kH, kW, Ho, Wo) patches of x (N, C, H, W), zero padded."""
+    """Contiguous (C, kH, kW, N, Ho, Wo) patches of x (N, C, H, W), zero padded: the
+    (C*kH*kW, N*Ho*Wo) matrix one GEMM multiplies, whatever the batch size."""
     (kh, kw), (sh, sw) = kernel, stride
     ph, pw = padding
+    ho, wo = out_hw
     if kh == kw == 1 and ph == pw == 0:
-        ho, wo = out_hw
         sub = x[..., : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
-        return np.ascontiguousarray(sub).reshape(*x.shape[:2], 1, 1, ho, wo)
+        return np.ascontiguousarray(sub.transpose(1, 0, 2, 3))[:, None, None]
     xp = padded(x, ph, ph, pw, pw)
-    return np.ascontiguousarray(windows(xp, kernel, stride, dilation, out_hw))
+    return np.ascontiguousarray(
+        windows(xp, kernel, stride, dilation, out_hw).transpose(1, 2, 3, 0, 4, 5)
+    )
 
 
 def col2im(cols, hw, kernel, stride, padding, dilation):
