@@ -9,17 +9,24 @@ from service.settings import Settings
 from service.store import SessionStore
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The app's settings; a not-ready problem before the lifespan has run."""
     settings = getattr(request.app.state, "settings", None)
     if settings is None:  # the lifespan has not run: the app is not started
         raise PROBLEM_TYPES["not-ready"].error("The service has not finished starting.")
     return settings
 
 
+# Async so that FastAPI calls it on the event loop: a plain `def` dependency costs a round
+# trip through the threadpool on every request.
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_store(request: Request) -> SessionStore:
+async def get_store(request: Request) -> SessionStore:
     store = getattr(request.app.state, "store", None)
     if store is None:  # the lifespan has not run: the app is not started
         raise PROBLEM_TYPES["not-ready"].error("The session store is not open yet.")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Tensor
-from engine.program import Checked, check, describe, run
+from engine.program import Checked, Limits, Program, check, describe, run
+from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import (
     EQN_OVERHEAD_FLOPS,
@@ -131,9 +132,34 @@ def _check_shapes(plans: list[_Backward], values: dict[str, Any]) -> None:
             )
 
 
-def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluation:
+@dataclass
+class Prepared:
+    """A request checked and ready to run: everything `execute` needs, no numpy work done."""
+
+    body: EvaluateCreate
+    limits: Limits
+    program: Program
+    inputs: dict[str, Tensor]
+    checked: Checked
+    selected: list[str]
+    backward: list[_Backward]
+    dag: bool
+
+    @property
+    def cost(self) -> int:
+        """Estimated floating-point operations of `execute`, overheads included."""
+        passes = max(len(self.backward), 1)
+        return self.checked.flops * passes + EQN_OVERHEAD_FLOPS * len(self.program.eqns)
+
+
+def compile_request(body: EvaluateCreate, settings: Settings) -> Program:
+    """The body's program, parsed (cached by text) and validated, no tensor decoded."""
+    return compile_program(body, limits_for(settings))
+
+
+def prepare(body: EvaluateCreate, settings: Settings, program: Program, *, dag: bool) -> Prepared:
+    """Decode the inputs, check the program against them and plan the backward calls."""
     limits = limits_for(settings)
-    program = compile_program(body, limits)
     inputs = decode_inputs(body, settings)
     with guard(body, limits):
         checked = check(program, inputs, limits, backward=body.backward is not None)
@@ -146,31 +172,46 @@ def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluati
         )
         if problem is not None:
             raise problem
+    return Prepared(body, limits, program, inputs, checked, selected, backward, dag)
 
+
+def execute(p: Prepared) -> Evaluation:
+    """Forward, each backward call, and the DAG when asked for."""
+    body, limits, inputs = p.body, p.limits, p.inputs
     with guard(body, limits):
-        values = run(program, inputs)
-    _check_shapes(backward, values)
-    for step in backward:
+        values = run(p.program, inputs)
+    _check_shapes(p.backward, values)
+    for step in p.backward:
         with guard(body, limits, pointer=step.pointer):
             values[step.output].backward(gradient=step.gradient, retain_graph=True)
 
-    outputs = tensors_only({name: values[name] for name in selected})
+    outputs = tensors_only({name: values[name] for name in p.selected})
     grads = {}
-    if backward:
+    if p.backward:
         grads = {name: t.grad for name, t in inputs.items() if t.requires_grad}
     description = None
-    if dag:
+    if p.dag:
         with guard(body, limits):
             description = describe(outputs, inputs)
     return Evaluation(outputs, grads, description)
 
 
+def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluation:
+    """The whole request: compile, decode, check, then run."""
+    program = compile_request(body, settings)
+    return execute(prepare(body, settings, program, dag=dag))
+
+
 def _tensor(t: Tensor, binary: bool) -> dict[str, Any]:
-    return encode_tensor(t.detach().numpy(), binary)
+    wire = encode_tensor(t.detach().numpy(), binary)
+    if not binary:
+        wire["data"] = jsonio.safe_array(wire["data"])
+    return wire
 
 
 def render(result: Evaluation, binary: bool) -> dict[str, Any]:
-    """The JSON content of the answer (numpy arrays inside, for `ORJSONResponse`)."""
+    """The JSON content of the answer, already safe for `jsonio.dumps_safe` (numpy arrays
+    inside, non-finite values as their strings)."""
     content: dict[str, Any] = {
         "outputs": {
             name: {
@@ -185,5 +226,5 @@ def render(result: Evaluation, binary: bool) -> dict[str, Any]:
         },
     }
     if result.dag is not None:
-        content["dag"] = result.dag
+        content["dag"] = jsonio.json_safe(result.dag)
     return content

@@ -4,8 +4,10 @@ Starlette parses with the stdlib, which is several times slower on big number li
 accepts bare `NaN`/`Infinity`, which are not JSON; the wire format spells them as strings.
 """
 
+import inspect
 from collections.abc import Callable, Coroutine
 from email.message import Message
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Request, Response
@@ -22,6 +24,7 @@ class ORJSONRequest(Request):
         return self._json
 
 
+@lru_cache(maxsize=64)
 def _is_json(content_type: str) -> bool:
     message = Message()
     message["content-type"] = content_type
@@ -52,5 +55,46 @@ class ORJSONRoute(APIRoute):
             if takes_json:
                 await _require_json(request)
             return await handler(request)
+
+        return route_handler
+
+
+class BodyFastRoute(ORJSONRoute):
+    """An `ORJSONRoute` for an `async` endpoint taking only its JSON body model and the
+    `Request`: a body that parses and validates goes to the endpoint directly, without
+    FastAPI's per-request dependency resolution (a sizeable share of a small request's
+    time). Anything else (invalid JSON, a body that does not validate, an empty body) takes
+    FastAPI's own path, so errors and their problem documents are exactly FastAPI's. The
+    OpenAPI description is FastAPI's, from the same signature."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        dependant, field, endpoint = self.dependant, self.body_field, self.endpoint
+        fast = (
+            field is not None
+            and inspect.iscoroutinefunction(endpoint)
+            and not dependant.dependencies  # the router's own included
+            and dependant.request_param_name is not None
+            and set(inspect.signature(endpoint).parameters)
+            == {field.name, dependant.request_param_name}
+        )
+        if not fast:
+            return super().get_route_handler()
+        assert field is not None and dependant.request_param_name is not None
+        fastapi_handler = APIRoute.get_route_handler(self)
+        body_name, request_name = field.name, dependant.request_param_name
+
+        async def route_handler(request: Request) -> Response:
+            request = ORJSONRequest(request.scope, request.receive)
+            await _require_json(request)
+            if await request.body():
+                try:
+                    data = await request.json()
+                except jsonio.JSONDecodeError:
+                    pass  # FastAPI's path reports it
+                else:
+                    value, errors = field.validate(data, {}, loc=("body",))
+                    if not errors:
+                        return await endpoint(**{body_name: value, request_name: request})
+            return await fastapi_handler(request)  # FastAPI's own path, and its errors
 
         return route_handler

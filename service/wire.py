@@ -35,7 +35,7 @@ _B64_KEYS = frozenset({"b64", "shape", "dtype", "requires_grad"})
 _INT64_BOUND = 2.0**63
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more
 class _Plan:
     pointer: str
     payload_pointer: str  # where `payload` is: the tensor itself, its /data or its /b64
@@ -256,10 +256,14 @@ def _from_data(plan: _Plan) -> np.ndarray:
             raise _invalid(plan.payload_pointer, f"non-finite values cannot be {target}")
         if target == "int64" and (np.abs(array) >= _INT64_BOUND).any():
             raise _invalid(plan.payload_pointer, "a value is outside the int64 range")
-    with warnings.catch_warnings(), np.errstate(over="ignore"):
-        # float64 -> float32 overflows to +-inf, as torch.tensor does.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        array = array.astype(DTYPES[target].newbyteorder("="), copy=False)
+    native = DTYPES[target].newbyteorder("=")
+    if array.dtype.kind == "f" and native.itemsize < array.dtype.itemsize:
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            # float64 -> float32 overflows to +-inf, as torch.tensor does.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            array = array.astype(native, copy=False)
+    else:  # widening or exact casts: nothing to warn about
+        array = array.astype(native, copy=False)
     return array.reshape(plan.shape) if plan.shape is not None else array
 
 
@@ -300,8 +304,7 @@ def decode_tensors(
 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Decode a name -> tensor mapping, checking every limit before decoding any tensor."""
     plans = {
-        name: _plan(obj, json_pointer([*_split(pointer), name]), max_ndim)
-        for name, obj in objs.items()
+        name: _plan(obj, pointer + json_pointer((name,)), max_ndim) for name, obj in objs.items()
     }
     for plan in plans.values():
         if max_elements is not None and plan.count > max_elements:

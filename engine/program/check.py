@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +129,51 @@ class Checked:
         return {n: self.specs.get(r.id) for n, r in self.program.outputs}
 
 
+#: Results of `check` kept per Program (on the Program object itself, so they live and die
+#: with it: parsed programs are cached by text and shared between requests), keyed by the
+#: limits, `backward` and each input's (shape, dtype, requires_grad).
+MEMO_SIZE = 16
+_MEMO_ATTR = "_check_memo"
+_memo_lock = threading.Lock()
+#: Set while `check` runs: whether a rule read an input's values (an index tensor given as an
+#: input: `x[idx]`); such a result depends on more than shapes and is never memoized.
+_values_read: ContextVar[list | None] = ContextVar("values_read", default=None)
+
+
+def _signature(x):
+    if isinstance(x, Tensor | np.ndarray):
+        return (x.shape, x.dtype, getattr(x, "requires_grad", False))
+    if isinstance(x, TensorSpec):
+        return (tuple(x), x.dtype, x.requires_grad)
+    if isinstance(x, _NUMBER):
+        return type(x)
+    return None
+
+
+def _memo_key(program: Program, inputs: Mapping, limits: Limits, backward: bool):
+    key = [limits, backward]
+    for name in program.inputs:
+        sig = _signature(inputs[name]) if name in inputs else None
+        if sig is None:
+            return None
+        key.append(sig)
+    try:
+        hash(key := tuple(key))
+    except TypeError:
+        return None
+    return key
+
+
+def _without_values(checked: Checked) -> Checked:
+    """The same result holding no request's tensors (what the memo keeps)."""
+    specs = dict(checked.specs)
+    for name in checked.program.inputs:
+        s = specs.get(name)
+        if isinstance(s, TensorSpec) and s.value is not None:
+            specs[name] = TensorSpec(s, s.dtype, s.requires_grad)
+    return Checked(checked.program, specs, checked.flops, checked.elements)
+
+
 def check(
     program: Program,
     inputs: Mapping,
@@ -135,7 +183,33 @@ def check(
 ) -> Checked:
     """Validate `program` for `inputs` (name -> Tensor, ndarray, number or TensorSpec):
     every input present, every call bindable, every shape and dtype inferred, every limit
-    kept. Raises ProgramError naming the line/column or node id; returns the specs."""
+    kept. Raises ProgramError naming the line/column or node id; returns the specs.
+
+    Results are memoized per program by the inputs' shapes, dtypes and requires_grad (and
+    the limits), unless a rule read an input's values; a memoized result is shared: treat
+    it as read-only."""
+    key = _memo_key(program, inputs, limits, backward)
+    memo = program.__dict__.get(_MEMO_ATTR) if key is not None else None
+    if memo is not None:
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+    reads: list = []
+    token = _values_read.set(reads)
+    try:
+        checked = _check(program, inputs, limits, backward)
+    finally:
+        _values_read.reset(token)
+    if key is not None and not reads:
+        with _memo_lock:
+            memo = program.__dict__.setdefault(_MEMO_ATTR, OrderedDict())
+            memo[key] = _without_values(checked)
+            while len(memo) > MEMO_SIZE:
+                memo.popitem(last=False)
+    return checked
+
+
+def _check(program: Program, inputs: Mapping, limits: Limits, backward: bool) -> Checked:
     specs: dict = {}
     budget = _Budget(limits, backward)
     for name in program.inputs:
@@ -227,7 +301,12 @@ def _probe(v, top=True):
     if isinstance(v, TensorSpec):
         if top:
             return v
-        return v.value if v.value is not None else _stand_in(v)
+        if v.value is None:
+            return _stand_in(v)
+        reads = _values_read.get()
+        if reads is not None:
+            reads.append(v)
+        return v.value
     if isinstance(v, list):
         return [_probe(x, False) for x in v]
     if isinstance(v, tuple) and not isinstance(v, Multi):

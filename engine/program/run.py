@@ -26,7 +26,15 @@ def _value(a, env):
 
 
 def _last_uses(program: Program) -> dict[int, list[str]]:
-    """Equation index -> ids read for the last time there (outputs are never dropped)."""
+    """Equation index -> ids read for the last time there (outputs are never dropped);
+    computed once per program and kept on it (parsed programs are shared between calls)."""
+    drops = program.__dict__.get("_last_uses")
+    if drops is None:
+        drops = program.__dict__["_last_uses"] = _find_last_uses(program)
+    return drops
+
+
+def _find_last_uses(program: Program) -> dict[int, list[str]]:
     keep = {r.id for _, r in program.outputs}
     last: dict[str, int] = {}
     for i, eqn in enumerate(program.eqns):
@@ -52,16 +60,17 @@ def run(program: Program, inputs: Mapping, *, keep_all: bool = False) -> dict:
     drops = {} if keep_all else _last_uses(program)
     for i, eqn in enumerate(program.eqns):
         callee = resolve(eqn.fn)
-        args = [_value(a, env) for a in eqn.args]
-        kwargs = {k: _value(v, env) for k, v in eqn.kwargs}
+        args = [env[a.id] if type(a) is Ref else _value(a, env) for a in eqn.args]
+        kwargs = {k: _value(v, env) for k, v in eqn.kwargs} if eqn.kwargs else {}
         try:
             env[eqn.id] = callee.call(*args, **kwargs)
         except (EngineError, ArithmeticError, ValueError, TypeError, IndexError) as e:
             raise ProgramError(f"{callee.label}: {e}", kind="runtime", op=callee.label).at(
                 eqn.where
             ) from e
-        for name in drops.get(i, ()):
-            env.pop(name, None)
+        if i in drops:
+            for name in drops[i]:
+                env.pop(name, None)
     out = {name: env[ref.id] for name, ref in program.outputs}
     if keep_all:
         out.update(env)

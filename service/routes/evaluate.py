@@ -5,11 +5,12 @@ import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.program import GraphvizMissing, render_svg
-from service import examples
-from service.deps import SettingsDep
-from service.evaluation import evaluate, render
+from service import examples, jsonio
+from service.deps import settings_of
+from service.evaluation import Evaluation, compile_request, evaluate, execute, prepare, render
 from service.negotiation import negotiate
 from service.problems import (
     PROBLEM_TYPES,
@@ -19,11 +20,11 @@ from service.problems import (
     problem_responses,
 )
 from service.programs import guard, limits_for
-from service.responses import ORJSONResponse
-from service.routing import ORJSONRoute
+from service.routing import BodyFastRoute
 from service.schemas import EvaluateCreate, EvaluatePublic
+from service.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=ORJSONRoute)
+router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=BodyFastRoute)
 
 JSON, SVG = "application/json", "image/svg+xml"
 DOT_TIMEOUT_SECONDS = 10.0
@@ -69,15 +70,32 @@ def _require_dot() -> None:
         raise PROBLEM_TYPES["graphviz-missing"].error(_GRAPHVIZ_DETAIL, package="graphviz")
 
 
+# A request this small, whose program has few equations and little arithmetic, runs on the
+# event loop: its whole evaluation takes less time than handing it to a worker thread and
+# back. Anything bigger (large tensors to decode or encode, long programs, real numpy work,
+# Graphviz) runs in the threadpool, off the loop.
+INLINE_MAX_BODY_BYTES = 4096
+INLINE_MAX_EQNS = 32
+INLINE_MAX_COST = 200_000  # estimated floating-point operations, overheads included
+
+
+def _small_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return length is not None and length.isdigit() and int(length) <= INLINE_MAX_BODY_BYTES
+
+
+def _answer(result: Evaluation, body: EvaluateCreate) -> Response:
+    return Response(jsonio.dumps_safe(render(result, body.binary)), media_type=JSON)
+
+
 @router.post(
     "/evaluate",
     summary="Evaluate a program: outputs, gradients, DAG",
     response_model=EvaluatePublic,
     responses=RESPONSES,
 )
-def evaluate_program(
+async def evaluate_program(
     body: Annotated[EvaluateCreate, Body(openapi_examples=examples.EVALUATE)],
-    settings: SettingsDep,
     request: Request,
 ) -> Response:
     """Runs the program on the inputs, then each `backward` call in order (gradients
@@ -88,12 +106,25 @@ def evaluate_program(
     With `Accept: image/svg+xml` the answer is that graph drawn by Graphviz instead (501 when
     Graphviz is not installed). Every check (names, shapes, dtypes, limits) runs before any
     computation."""
+    settings = settings_of(request)  # not a dependency: FastAPI's resolution costs more
     media = negotiate(request.headers.get("accept"), [JSON, SVG])
     if media == SVG:
         _require_dot()
-    result = evaluate(body, settings, dag=media == SVG or "dag" in body.include)
+    dag = media == SVG or "dag" in body.include
+    if media == JSON and _small_body(request):
+        program = compile_request(body, settings)  # cached by text; a short text if not
+        if len(program.eqns) <= INLINE_MAX_EQNS:
+            prepared = prepare(body, settings, program, dag=dag)
+            if prepared.cost <= INLINE_MAX_COST:
+                return _answer(execute(prepared), body)
+            return await run_in_threadpool(lambda: _answer(execute(prepared), body))
     if media == JSON:
-        return ORJSONResponse(render(result, body.binary))
+        return await run_in_threadpool(lambda: _answer(evaluate(body, settings, dag=dag), body))
+    return await run_in_threadpool(_svg, body, settings)
+
+
+def _svg(body: EvaluateCreate, settings: Settings) -> Response:
+    result = evaluate(body, settings, dag=True)
     assert result.dag is not None
     with guard(body, limits_for(settings)):
         try:
