@@ -168,6 +168,8 @@ def _bn_shape(input, running_mean, running_var, weight=None, bias=None, training
             op="batch_norm",
             shapes=[shape],
         )
+    if training and not eps > 0:
+        raise ArgumentError(f"batch_norm eps must be positive during training, but got {eps}")
     if not training and running_mean is None:
         raise ArgumentError("running_mean must be defined in evaluation mode")
     if not training and running_var is None:
@@ -189,9 +191,12 @@ def _bn_dtype(input, running_mean=None, running_var=None, weight=None, bias=None
     dt = _dt.canonical(input)
     if dt.kind != "f":
         raise DTypeError(f"\"batch_norm\" not implemented for '{_NAMES.get(str(dt), dt)}'")
-    for p in (running_mean, running_var, weight, bias):
-        if p is not None and _dt.canonical(p) != dt:
+    # torch's is_mixed_type / check_mixed_data_type (mixed_type.h), parameters in its order
+    params = [_dt.canonical(p) for p in (weight, bias, running_mean, running_var) if p is not None]
+    if any(p != dt for p in params):
+        if params[0] != dt and any(p != _dt.float32 for p in params):
             raise DTypeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+        raise DTypeError("mixed dtype (CPU): all inputs must share same datatype.")
     return dt
 
 
@@ -218,7 +223,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Batch normalization over dim 1 of a (N, C, ...) input; in training, batch statistics
     and an in-place update of running_mean / running_var (if given) with momentum."""
     ts = (running_mean, running_var, weight, bias)
-    _bn_shape(input.shape, *map(_shape_of, ts), training=training)
+    _bn_shape(input.shape, *map(_shape_of, ts), training=training, eps=eps)
     _bn_dtype(input.dtype, *map(_dtype_of, ts))
     attrs = {
         "running_mean": _buffer(running_mean) if training else _arr(running_mean),

@@ -78,6 +78,12 @@ def pool_shape(shape, kernel, stride, padding, dilation, ceil_mode, name="max_po
         )
     nd = len(shape)
     if not (nd in (3, 4) and all(shape[-3:]) and (nd == 4 or shape[0])):
+        if nd not in (3, 4) and name == "max_pool2d":
+            raise ShapeError(
+                "non-empty 3D or 4D (batch mode) tensor expected for input",
+                op=name,
+                shapes=[shape],
+            )
         if nd == 2 and name == "avg_pool2d":
             raise ArgumentError(
                 "Dimension out of range (expected to be in range of [-2, 1], but got -3)"
