@@ -665,7 +665,10 @@ def test_batchnorm_counts_batches_and_uses_running_stats_in_eval():
     tm.eval()
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     np.testing.assert_allclose(
-        em(engine.tensor(x)).numpy(), tm(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
+        em(engine.tensor(x)).detach().numpy(),
+        tm(torch.tensor(x)).detach().numpy(),
+        rtol=1e-4,
+        atol=1e-5,
     )
     assert int(em.num_batches_tracked) == 4
 
