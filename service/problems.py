@@ -239,8 +239,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "parameter-not-found",
         404,
         "Parameter not found",
-        "The session has no parameter of that name; `detail` lists those it has. PUT adds "
-        "one.",
+        "The session has no parameter of that name; `detail` lists those it has. PUT adds one.",
     ),
     ProblemType(
         "precondition-failed",
