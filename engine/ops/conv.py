@@ -28,15 +28,15 @@ from .im2col import col2im, im2col
 
 def _batch_last(g):
     """(N, O, H, W) -> (O, N*H*W), the layout of the GEMMs (a copy unless N == 1)."""
-    n, o = g.shape[:2]
-    return g.reshape(n, o, -1).transpose(1, 0, 2).reshape(o, -1)
+    n, o, h, w = g.shape
+    return g.reshape(n, o, h * w).transpose(1, 0, 2).reshape(o, n * h * w)
 
 
-def _batch_first(y, n):
+def _batch_first(y, n, hw):
     """(O, N*H*W) result of a GEMM -> contiguous (N, O, H, W)."""
     o = y.shape[0]
-    y = y.reshape(o, n, -1)
-    return np.ascontiguousarray(y.transpose(1, 0, 2))
+    y = y.reshape(o, n, hw[0] * hw[1]).transpose(1, 0, 2)
+    return np.ascontiguousarray(y).reshape(n, o, *hw)
 
 
 def conv_np(x, w, b, stride, padding, dilation, groups):
@@ -45,11 +45,11 @@ def conv_np(x, w, b, stride, padding, dilation, groups):
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     wo = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     k = cg * kh * kw
-    cols = im2col(x, (kh, kw), stride, padding, dilation, (ho, wo)).reshape(groups, k, -1)
+    cols = im2col(x, (kh, kw), stride, padding, dilation, (ho, wo)).reshape(groups, k, n * ho * wo)
     out = np.matmul(w.reshape(groups, o // groups, k), cols).reshape(o, n * ho * wo)
     if isinstance(b, np.ndarray):
         out += b[:, None]
-    return _batch_first(out, n).reshape(n, o, ho, wo)
+    return _batch_first(out, n, (ho, wo))
 
 
 def grad_input_np(g, w, hw, stride, padding, dilation, groups):
@@ -66,18 +66,18 @@ def grad_input_np(g, w, hw, stride, padding, dilation, groups):
         wf = np.ascontiguousarray(wf).reshape(c, o // groups, kh, kw)
         return conv_np(g, wf, 0, (1, 1), (qh, qw), dilation, groups)
     wg = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-    cols = np.matmul(wg, _batch_last(g).reshape(groups, o // groups, -1))
+    cols = np.matmul(wg, _batch_last(g).reshape(groups, o // groups, n * ho * wo))
     cols = cols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
     return col2im(cols, hw, (kh, kw), stride, (ph, ph, pw, pw), dilation)
 
 
 def grad_weight_np(x, g, khw, stride, padding, dilation, groups):
-    c = x.shape[1]
+    n, c = x.shape[:2]
     o, ho, wo = g.shape[1:]
-    cg = c // groups
+    cg, m = c // groups, n * ho * wo
     k = cg * khw[0] * khw[1]
-    cols = im2col(x, khw, stride, padding, dilation, (ho, wo)).reshape(groups, k, -1)
-    gw = np.matmul(_batch_last(g).reshape(groups, o // groups, -1), cols.transpose(0, 2, 1))
+    cols = im2col(x, khw, stride, padding, dilation, (ho, wo)).reshape(groups, k, m)
+    gw = np.matmul(_batch_last(g).reshape(groups, o // groups, m), cols.transpose(0, 2, 1))
     return gw.reshape(o, cg, *khw)
 
 

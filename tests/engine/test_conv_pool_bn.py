@@ -201,3 +201,28 @@ def test_errors_say_what_torch_says(bad):
     with pytest.raises(EngineError) as ours:
         call(EF, engine.tensor)
     assert str(ours.value).splitlines()[0] == str(theirs.value).splitlines()[0]
+
+
+# -- an empty batch, as torch allows -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda F, x, w: F.conv2d(x, w, padding=1),
+        lambda F, x, w: F.conv2d(x, w[:, :1], stride=2, groups=3),
+        lambda F, x, w: F.max_pool2d(x, 3, 2, 1),
+        lambda F, x, w: F.avg_pool2d(x, 2, ceil_mode=True),
+        lambda F, x, w: F.adaptive_avg_pool2d(x, (2, 3)),
+    ],
+    ids=["conv", "conv_groups", "max_pool", "avg_pool", "adaptive"],
+)
+def test_an_empty_batch_gives_torchs_shapes(call):
+    x, w = np.zeros((0, 3, 7, 7)), np.ones((6, 3, 3, 3))
+    shapes = []
+    for lib, F in ((engine, EF), (torch, TF)):
+        ex, ew = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+        y = call(F, ex, ew)
+        y.sum().backward()
+        shapes.append((tuple(y.shape), tuple(ex.grad.shape)))
+    assert shapes[0] == shapes[1]
