@@ -39,7 +39,7 @@ def _sum_c(x3):
 
 
 def _three(x):
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
 
 
 def _update(buf, stat, momentum):
@@ -65,8 +65,11 @@ def native_batch_norm(
     eps=1e-5,
 ):  # fmt: skip
     """(output, batch or running mean, invstd) of batch normalization over dim 1."""
-    x3 = _three(input)
     dt = input.dtype
+    if input.size == 0:  # torch: an empty output, running statistics untouched
+        c = input.shape[1] if input.ndim > 1 else 0
+        return input.copy(), np.zeros(c, dt), np.zeros(c, dt)
+    x3 = _three(input)
     if training:
         n = x3.shape[0] * x3.shape[2]
         mean = _sum_c(x3) / n
@@ -95,7 +98,7 @@ def _dx(g, input, weight, ans, training, eps):
     mean, invstd = ans[1], ans[2]
     scale = (invstd * weight).astype(g.dtype, copy=False)
     g3 = _three(g)
-    if not training:
+    if not training or g.size == 0:
         return (g3 * scale[:, None]).reshape(g.shape)
     # torch's batch_norm_cpu_backward: sums in float64, then
     # (g - mean(g) - (x - mean) * dotp * invstd**2 / n) * invstd * weight

@@ -226,3 +226,16 @@ def test_an_empty_batch_gives_torchs_shapes(call):
         y.sum().backward()
         shapes.append((tuple(y.shape), tuple(ex.grad.shape)))
     assert shapes[0] == shapes[1]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_of_an_empty_batch_leaves_the_running_statistics(training):
+    got = []
+    for lib, F in ((engine, EF), (torch, TF)):
+        x = lib.tensor(np.zeros((0, 3, 4, 4)), requires_grad=True)
+        w = lib.tensor(np.ones(3), requires_grad=True)
+        rm, rv = lib.tensor(np.full(3, 0.5)), lib.tensor(np.full(3, 2.0))
+        y = F.batch_norm(x, rm, rv, w, None, training=training)
+        (y.sum() + 0 * w.sum()).backward()
+        got.append((tuple(y.shape), tuple(x.grad.shape), w.grad.tolist(), rm.tolist(), rv.tolist()))
+    assert got[0] == got[1]
