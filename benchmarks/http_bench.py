@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -146,14 +147,37 @@ def _lua(body: bytes, directory: Path) -> Path:
     return script
 
 
-def wrk(url: str, args: argparse.Namespace, duration: float, cpu: int | None, script=None):
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux), 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk(
+    url: str, args: argparse.Namespace, duration: float, cpu: int | None, server: int, script=None
+):
+    """One wrk run; with how busy the server and wrk kept their CPUs meanwhile (a server
+    near 100% and wrk well below it: the server is what is measured)."""
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s"]
     command += ["--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
+    server_before, wrk_before = _cpu_seconds(server), _children_cpu_seconds()
+    start = time.perf_counter()
     out = subprocess.run(
         [*command, url], capture_output=True, text=True, check=True, preexec_fn=_pin(cpu)
     ).stdout
+    elapsed = time.perf_counter() - start
+    server_busy = (_cpu_seconds(server) - server_before) / elapsed
+    wrk_busy = (_children_cpu_seconds() - wrk_before) / elapsed
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
@@ -162,10 +186,18 @@ def wrk(url: str, args: argparse.Namespace, duration: float, cpu: int | None, sc
     errors = re.search(r"Socket errors: (.*)", out)
     if bad or errors:
         sys.exit(f"wrk saw failures against {url}:\n{out}")
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total}
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "requests": total,
+        "server_cpu": server_busy,
+        "cpu_seconds": server_busy * elapsed,
+        "wrk_cpu": wrk_busy,
+    }
 
 
-def combine(runs: list[dict], seconds: float) -> dict:
+def combine(runs: list[dict]) -> dict:
     """Rounds of one endpoint as one figure: all requests over all the time; the median
     p50 and the worst p99."""
     return {
@@ -173,6 +205,11 @@ def combine(runs: list[dict], seconds: float) -> dict:
         "p50_ms": statistics.median(r["p50_ms"] for r in runs),
         "p99_ms": max(r["p99_ms"] for r in runs),
         "rounds": [r["rps"] for r in runs],
+        "server_cpu": statistics.mean(r["server_cpu"] for r in runs),
+        # Requests per second of the server's own CPU time: what one core serves even when
+        # other processes on the machine take some of it.
+        "per_cpu": sum(r["requests"] for r in runs) / sum(r["cpu_seconds"] for r in runs),
+        "wrk_cpu": statistics.mean(r["wrk_cpu"] for r in runs),
     }
 
 
@@ -281,7 +318,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per endpoint")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="turns the endpoints take (duration split)"
+        "--rounds", type=int, default=5, help="turns the endpoints take (duration split)"
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -298,6 +335,7 @@ def main() -> int:
         return 2
 
     server_cpu, wrk_cpu = _cpus()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="http_bench-") as tmp:
         tmp = Path(tmp)
         port = _free_port()
@@ -315,20 +353,20 @@ def main() -> int:
             assert status == 200 and got == SEED_ANSWER, (status, raw)
 
             base = f"http://{HOST}:{port}"
-            wrk(f"{base}/livez", args, 1, wrk_cpu)  # warm-up
-            wrk(f"{base}/v1/evaluate", args, 1, wrk_cpu, script)
+            wrk(f"{base}/livez", args, 1, wrk_cpu, proc.pid)  # warm-up
+            wrk(f"{base}/v1/evaluate", args, 1, wrk_cpu, proc.pid, script)
             # The two endpoints take turns, so a change in the machine's load during the
             # run weighs on both alike.
             slice_ = args.duration / args.rounds
             rounds = [
                 (
-                    wrk(f"{base}/livez", args, slice_, wrk_cpu),
-                    wrk(f"{base}/v1/evaluate", args, slice_, wrk_cpu, script),
+                    wrk(f"{base}/livez", args, slice_, wrk_cpu, proc.pid),
+                    wrk(f"{base}/v1/evaluate", args, slice_, wrk_cpu, proc.pid, script),
                 )
                 for _ in range(args.rounds)
             ]
-            livez = combine([r[0] for r in rounds], slice_)
-            q = combine([r[1] for r in rounds], slice_)
+            livez = combine([r[0] for r in rounds])
+            q = combine([r[1] for r in rounds])
 
             bodies = big_bodies(BIG_N)
             big = {}
@@ -345,6 +383,7 @@ def main() -> int:
         engine = engine_ms(x, args.repeats)
 
     ratio = q["rps"] / livez["rps"]
+    by_round = [a / b for a, b in zip(q["rounds"], livez["rounds"], strict=True)]
     b64_extra = big["base64"]["ms"] - engine
     pinning = (
         f"server pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu}"
@@ -353,22 +392,30 @@ def main() -> int:
     )
     lines = machine()
     lines.append(
+        f"load average (1 min) before / after the run: {load_before:.2f} / "
+        f"{os.getloadavg()[0]:.2f} (other processes share these CPUs: see server CPU below)"
+    )
+    lines.append(
         f"wrk: {args.threads} threads, {args.connections} connections, {args.duration:g} s "
         f"per endpoint in {args.rounds} alternating rounds; one uvicorn worker; {pinning}"
     )
     lines += [
         "",
-        "| request | requests/s | p50 | p99 |",
-        "|---|---:|---:|---:|",
-        f"| `GET /livez` | {livez['rps']:,.0f} | {livez['p50_ms']:.2f} ms "
-        f"| {livez['p99_ms']:.2f} ms |",
-        f"| `POST /v1/evaluate`, the seed's Q with backward | {q['rps']:,.0f} "
-        f"| {q['p50_ms']:.2f} ms | {q['p99_ms']:.2f} ms |",
+        "| request | requests/s | p50 | p99 | server CPU | per server CPU-second | wrk CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {label} | {r['rps']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+            f"| {r['server_cpu']:.0%} | {r['per_cpu']:,.0f} | {r['wrk_cpu']:.0%} |"
+            for label, r in (
+                ("`GET /livez`", livez),
+                ("`POST /v1/evaluate`, the seed's Q with backward", q),
+            )
+        ),
         "",
-        f"Q evaluate / livez throughput: **{ratio:.2f}** (target >= {TARGET_RATIO}: "
-        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}; by round: "
-        + ", ".join(f"{a / b:.2f}" for a, b in zip(q["rounds"], livez["rounds"], strict=True))
-        + ")",
+        f"Q evaluate / livez throughput: **{ratio:.3f}** (target >= {TARGET_RATIO}: "
+        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); by round: "
+        + ", ".join(f"{r:.2f}" for r in by_round)
+        + f"; per server CPU-second: {q['per_cpu'] / livez['per_cpu']:.3f}",
         "",
         f"`{BIG_EXPR}` on {BIG_N:,} float32 elements, backward from `s`, answering `y` "
         f"and x's gradient; median of {args.repeats}:",
