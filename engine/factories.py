@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import dtypes as _dt
 from .tensor import Tensor
 
 _rng = np.random.default_rng()
+_local = threading.local()  # a thread's own generator while `seeded` is active
 
 
 def manual_seed(seed: int):
@@ -18,7 +22,23 @@ def manual_seed(seed: int):
 
 
 def generator() -> np.random.Generator:
-    return _rng
+    """The generator rand, randn, dropout and the initialisers draw from: this thread's
+    `seeded` one if any, else the global one manual_seed seeds."""
+    rng = getattr(_local, "rng", None)
+    return _rng if rng is None else rng
+
+
+@contextmanager
+def seeded(seed: int | None):
+    """Within the block, this thread draws from a fresh generator seeded with `seed` (None:
+    from fresh OS entropy); the global generator and other threads are untouched. So a
+    server can build `resnet18()` reproducibly from a seed while other requests draw."""
+    previous = getattr(_local, "rng", None)
+    _local.rng = np.random.default_rng(None if seed is None else int(seed))
+    try:
+        yield _local.rng
+    finally:
+        _local.rng = previous
 
 
 def _infer(data):
@@ -120,19 +140,19 @@ def eye(n, m=None, dtype=None, requires_grad=False):
 
 def rand(*size, dtype=None, requires_grad=False):
     dt = _dt.canonical(dtype) or _dt.default_float
-    return _make(_rng.random(_size(size), dtype=np.float64).astype(dt), requires_grad)
+    return _make(generator().random(_size(size), dtype=np.float64).astype(dt), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad=False):
     dt = _dt.canonical(dtype) or _dt.default_float
-    return _make(_rng.standard_normal(_size(size)).astype(dt), requires_grad)
+    return _make(generator().standard_normal(_size(size)).astype(dt), requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None):
     if high is None:
         low, high = 0, low
     return Tensor(
-        _rng.integers(low, high, size=tuple(size)).astype(_dt.canonical(dtype) or _dt.int64)
+        generator().integers(low, high, size=tuple(size)).astype(_dt.canonical(dtype) or _dt.int64)
     )
 
 
