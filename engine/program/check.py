@@ -18,7 +18,8 @@ A function without a shape rule, or whose rule does not accept the call, is refu
 kind `no_rule` (a registry bug, reported with the function's name), never run unchecked.
 
 FLOPs are estimated per family: contractions (matmul, mm, bmm, mv, dot, addmm, linear...)
-as 2·(output elements)·k with k the contracted size (`CONTRACTIONS`); everything else as
+as 2·(output elements)·k with k the contracted size (`CONTRACTIONS`; for convolutions k is
+C_in/groups·kH·kW, the weight's size per output channel); everything else as
 the larger of its output and input element counts. With `backward=True` the FLOP estimate
 is tripled and the element count doubled (a gradient per tensor), as the backward pass
 costs about twice the forward.
@@ -49,6 +50,7 @@ _NUMBER = (bool, int, float)
 
 #: Families whose cost is a contraction, 2·(output elements)·k, with k the last dimension
 #: of the operand at this index (None: the largest last dimension, an upper bound).
+CONVOLUTIONS = {"conv2d", "convolution", "conv1d", "conv3d"}
 CONTRACTIONS = {
     "matmul": 0, "mm": 0, "bmm": 0, "mv": 0, "dot": 0, "vdot": 0, "inner": 0, "linear": 0,
     "tensordot": 0, "addmm": 1, "addmv": 1, "baddbmm": 1, "addbmm": 1, "einsum": None,
@@ -556,6 +558,9 @@ def _pick(args, kwargs):
 def _flops(callee, shapes, out) -> int:
     outs = out if isinstance(out, Multi) else (out,)
     n_out = sum(s.size for s in outs)
+    if callee.family in CONVOLUTIONS and len(shapes) > 1 and len(shapes[1]) > 2:
+        # Each output element is a dot product over C_in/groups × kH × kW weights.
+        return 2 * n_out * math.prod(shapes[1][1:])
     if callee.family in CONTRACTIONS:
         at = CONTRACTIONS[callee.family]
         if at is not None and at < len(shapes) and shapes[at]:

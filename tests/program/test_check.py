@@ -171,3 +171,9 @@ def test_nodes_and_expr_check_alike():
     a = check(parse_nodes(nodes, ["z"]), ins).outputs["z"]
     b = check(parse_expr("z = softmax(x @ w.T, dim=-1)"), ins).outputs["z"]
     assert a == b == TensorSpec((3, 5), "float32", True)
+
+
+def test_conv_flops_count_every_multiply_add():
+    x, w = engine.ones(8, 512, 4, 4), engine.ones(512, 512, 3, 3)
+    checked = check(parse_expr("y = conv2d(x, w, padding=1)"), {"x": x, "w": w})
+    assert checked.flops == 2 * (8 * 512 * 4 * 4) * (512 * 3 * 3)
