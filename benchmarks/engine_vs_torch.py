@@ -161,10 +161,41 @@ def worker(lib, case, samples, threads):
     print(json.dumps({"times": out, "rss_kb": peak, "rss_growth_kb": peak - base}))
 
 
-def run_worker(lib, case, samples, threads):
+def bench_env(threads):
+    """Every worker pinned to the same thread count. This workplace sets OPENBLAS_CORETYPE
+    and OPENBLAS_L2_SIZE for old OpenBLAS builds; they slow a current numpy's BLAS, so
+    benchmarks run without both (as a deployment would), never the tests."""
     env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
+    return env
+
+
+def blas_info(threads):
+    """Which BLAS kernel numpy runs under bench_env (threadpoolctl, when installed)."""
+    code = (
+        "import numpy, json\n"
+        "try:\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    print(json.dumps([(i.get('internal_api'), i.get('architecture'),"
+        " i.get('num_threads')) for i in threadpool_info()]))\n"
+        "except ImportError:\n"
+        "    print('threadpoolctl not installed')\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        env=bench_env(threads),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return res.stdout.strip()
+
+
+def run_worker(lib, case, samples, threads):
+    env = bench_env(threads)
     cmd = [
         sys.executable,
         __file__,
