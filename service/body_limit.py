@@ -4,7 +4,13 @@ Both the declared `Content-Length` and the bytes actually streamed are checked, 
 body (no length declared) cannot slip past. The check happens when the app reads the body:
 routes without a body are never refused, and a body over the limit is never buffered.
 Starlette's own `RequestBodyLimitMiddleware` answers text/plain, hence this one.
+
+Safetensors files (`application/octet-stream`) sent to the routes that take them — a session
+state to restore, a state_dict to load (a ResNet-18's is 47 MB) — have their own, larger
+limit: a file cannot usefully be larger than the session it fills.
 """
+
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,11 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.problems import PROBLEM_TYPES, ProblemError
 
 
-def _too_large(size: int, limit: int, declared: bool) -> ProblemError:
+def _too_large(size: int, limit: int, declared: bool, name: str) -> ProblemError:
     what = "declares" if declared else "has at least"
     return PROBLEM_TYPES["body-too-large"].error(
         f"The request body {what} {size} bytes; the limit is {limit}.",
-        limit="max_body_bytes",
+        limit=name,
         value=size,
         maximum=limit,
     )
@@ -30,16 +36,33 @@ def _content_length(scope: Scope) -> int | None:
         return None
 
 
+# POST /v1/sessions (restore a state file), PUT /v1/sessions/{id}/state_dict.
+UPLOAD_ROUTES = re.compile(r"POST /v1/sessions|PUT /v1/sessions/[^/]+/state_dict")
+OCTET_STREAM = "application/octet-stream"
+
+
+def _is_upload(scope: Scope) -> bool:
+    content_type = Headers(scope=scope).get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != OCTET_STREAM:
+        return False
+    return UPLOAD_ROUTES.fullmatch(f"{scope.get('method')} {scope.get('path')}") is not None
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_body_bytes if max_upload_bytes is None else max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit, name = self.max_body_bytes, "max_body_bytes"
+        if self.max_upload_bytes > limit and _is_upload(scope):
+            limit, name = self.max_upload_bytes, "max_session_bytes"
         declared = _content_length(scope)
         received = 0
         refusal: ProblemError | None = None
@@ -48,13 +71,13 @@ class BodyLimitMiddleware:
         async def limited_receive() -> Message:
             nonlocal received, refusal
             if declared is not None and declared > limit:
-                refusal = _too_large(declared, limit, declared=True)
+                refusal = _too_large(declared, limit, declared=True, name=name)
                 raise refusal
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    refusal = _too_large(received, limit, declared=False)
+                    refusal = _too_large(received, limit, declared=False, name=name)
                     raise refusal
             return message
 

@@ -25,15 +25,17 @@ from service.schemas import (
     _drop_default,
     _optional,
 )
+from service.schemas_models import ModelSpecWire
 
 MAX_NAMES = 10_000  # parameters, buffers or batch inputs of one request
 MAX_BATCHES = 1000  # batches of one `train` call
 
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128),
-]
-"""A parameter, buffer or batch input name: an identifier, so programs can use it by name."""
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$|^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=128)]
+"""A parameter, buffer or batch input name: an identifier, so `expr` programs can use it by
+name, or a state_dict key (`layer1.0.conv1.weight`, `0.bias`), which `nodes` programs and the
+model templates' programs refer to."""
 
 OptimizerSlot = Literal["momentum_buffer", "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
 
@@ -180,11 +182,20 @@ class SessionCreate(_Program):
 
     model_config = ConfigDict(extra="forbid")
 
+    model: ModelSpecWire | SkipJsonSchema[None] = _optional(
+        'A template of `GET /v1/models` built on the server, e.g. `{"name": "resnet18", '
+        '"num_classes": 1000, "seed": 0}`: its parameters and buffers under their '
+        "state_dict names, and its program (reads `input`, defines `output`; `GET "
+        "/v1/models/{name}` shows it), run in the mode each call asks for. `expr`/`nodes` are "
+        "then optional and run after it (a loss on `output`, say). Tensors given in "
+        "`parameters`/`buffers` replace the template's of the same name or add to them."
+    )
     parameters: dict[Name, ParameterWire] = Field(
-        min_length=1,
+        default_factory=dict,
         max_length=MAX_NAMES,
         description="The trainable tensors by name: a tensor (`requires_grad` true unless "
-        "given false) or an init spec built on the server. Floating point.",
+        "given false) or an init spec built on the server. Floating point. At least one, "
+        "unless `model` gives them.",
     )
     buffers: dict[Name, TensorWire] = Field(
         default_factory=dict,
@@ -228,8 +239,18 @@ class _Batch(BaseModel):
     )
 
 
+Mode = Literal["train", "eval"]
+
+
 class _Run(_Batch, _Program):
     """A batch, and optionally this request's own program."""
+
+    mode: Mode = Field(
+        "train",
+        description="For a model session: `model.train()` (batch norm normalises with the "
+        "batch's statistics and updates the running ones, stored with the session; dropout "
+        "on) or `model.eval()` (the running statistics; nothing stored).",
+    )
 
     expr: str | SkipJsonSchema[None] = _optional(
         "This request's program: extends the session's (it runs after it and may use its "
@@ -245,6 +266,13 @@ class _Run(_Batch, _Program):
 
 class SessionForwardCreate(_Run):
     """Run the program on a batch without recording gradients (torch.no_grad)."""
+
+    mode: Mode = Field(
+        "eval",
+        description="For a model session: `eval` (the default here: inference, nothing "
+        "changes) or `train`, which as `model.train()` under no_grad uses the batch's "
+        "statistics and updates the running ones (a new version of the session).",
+    )
 
     outputs: list[str] | SkipJsonSchema[None] = Field(
         None,
@@ -344,6 +372,13 @@ class ParameterInfo(ArrayInfoPublic):
 
 
 class ProgramPublic(BaseModel):
+    model: dict[str, Any] | SkipJsonSchema[None] = _optional(
+        "The model template and its options; `GET /v1/models/{name}` (or `?include=program` "
+        "here) shows its nodes."
+    )
+    model_program: dict[str, Any] | SkipJsonSchema[None] = _optional(
+        "With `?include=program`: the model's program in training mode (nodes, outputs)."
+    )
     expr: str | SkipJsonSchema[None] = _optional("The program text.")
     nodes: list[GraphNode] | SkipJsonSchema[None] = _optional("The program's nodes.")
     outputs: list[str] | SkipJsonSchema[None] = _optional("With `nodes`: the output nodes.")
@@ -447,7 +482,17 @@ class SessionStatePublic(BaseModel):
     optimizer_state: dict[str, dict[str, TensorPublic]]
     optimizer: dict[str, Any]
     step_count: int
+    model: dict[str, Any] | SkipJsonSchema[None] = _optional("The model template, options.")
     expr: str | SkipJsonSchema[None] = _optional("The program text.")
     nodes: list[GraphNode] | SkipJsonSchema[None] = _optional("The program's nodes.")
     outputs: list[str] | SkipJsonSchema[None] = _optional("With `nodes`: the output nodes.")
     loss: str | SkipJsonSchema[None] = _optional("The session's loss output.")
+
+
+class StateDictLoaded(BaseModel):
+    """`model.load_state_dict(file, strict)`: what was copied, and what did not match."""
+
+    version: int
+    loaded: list[str] = Field(description="The keys copied into the session's tensors.")
+    missing_keys: list[str] = Field(description="Session tensors the file lacks (strict=false).")
+    unexpected_keys: list[str] = Field(description="File tensors the session lacks (strict=false).")

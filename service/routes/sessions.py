@@ -2,20 +2,22 @@
 between training steps. The work is in `service.sessions`; these routes read the protocol
 headers, run it off the event loop, and document it."""
 
+import re
 from collections.abc import Callable, Coroutine
 from email.message import Message
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from service import jsonio
+from service import jsonio, models
 from service.deps import SettingsDep, StoreDep
 from service.negotiation import negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
+    NAME_PATTERN,
     ParameterChanged,
     ParameterPatch,
     ParameterPublic,
@@ -34,8 +36,9 @@ from service.schemas_sessions import (
     SessionTrainPublic,
     SessionZeroGradCreate,
     SessionZeroGradPublic,
+    StateDictLoaded,
 )
-from service.sessions import actions, examples, state
+from service.sessions import actions, examples, model_calls, state
 from service.sessions.build import record_from
 from service.sessions.http import (
     JSON,
@@ -243,12 +246,25 @@ router.add_api_route(
 
 @router.get("/{session_id}", summary="Describe a session", response_model=SessionPublic,
             responses=_ok(examples.SESSION) | READ)  # fmt: skip
-async def get_session(call: CallDep, settings: SettingsDep) -> Response:
+async def get_session(
+    call: CallDep,
+    settings: SettingsDep,
+    include: Annotated[
+        Literal["program"] | None,
+        Query(description="`program`: a model session's program too, as nodes (train mode)."),
+    ] = None,
+) -> Response:
     """Its parameters (shape, dtype, requires_grad, whether a gradient is accumulated, the
     optimizer's buffers), buffers, optimizer, program, step count, version and timestamps.
     The `ETag` header is the version, for `If-Match`."""
     meta = await run_in_threadpool(call.read_meta)
     content = public(meta, settings.session_ttl_seconds)
+    spec = meta.program.get("model")
+    if include == "program" and spec is not None:
+        described = await run_in_threadpool(models.describe, models.parse_spec(spec), "train")
+        content["program"]["model_program"] = {
+            k: described[k] for k in ("inputs", "outputs", "nodes", "layers", "counters")
+        }
     return Response(jsonio.dumps(content), headers={"ETag": etag(meta.version)}, media_type=JSON)
 
 
@@ -322,7 +338,11 @@ async def session_forward(
     settings: SettingsDep,
 ) -> Response:
     """Runs the program on the batch without recording gradients, as inference under
-    `torch.no_grad()`, and answers the outputs. Changes nothing."""
+    `torch.no_grad()`, and answers the outputs. Changes nothing, except with `"mode":
+    "train"` on a model session: then, as `model.train()`, the batch norms use the batch's
+    statistics and their updated running statistics are committed (a new version)."""
+    if body.mode == "train":
+        return await _mutate(call, lambda record: model_calls.forward(record, body, settings))
 
     def work() -> Response:
         record = call.read()
@@ -380,6 +400,80 @@ async def session_train(
     """The usual iteration in one call, once on `inputs` or once per entry of `batches`, all
     committed together as one new version. Answers the losses (each before its step)."""
     return await _mutate(call, lambda record: actions.train(record, body, settings))
+
+
+# -- state_dict --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/{session_id}/state_dict",
+    summary="model.state_dict() as a safetensors file",
+    responses={
+        200: {
+            "description": "Parameters and buffers under their names (for a model session, "
+            "torch's state_dict keys): `safetensors.torch.load` gives a dict that "
+            "`model.load_state_dict` takes.",
+            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(401, 404, 500, 503),
+    },
+)
+async def get_state_dict(call: CallDep) -> Response:
+    """The session's parameters and buffers (no gradients or optimizer state: `GET
+    .../state` has everything) in the format torch and Hugging Face save weights in."""
+    record = await run_in_threadpool(call.read)
+    data = await run_in_threadpool(model_calls.state_dict, record)
+    headers = {
+        "ETag": etag(record.version),
+        "Content-Disposition": f'attachment; filename="state_dict-{record.id}.safetensors"',
+    }
+    return Response(data, headers=headers, media_type=OCTET)
+
+
+@router.put(
+    "/{session_id}/state_dict",
+    summary="model.load_state_dict(file): load weights from a safetensors file",
+    response_model=StateDictLoaded,
+    responses=WRITE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                OCTET: {
+                    "schema": {"type": "string", "format": "binary"},
+                    "description": "A state_dict saved with `safetensors.torch.save_file("
+                    "model.state_dict(), path)` (or `GET .../state_dict`).",
+                }
+            },
+        }
+    },
+)
+async def put_state_dict(
+    call: CallDep,
+    request: Request,
+    settings: SettingsDep,
+    strict: Annotated[
+        bool,
+        Query(
+            description="As torch: false tolerates missing and unexpected keys (never "
+            "mis-shaped ones)."
+        ),  # fmt: skip
+    ] = True,
+) -> Response:
+    """Copies each tensor of the file into the session's parameter or buffer of the same
+    name (cast to its dtype), as `model.load_state_dict(state_dict, strict)`: gradients and
+    optimizer state are kept. A file with missing, unexpected (when strict) or mis-shaped
+    tensors is refused as a whole, listing them with torch's message. The body may be as
+    large as AUTOGRAD_MAX_SESSION_BYTES."""
+    if _media(request.headers.get("content-type")) != OCTET:
+        raise PROBLEM_TYPES["unsupported-media-type"].error(
+            "PUT .../state_dict takes the safetensors file itself: "
+            "`Content-Type: application/octet-stream`."
+        )
+    data = call.body
+    return await _mutate(
+        call, lambda record: model_calls.load_state_dict(record, data, strict, settings)
+    )
 
 
 # -- parameters -------------------------------------------------------------------------------
@@ -461,9 +555,10 @@ async def delete_parameter(call: CallDep, name: ParameterName) -> Response:
 
 
 def _check_name(name: str) -> None:
-    if not name.isidentifier() or not name.isascii():
+    if not re.fullmatch(NAME_PATTERN, name):
         raise PROBLEM_TYPES["invalid-session"].error(
             f"{name!r} is not a valid parameter name: letters, digits and _, not starting "
-            "with a digit (programs use it by name)",
-            errors=[{"parameter": "name", "detail": "an identifier"}],
+            "with a digit (programs use it by name), or a state_dict key of such parts "
+            "joined by dots (`fc.weight`, `layer1.0.conv1.weight`)",
+            errors=[{"parameter": "name", "detail": "an identifier or a dotted state_dict key"}],
         )

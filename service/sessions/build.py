@@ -11,6 +11,8 @@ import numpy as np
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from engine.models.program import INPUT, OUTPUT
+from service import models
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.programs import limits_for
 from service.schemas_sessions import InitSpec, SessionCreate
@@ -134,13 +136,27 @@ def check_program(
     program: dict[str, Any], parameters: Mapping[str, Any], buffers: Mapping[str, Any], limits
 ) -> None:
     """What can be checked before any batch is seen: the program compiles, it reads at least
-    one parameter, it does not assign a parameter's or buffer's name, and the loss is one of
-    its outputs."""
+    one parameter (or runs after a model's), it does not assign a parameter's or buffer's
+    name, and the loss is one of its outputs (or the model's)."""
     source = Source.stored(program)
-    assert source is not None
+    model_outputs = [OUTPUT] if program.get("model") is not None else []
+    if source is None:
+        loss = program.get("loss")
+        if loss is not None and loss not in model_outputs:
+            raise invalid(
+                "/loss",
+                f"the loss {loss!r} is not an output of the model (its output is {OUTPUT!r}); "
+                'add a program computing it, e.g. "expr": "loss = cross_entropy(output, y)"',
+                slug="unknown-name",
+            )
+        return
     compiled = compile_source(replace(source, origin=REQUEST), limits)  # it is in this request
     pointer = "/expr" if source.expr is not None else "/nodes"
-    if not set(compiled.inputs) & parameters.keys():
+    if model_outputs:
+        for name in compiled.output_names:
+            if name in (INPUT, OUTPUT):
+                raise invalid(pointer, f"the program assigns {name!r}, which the model's uses")
+    elif not set(compiled.inputs) & parameters.keys():
         reads = ", ".join(compiled.inputs) or "nothing"
         raise invalid(
             pointer,
@@ -152,13 +168,38 @@ def check_program(
         if name in parameters or name in buffers:
             raise invalid(pointer, f"the program assigns {name!r}, a parameter or buffer name")
     loss = program.get("loss")
-    if loss is not None and loss not in compiled.output_names:
+    if loss is not None and loss not in [*compiled.output_names, *model_outputs]:
         raise invalid(
             "/loss",
             f"the loss {loss!r} is not an output of the program; its outputs are "
-            f"{', '.join(compiled.output_names)}",
+            f"{', '.join([*model_outputs, *compiled.output_names])}",
             slug="unknown-name",
         )
+
+
+def _model_state(
+    body: SessionCreate,
+    parameters: dict[str, np.ndarray],
+    requires_grad: dict[str, bool],
+    buffers: dict[str, np.ndarray],
+    settings: Settings,
+) -> dict[str, Any] | None:
+    """The model's spec as stored; its template's tensors added where none of that name is
+    given (so a restored session keeps its own, and nothing is built when all are there)."""
+    if body.model is None:
+        return None
+    spec = models.parse_spec(body.model)
+    names = models.describe(spec, "eval")
+    wanted = names["parameters"].keys() - parameters.keys()
+    wanted_buffers = names["buffers"].keys() - buffers.keys() - parameters.keys()
+    if wanted or wanted_buffers:
+        models.check_size(spec, settings)
+        built_params, built_buffers = models.state(spec)
+        for name in wanted:
+            parameters[name], requires_grad[name] = built_params[name], True
+        for name in wanted_buffers:
+            buffers[name] = built_buffers[name]
+    return models.spec_json(spec)
 
 
 def record_from(body: SessionCreate, raw: Any, settings: Settings) -> tuple[SessionRecord, str]:
@@ -191,11 +232,21 @@ def assemble(
     settings: Settings,
 ) -> tuple[SessionRecord, str]:
     """Check the parts of a new session against each other; the record and its token."""
-    if body.expr is None and body.nodes is None:
-        raise invalid("", 'a session needs its program: "expr" text or "nodes" with "outputs"')
+    spec = _model_state(body, parameters, requires_grad, buffers, settings)
+    if body.expr is None and body.nodes is None and spec is None:
+        raise invalid(
+            "",
+            'a session needs its program: "expr" text, "nodes" with "outputs", or a "model" '
+            "template",
+        )
+    if not parameters:
+        raise invalid("/parameters", "a session needs at least one parameter")
     for name in buffers.keys() & parameters.keys():
         raise invalid(f"/buffers/{name}", f"{name!r} is both a parameter and a buffer")
-    program = Source.of(body, "session").to_json()  # type: ignore[union-attr]
+    source = Source.of(body, "session")
+    program: dict[str, Any] = {} if source is None else source.to_json()
+    if spec is not None:
+        program["model"] = spec
     program["loss"] = body.loss
     check_program(program, parameters, buffers, limits_for(settings))
     config = body.optimizer.model_dump()

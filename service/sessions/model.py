@@ -6,16 +6,24 @@ produced, so it can use the parameters, the buffers and the session program's ou
 (`program: extend`), or runs alone (`program: replace`). Both are checked (names, shapes,
 dtypes, limits) before any numpy work, and every refusal is a problem document that says
 which program it is about.
+
+A session made from a model template runs the template's program (for the call's train/eval
+mode) before its own: it reads the batch's `input` and defines `output`. In training mode its
+batch norms update the running statistics in place and count the batch; `Model.touched` says
+which buffers changed, for the commit.
 """
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from engine import Tensor, set_grad_enabled
+from engine.models.program import INPUT
 from engine.program import (
     Limits,
     Program,
@@ -26,13 +34,14 @@ from engine.program import (
     run,
     spec_of,
 )
+from service import models
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, tensors_only
 from service.schemas import GraphNode
 from service.store import SessionRecord
 from service.wire import decode_tensors
 
-SESSION, REQUEST = "session", "request"
+SESSION, REQUEST, MODEL = "session", "request", "model"
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,14 @@ class Source:
     expr: str | None
     nodes: list[GraphNode] | None
     outputs: list[str] | None
-    origin: str  # SESSION or REQUEST
+    origin: str  # SESSION, REQUEST or MODEL
     inputs: dict = field(default_factory=dict)
+    # A model template's program (origin MODEL): its spec, the module path of each node, the
+    # buffers a run writes in place (running statistics) and the counters it adds 1 to.
+    spec: Any = None
+    layers: Mapping[str, str] = field(default_factory=dict)
+    updates: tuple[str, ...] = ()
+    counters: tuple[str, ...] = ()
 
     @classmethod
     def stored(cls, program: Mapping[str, Any]) -> "Source | None":
@@ -79,6 +94,8 @@ def program_guard(source: Source, limits: Limits) -> Iterator[None]:
         with guard(source, limits):  # type: ignore[arg-type]
             yield
     except ProblemError as exc:
+        if source.origin == MODEL and "program" not in exc.extensions:
+            _model_problem(exc, source)
         if source.origin == SESSION and "program" not in exc.extensions:
             exc.extensions["program"] = SESSION
             for item in exc.errors or ():
@@ -86,6 +103,27 @@ def program_guard(source: Source, limits: Limits) -> Iterator[None]:
                     item["pointer"] = "/program" + item["pointer"]
             exc.detail = f"The session's program: {exc.detail}"
         raise
+
+
+def _model_problem(exc: ProblemError, source: Source) -> None:
+    """A refusal inside a model's program, told by layer: "resnet18: layer conv1 (conv2d):
+    Given groups=1, weight of size [64, 3, 7, 7], expected input[1, 1, 64, 64] to have 3
+    channels...", pointing at the batch's `input` (what a call changes)."""
+    name = source.spec.name
+    exc.extensions["program"] = MODEL
+    exc.extensions["model"] = name
+    node = exc.extensions.get("node")
+    message = exc.errors[0]["detail"] if exc.errors else str(exc.detail)
+    where = ""
+    if node is not None:
+        layer = source.layers.get(node, node)
+        exc.extensions["layer"] = layer
+        op = exc.extensions.get("op")
+        where = f" layer {layer}" + (f" ({op})" if op else "") + ":"
+        if op and message.startswith(f"{op}: "):
+            message = message[len(op) + 2 :]
+    exc.detail = f"{name}:{where} {message}"
+    exc.errors = [{"pointer": f"/inputs/{INPUT}", "detail": exc.detail}]
 
 
 def compile_source(source: Source, limits: Limits) -> Program:
@@ -108,13 +146,43 @@ class Programs:
         return list(dict.fromkeys(n for program, _ in self.steps for n in program.output_names))
 
 
+@lru_cache(maxsize=64)
+def _model_step(spec_key: str, mode: str) -> tuple[Program, Source]:
+    spec = models.parse_spec(json.loads(spec_key))
+    prog, compiled = models.program(spec, mode)
+    updates = tuple(
+        name
+        for node in prog.nodes
+        if node["op"] == "batch_norm" and node["attrs"]["training"]
+        for name in node["inputs"][1:3]
+        if name is not None
+    )
+    source = Source(None, None, prog.outputs, MODEL, spec=spec, layers=prog.layers,
+                    updates=updates, counters=tuple(prog.counters))  # fmt: skip
+    return compiled, source
+
+
+def model_step(spec: Mapping[str, Any], mode: str) -> tuple[Program, Source]:
+    """The program of the session's model in this mode, compiled once per process."""
+    return _model_step(json.dumps(spec, sort_keys=True), mode)
+
+
 def programs_for(
-    record: SessionRecord, body: Any | None, limits: Limits, loss: str | None = None
+    record: SessionRecord,
+    body: Any | None,
+    limits: Limits,
+    loss: str | None = None,
+    mode: str | None = None,
 ) -> Programs:
+    """The model's program (in `mode`, else the body's), the session's, the request's."""
     steps = []
     stored = Source.stored(record.program)
     request = Source.of(body) if body is not None else None
-    if stored is not None and not (request is not None and body.program == "replace"):
+    replace = request is not None and body.program == "replace"
+    spec = record.program.get("model")
+    if spec is not None and not replace:
+        steps.append(model_step(spec, mode or getattr(body, "mode", None) or "train"))
+    if stored is not None and not replace:
         steps.append((compile_source(stored, limits), stored))
     if request is not None:
         steps.append((compile_source(request, limits), request))
@@ -161,6 +229,7 @@ class Model:
     names: list[str]
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
+    touched: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, record: SessionRecord) -> "Model":
@@ -171,8 +240,24 @@ class Model:
             if name in record.grads:
                 t.grad = Tensor(record.grads[name])
             params[name] = t
-        buffers = {name: Tensor(array) for name, array in record.buffers.items()}
+        # (copies: a training forward updates running statistics in place, and a store may
+        # hand out the arrays it holds)
+        buffers = {name: Tensor(array.copy()) for name, array in record.buffers.items()}
         return cls(names, params, buffers)
+
+    def buffer_changes(self) -> dict[str, np.ndarray | None]:
+        """The buffers training forwards wrote (running statistics, num_batches_tracked)."""
+        return {name: self.buffers[name]._a for name in sorted(self.touched)}
+
+    def ran(self, source: Source) -> None:
+        """After a model's program ran in training mode: count the batch (+1 to each
+        num_batches_tracked, as BatchNorm.forward) and note the buffers it wrote."""
+        for name in source.counters:
+            counter = self.buffers.get(name)
+            if counter is not None:
+                counter._a = counter._a + 1
+                self.touched.add(name)
+        self.touched.update(n for n in source.updates if n in self.buffers)
 
     def grads(self) -> dict[str, np.ndarray]:
         return {n: p.grad._a for n, p in self.params.items() if p.grad is not None}
@@ -223,6 +308,10 @@ def evaluate(
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
     specs: dict[str, Any] = {}
     for program, source in programs.steps:
+        if source.origin == MODEL and INPUT in batch:
+            problem = models.input_problem(source.spec, tuple(batch[INPUT].shape))
+            if problem is not None:
+                raise problem
         with program_guard(source, limits):
             checked = check(program, {**inputs, **specs}, limits, backward=grad)
         specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
@@ -233,6 +322,8 @@ def evaluate(
         for program, source in programs.steps:
             with program_guard(source, limits):
                 values.update(run(program, {**inputs, **values}))
+            if source.counters or source.updates:
+                model.ran(source)
     if grad:  # again on the values: they are the truth should a shape rule be wrong
         assert programs.loss is not None
         _check_loss(programs, {programs.loss: spec_of(values[programs.loss])}, loss_pointer)

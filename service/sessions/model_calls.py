@@ -1,0 +1,114 @@
+"""Session calls for models as torch uses them: a forward in training mode (which, as
+`model.train()` under `torch.no_grad()`, updates and keeps the batch norms' running
+statistics), `model.state_dict()` as a safetensors file torch loads unchanged, and
+`model.load_state_dict(file, strict)` from one (a torchvision checkpoint, or a state_dict a
+client saved with `safetensors.torch.save_file`)."""
+
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load, save
+
+from service.problems import PROBLEM_TYPES
+from service.programs import limits_for
+from service.schemas_sessions import SessionForwardCreate
+from service.sessions.actions import _encode
+from service.sessions.build import invalid
+from service.sessions.http import Outcome
+from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
+from service.sessions.state import _check_sizes, _header
+from service.settings import Settings
+from service.store import Changes, SessionRecord
+
+
+def forward(record: SessionRecord, body: SessionForwardCreate, settings: Settings) -> Outcome:
+    """POST .../forward with `"mode": "train"`: the outputs, and the running statistics the
+    model's batch norms updated committed (nothing to commit for other programs)."""
+    limits = limits_for(settings)
+    model = Model.of(record)
+    programs = programs_for(record, body, limits)
+    if body.outputs is not None:
+        check_outputs(body.outputs, programs.output_names)
+        programs = pruned(programs, body.outputs)
+    batch = model.decode_batch(body.inputs, settings)
+    evaluated = evaluate(model, programs, batch, limits, grad=False)
+    content = {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
+    changes = Changes(buffers=model.buffer_changes()) if model.touched else None
+    return Outcome(content, changes)
+
+
+def state_dict(record: SessionRecord) -> bytes:
+    """Parameters and buffers under their own names: for a model session, its state_dict
+    with torch's keys (`torch.nn.Module.load_state_dict(safetensors.torch.load(...))`)."""
+    arrays = {**record.parameters, **record.buffers}
+    return save({k: np.require(v, requirements="C") for k, v in arrays.items()},
+                metadata={"format": "pt"})  # fmt: skip
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return str(tuple(shape))
+
+
+def _mismatch_message(what: str, missing, unexpected, mismatched) -> str:
+    """torch's load_state_dict message (its order: missing, unexpected, size mismatches)."""
+    lines = []
+    if missing:
+        lines.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+    if unexpected:
+        keys = ", ".join(f'"{k}"' for k in unexpected)
+        lines.append(f"Unexpected key(s) in state_dict: {keys}. ")
+    for key, theirs, ours in mismatched:
+        lines.append(
+            f"size mismatch for {key}: copying a param with shape {_shape(theirs)} from "
+            f"checkpoint, the shape in current model is {_shape(ours)}."
+        )
+    return f"Error(s) in loading state_dict for {what}:\n\t" + "\n\t".join(lines)
+
+
+def load_state_dict(
+    record: SessionRecord, data: bytes, strict: bool, settings: Settings
+) -> Outcome:
+    """Copy the file's tensors into the session's parameters and buffers of the same names,
+    cast to their dtypes; gradients and optimizer state are kept, as torch keeps them. Refused
+    as a whole (nothing copied) with the keys torch would name."""
+    header = _header(data)
+    _check_sizes(header, settings)
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise invalid("", f"not a readable safetensors file: {exc}") from None
+    own = {**record.parameters, **record.buffers}
+    order = list(record.parameters) + list(record.buffers)
+    missing = [k for k in order if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    mismatched = [
+        (k, tuple(a.shape), tuple(own[k].shape))
+        for k, a in tensors.items()
+        if k in own and a.shape != own[k].shape
+    ]
+    if mismatched or (strict and (missing or unexpected)):
+        model = record.program.get("model") or {}
+        what = model.get("name", "the session")
+        detail = _mismatch_message(
+            what, missing if strict else [], unexpected if strict else [], mismatched
+        )
+        raise PROBLEM_TYPES["state-dict-mismatch"].error(
+            detail,
+            missing_keys=missing if strict else [],
+            unexpected_keys=unexpected if strict else [],
+            mismatched=[{"key": k, "file": list(t), "session": list(o)} for k, t, o in mismatched],
+        )
+    params: dict[str, np.ndarray | None] = {}
+    buffers: dict[str, np.ndarray | None] = {}
+    for key, array in tensors.items():
+        if key not in own:
+            continue
+        group = params if key in record.parameters else buffers
+        group[key] = np.array(array, dtype=own[key].dtype)  # copy_: cast to the session's
+    content: dict[str, Any] = {
+        "loaded": [k for k in order if k in tensors],
+        "missing_keys": missing,
+        "unexpected_keys": unexpected,
+    }
+    return Outcome(content, Changes(parameters=params, buffers=buffers))
