@@ -49,11 +49,21 @@ def _mT(x):  # noqa: N802 - torch's name
     return d.swapaxes(x, -1, -2)
 
 
+def _mat2_grad(g, input, mat2):
+    """input^T @ g, laid out as mat2 is (torch's mm_mat2_backward). For linear's W.t() that
+    gives a row-major gradient for W, so the optimizer's in-place updates run over matching
+    layouts instead of a strided mix (3-4x slower)."""
+    m = d.const(mat2)
+    if m.ndim == 2 and m.flags.f_contiguous and not m.flags.c_contiguous:
+        return _mT(d.matmul(_mT(g), input))
+    return d.matmul(_mT(input), g)
+
+
 @defop(
     "mm",
     method=True,
     shape=_mm_shape,
-    vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), lambda g, input: d.matmul(_mT(input), g)),
+    vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), _mat2_grad),
 )
 def mm(input, mat2):
     """Matrix product of two 2-D tensors."""
@@ -181,7 +191,7 @@ def _scaled(g, k):
     vjp=(
         lambda g, beta: _scaled(g, beta),
         lambda g, mat2, alpha: _scaled(d.matmul(g, _mT(mat2)), alpha),
-        lambda g, mat1, alpha: _scaled(d.matmul(_mT(mat1), g), alpha),
+        lambda g, mat1, mat2, alpha: _scaled(_mat2_grad(g, mat1, mat2), alpha),
     ),
 )
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
