@@ -247,9 +247,10 @@ def _accumulate(v: Tensor, g, create: bool):
         if isinstance(g, Tensor):
             v.grad = g
         else:
-            # A leaf's .grad is the user's to modify: never a broadcast or shared read-only view.
+            # A leaf's .grad is the user's to modify: never a broadcast or shared read-only
+            # view; and laid out as the leaf is, so optimizers update over matching layouts.
             if not g.flags.writeable or not g.flags.c_contiguous:
-                g = np.array(g)
+                g = np.array(g, order="C" if v._a.flags.c_contiguous else "K")
             v.grad = Tensor(g)
     elif create or isinstance(v.grad._a, Tensor):
         v.grad = v.grad + (g if isinstance(g, Tensor) else Tensor(g))
