@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from engine.program import set_cache_size as set_program_cache_size
 from service import __version__
 from service.body_limit import BodyLimitMiddleware
+from service.metrics import TimedStore
+from service.observability import ServiceApp
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
@@ -62,13 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         set_program_cache_size(settings.program_cache_size)
         app.state.settings = settings
-        app.state.store = make_store(settings)  # each worker process opens its own
+        app.state.store = TimedStore(make_store(settings))  # each worker process opens its own
         try:
             yield
         finally:
             app.state.store.close()
 
-    app = FastAPI(
+    app = ServiceApp(  # FastAPI, with request ids, access log and metrics around everything
         title="Autograd Service",
         version=__version__,
         description=DESCRIPTION,

@@ -1,12 +1,18 @@
-"""`autograd-service serve | openapi`: run the server, or write the OpenAPI document."""
+"""`autograd-service serve | healthcheck | openapi`: run the server, probe it, or write the
+OpenAPI document."""
 
 import argparse
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
 
+from service import logs, metrics
 from service.settings import Settings
 
 FACTORY = "service.app:create_app"
@@ -15,15 +21,40 @@ DEFAULT_SPEC = Path("openapi/openapi.json")
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Each worker process calls the factory itself and reads AUTOGRAD_* from the environment.
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-    )
+    with _metrics_dir(args.workers):
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level,
+            log_config=logs.config(settings),
+            access_log=False,  # the service writes its own, with the route and request id
+        )
     return 0
+
+
+@contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a PROMETHEUS_MULTIPROC_DIR that they inherit, empty at start, so
+    that /metrics sums every worker's counts. Set for the server's lifetime only; a directory
+    made here is removed when it stops."""
+    if workers <= 1 and metrics.MULTIPROC_ENV not in os.environ:
+        yield
+        return
+    before = os.environ.get(metrics.MULTIPROC_ENV)
+    path, made = metrics.prepare_multiprocess_dir(
+        lambda: tempfile.mkdtemp(prefix="autograd-metrics-")
+    )
+    os.environ[metrics.MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[metrics.MULTIPROC_ENV]
+        if made:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _openapi(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,6 +71,27 @@ def _openapi(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 if the local server answers GET /readyz with 200, else 1: a container
+    HEALTHCHECK with Python's urllib, since slim images have no curl."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{settings.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:  # 503 and other non-2xx answers
+        status = exc.code
+    except OSError as exc:  # refused, timed out, unresolvable
+        print(f"not ready: {url}: {exc}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"not ready: {url} answered {status}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograd-service",
@@ -52,6 +104,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port, help="default: %(default)s")
     serve.add_argument("--workers", type=int, default=settings.workers, help="default: %(default)s")
     serve.set_defaults(run=_serve)
+
+    check = commands.add_parser(
+        "healthcheck", help="exit 0 if the server on this machine is ready (GET /readyz)"
+    )
+    check.add_argument(
+        "--url", help="probe this URL instead (default: http://127.0.0.1:$AUTOGRAD_PORT/readyz)"
+    )
+    check.add_argument("--timeout", type=float, default=3.0, help="seconds (default: 3)")
+    check.set_defaults(run=_healthcheck)
 
     spec = commands.add_parser("openapi", help="write the OpenAPI document")
     spec.add_argument(

@@ -20,6 +20,7 @@ from engine.autograd.functional import hessian as engine_hessian
 from engine.autograd.functional import jacobian as engine_jacobian
 from engine.autograd.gradcheck import analytical_jacobians, numerical_jacobians
 from engine.program import Limits, Program, TensorSpec, check, run
+from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import (
     EQN_OVERHEAD_FLOPS,
@@ -149,6 +150,7 @@ def _as_tuple(value: Any) -> tuple:
     return tuple(value) if isinstance(value, tuple | list) else (value,)
 
 
+@engine_time("jacobian")
 def jacobian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     setup = prepare(body, settings)
     m, sizes = setup.out.size, setup.sizes
@@ -172,6 +174,7 @@ def _side_by_side(blocks: list[np.ndarray], rows: int, sizes: list[int]) -> np.n
     return np.concatenate([b.reshape(rows, n) for b, n in zip(blocks, sizes, strict=True)], axis=1)
 
 
+@engine_time("hessian")
 def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     setup = prepare(body, settings)
     if setup.out.size != 1:
@@ -211,6 +214,7 @@ def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     }
 
 
+@engine_time("gradcheck")
 def gradcheck(body: GradcheckCreate, settings: Settings) -> dict[str, Any]:
     setup = prepare(body, settings)
     m, sizes = setup.out.size, setup.sizes

@@ -14,6 +14,7 @@ from typing import Any
 from engine import Tensor
 from engine.program import Checked, Limits, Program, check, describe, run
 from service import jsonio
+from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import (
     EQN_OVERHEAD_FLOPS,
@@ -175,6 +176,7 @@ def prepare(body: EvaluateCreate, settings: Settings, program: Program, *, dag: 
     return Prepared(body, limits, program, inputs, checked, selected, backward, dag)
 
 
+@engine_time("evaluate_program")
 def execute(p: Prepared) -> Evaluation:
     """Forward, each backward call, and the DAG when asked for."""
     body, limits, inputs = p.body, p.limits, p.inputs

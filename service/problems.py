@@ -15,13 +15,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import request_id
 from service.responses import ProblemResponse
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MAX_ERRORS = 50
-_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+_STANDARD_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "errors", "request_id"}
+)
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,9 @@ def problem_document(
     if errors:
         doc["errors"] = errors
     doc.update(extensions)
+    rid = request_id.current()  # the id of the request answered: quote it to the operators
+    if rid is not None:
+        doc["request_id"] = rid
     return doc
 
 

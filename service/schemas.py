@@ -139,6 +139,11 @@ class Problem(BaseModel):
     errors: list[ProblemErrorItem] | SkipJsonSchema[None] = _optional(
         "Each invalid field of the request."
     )
+    request_id: str | SkipJsonSchema[None] = _optional(
+        "The request's id: its `X-Request-ID` header when that was safe (at most 128 "
+        "letters, digits and `._:=+/@-`), else one the server made; also in the answer's "
+        "`X-Request-ID` header and in the server's log lines for the request."
+    )
 
 
 class ProblemTypePublic(BaseModel):

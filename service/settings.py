@@ -23,7 +23,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port `serve` listens on.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes for `serve`.")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
-        "info", description="Uvicorn log level."
+        "info",
+        description="Log level of uvicorn and the service; `info` and below write one access "
+        "line per request.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="`serve`'s log lines: one JSON object each (with the request id), or "
+        "plain text.",
     )
 
     max_body_bytes: int = Field(

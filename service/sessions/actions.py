@@ -9,6 +9,7 @@ import numpy as np
 
 from engine import Tensor
 from engine.optim import Optimizer
+from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, limits_for
 from service.schemas_sessions import (
@@ -90,6 +91,7 @@ class Trainer:
         return {name: self.model.params[name]._a for name in sorted(self.moved)}
 
 
+@engine_time("session_forward")
 def forward(
     record: SessionRecord, body: SessionForwardCreate, settings: Settings
 ) -> dict[str, Any]:
@@ -104,6 +106,7 @@ def forward(
     return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
 
 
+@engine_time("session_backward")
 def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Settings) -> Outcome:
     limits = limits_for(settings)
     model = Model.of(record)
@@ -120,6 +123,7 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
     return Outcome(content, Changes(grads=_grad_changes(record, model)))
 
 
+@engine_time("session_step")
 def step(record: SessionRecord, body: SessionStepCreate, settings: Settings) -> Outcome:
     model = Model.of(record)
     trainer = Trainer(model, record, settings)
@@ -139,6 +143,7 @@ def step(record: SessionRecord, body: SessionStepCreate, settings: Settings) -> 
     return Outcome(content, changes)
 
 
+@engine_time("session_zero_grad")
 def zero_grad(record: SessionRecord, body: SessionZeroGradCreate) -> Outcome:
     if body.set_to_none:
         grads: dict[str, np.ndarray | None] = {name: None for name in record.grads}
@@ -147,6 +152,7 @@ def zero_grad(record: SessionRecord, body: SessionZeroGradCreate) -> Outcome:
     return Outcome({}, Changes(grads=grads))
 
 
+@engine_time("session_train")
 def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -> Outcome:
     limits = limits_for(settings)
     model = Model.of(record)

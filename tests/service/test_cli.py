@@ -7,7 +7,8 @@ import sys
 import pytest
 import uvicorn
 
-from service import cli
+from service import cli, logs
+from service.settings import Settings
 
 from .conftest import REPO
 
@@ -21,13 +22,22 @@ def uvicorn_calls(monkeypatch):
 
 
 def test_serve_defaults_to_localhost_8000_with_the_factory(uvicorn_calls, monkeypatch):
-    for name in ("AUTOGRAD_HOST", "AUTOGRAD_PORT", "AUTOGRAD_WORKERS", "AUTOGRAD_LOG_LEVEL"):
+    for name in ("AUTOGRAD_HOST", "AUTOGRAD_PORT", "AUTOGRAD_WORKERS", "AUTOGRAD_LOG_LEVEL",
+                 "AUTOGRAD_LOG_FORMAT"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     assert cli.main(["serve"]) == 0
     assert uvicorn_calls == [
         (
             ("service.app:create_app",),
-            {"factory": True, "host": "127.0.0.1", "port": 8000, "workers": 1, "log_level": "info"},
+            {
+                "factory": True,
+                "host": "127.0.0.1",
+                "port": 8000,
+                "workers": 1,
+                "log_level": "info",
+                "log_config": logs.config(Settings()),
+                "access_log": False,
+            },
         )
     ]
 

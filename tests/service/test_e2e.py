@@ -29,7 +29,8 @@ def echo(echo_server):
 
 def test_probes(live):
     assert live.get("/livez").json() == {"status": "ok"}
-    assert live.get("/readyz").json() == {"status": "ready", "checks": {"data_dir": "ok"}}
+    ready = {"status": "ready", "checks": {"data_dir": "ok", "store": "ok"}}
+    assert live.get("/readyz").json() == ready
 
 
 def test_served_spec_is_the_committed_one(live):

@@ -64,6 +64,7 @@ def test_operation_ids_are_the_endpoint_names(spec):
     assert ids == {
         ("/livez", "get"): "livez",
         ("/readyz", "get"): "readyz",
+        ("/metrics", "get"): "get_metrics",
         ("/problems", "get"): "list_problem_types",
         ("/problems/{slug}", "get"): "get_problem_type",
         ("/v1/ops", "get"): "list_ops",

@@ -45,13 +45,14 @@ def test_bare_non_finite_tokens_are_400_with_the_spelling_to_use(client, token, 
 
 
 def test_unknown_path_is_404(client):
-    body = problem(client.get("/no/such/thing"), 404)
+    body = problem(client.get("/no/such/thing", headers={"X-Request-ID": "req-1"}), 404)
     assert body == {
         "type": "about:blank",
         "title": "Not Found",
         "status": 404,
         "detail": "No resource at /no/such/thing",
         "instance": "/no/such/thing",
+        "request_id": "req-1",
     }
 
 
