@@ -4,9 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the end-to-end tests drive for real: Redis (session store), Chromium
-# (Swagger UI in a browser), Graphviz (DAG pictures). Installed only when missing.
+# (Swagger UI in a browser), Graphviz (DAG pictures), nginx (deploy/nginx.conf in front of
+# replicas). Installed only when missing.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v dot >/dev/null || missing+=(graphviz)
 if ((${#missing[@]})); then

@@ -2,6 +2,7 @@
 same training done by torch as the reference."""
 
 import base64
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,3 +173,38 @@ def assert_same(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> N
     for name in ours:
         assert ours[name].dtype == theirs[name].dtype, name
         assert ours[name].tobytes() == theirs[name].tobytes(), name
+
+
+@dataclass
+class TrainStream:
+    """A client thread posting the same `train` call to one server, one after the other, until
+    the server is gone (a transport error): the step counts it was answered, in order."""
+
+    base: str
+    session: Session
+    inputs: dict[str, Any]
+    enough_after: int  # `enough` is set once this many steps are acknowledged
+    acknowledged: list[int] = field(default_factory=list)
+    enough: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> "TrainStream":
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        body = jsonio.dumps({"inputs": self.inputs})
+        headers = {**self.session.headers(), "content-type": "application/json"}
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            while True:
+                try:
+                    r = http.post(f"{self.session.path}/train", content=body, headers=headers)
+                except httpx.TransportError:
+                    return  # the server is gone
+                assert r.status_code == 200, r.text
+                self.acknowledged.append(r.json()["step_count"])
+                if len(self.acknowledged) >= self.enough_after:
+                    self.enough.set()
+
+    def join(self, timeout: float = 30) -> None:
+        self.thread.join(timeout)

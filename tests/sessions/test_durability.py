@@ -4,14 +4,19 @@ and the session trains on."""
 
 import os
 import signal
-import threading
 
 import httpx
 
-from service import jsonio
 from tests.service.conftest import free_port
 from tests.sessions.conftest import start_server
-from tests.sessions.helpers import Session, batch_inputs, batches, mlp_parameters, session_body
+from tests.sessions.helpers import (
+    Session,
+    TrainStream,
+    batch_inputs,
+    batches,
+    mlp_parameters,
+    session_body,
+)
 
 CONFIG = {"type": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}
 KILL_AFTER = 15  # acknowledged steps before the kill
@@ -28,29 +33,12 @@ def test_acknowledged_steps_survive_kill_9_and_the_session_trains_on(tmp_path):
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as http:
             session = Session.create(http, session_body(params, CONFIG))
-        acknowledged: list[int] = []
-        enough = threading.Event()
-
-        def stream() -> None:
-            body = jsonio.dumps({"inputs": inputs})
-            headers = {**session.headers(), "content-type": "application/json"}
-            with httpx.Client(base_url=base, timeout=30) as http:
-                while True:
-                    try:
-                        r = http.post(f"{session.path}/train", content=body, headers=headers)
-                    except httpx.TransportError:
-                        return  # the server is gone
-                    assert r.status_code == 200, r.text
-                    acknowledged.append(r.json()["step_count"])
-                    if len(acknowledged) >= KILL_AFTER:
-                        enough.set()
-
-        client = threading.Thread(target=stream)
-        client.start()
-        assert enough.wait(60), "the client did not get its steps acknowledged"
+        stream = TrainStream(base, session, inputs, enough_after=KILL_AFTER).start()
+        assert stream.enough.wait(60), "the client did not get its steps acknowledged"
         os.kill(proc.pid, signal.SIGKILL)  # mid-stream: a step is most likely in flight
         proc.wait()
-        client.join(30)
+        stream.join(30)
+        acknowledged = stream.acknowledged
     finally:
         if proc.poll() is None:
             proc.kill()

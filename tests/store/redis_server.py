@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -20,11 +21,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path, appendonly: bool = False) -> None:
+    def __init__(
+        self, directory: Path, appendonly: bool = False, extra_args: Sequence[str] = ()
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; `bash scripts/test.sh` installs it")
         self.binary, self.directory, self.appendonly = binary, directory, appendonly
+        self.extra_args = list(extra_args)  # after the defaults, so they override them
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         directory.mkdir(parents=True, exist_ok=True)
@@ -39,6 +43,7 @@ class RedisServer:
                 "--appendonly", "yes" if self.appendonly else "no"]  # fmt: skip
         if self.appendonly:  # fsync before answering: as durable as SQLite's FULL
             args += ["--appendfsync", "always"]
+        args += self.extra_args
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(args, stdout=log, stderr=log)
         log.close()
