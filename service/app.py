@@ -13,7 +13,7 @@ from service.observability import ServiceApp
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
-from service.routes import derivatives, docs, evaluate, health, ops, problems, sessions
+from service.routes import derivatives, docs, evaluate, health, models, ops, problems, sessions
 from service.settings import Settings
 from service.store import make_store
 
@@ -49,6 +49,11 @@ TAGS = [
         "name": "sessions",
         "description": "Training on the server: a model's parameters, gradients and optimizer "
         "state kept between calls, so each step sends only a batch.",
+    },
+    {
+        "name": "models",
+        "description": "Model templates (ResNet-18, MLPs) a session builds on the server, and "
+        "their programs as nodes.",
     },
     {"name": "ops", "description": "The functions programs can call."},
     {"name": "health", "description": "Probes for supervisors and load balancers."},
@@ -87,8 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (evaluate, derivatives, sessions, ops, health, problems, docs):
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # a state file to restore or load is at most a session's size (plus its header)
+        max_upload_bytes=settings.max_session_bytes + (1 << 20),
+    )
+    for module in (evaluate, derivatives, sessions, models, ops, health, problems, docs):
         app.include_router(module.router)
     install_openapi(app)
     return app

@@ -314,6 +314,27 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "The program reads no parameter of the session, or the loss depends on none that "
         "requires grad, so training would change nothing.",
     ),
+    ProblemType(
+        "unknown-model",
+        422,
+        "Unknown model template",
+        "`model.name` is not a template of `GET /v1/models`; `templates` lists them.",
+    ),
+    ProblemType(
+        "model-not-found",
+        404,
+        "Model template not found",
+        "No template of that name: `GET /v1/models` lists them (`templates` here too).",
+    ),
+    ProblemType(
+        "state-dict-mismatch",
+        422,
+        "State dict does not fit",
+        "The uploaded state_dict does not fit the session's tensors, as torch's "
+        "load_state_dict would refuse it: `missing_keys` (with strict), `unexpected_keys` "
+        "(with strict) and `mismatched` (key, the file's shape, the session's shape; always "
+        "refused). Nothing was loaded.",
+    ),
 )
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from service import models
+from service.deps import SettingsDep
 from service.problems import problem_responses
 from service.routing import ORJSONRoute
 from service.schemas_models import ModelList, ModelProgramPublic
@@ -18,12 +19,31 @@ _LIST_EXAMPLE = {
     "models": [
         {
             "name": "resnet18",
-            "description": "torchvision's ResNet-18 (11.7 M parameters at 1000 classes): ...",
+            "description": "torchvision's ResNet-18 (11.7 M parameters at 1000 classes): conv1 "
+            "7x7/2, max pool, four stages of two BasicBlocks (64, 128, 256, 512 channels), "
+            "average pool, fc.",
             "defaults": {"dtype": "float32", "num_classes": 1000, "zero_init_residual": False},
-            "input": "(N, 3, H, W) float images; ...",
+            "input": "(N, 3, H, W) float images; H and W of 32 or more (batch 1 in training: 64 "
+            "or more, so layer4's batch norms see more than one value per channel)",
             "num_parameters": 11689512,
             "example": {"name": "resnet18", "num_classes": 1000, "seed": 0},
-        }
+        },
+        {
+            "name": "mlp",
+            "description": "A multilayer perceptron: nn.Linear between the given widths, an "
+            "activation after each but the last (nn.Sequential's parameter names 0.weight, "
+            "0.bias, 2.weight...).",
+            "defaults": {
+                "dtype": "float32",
+                "sizes": [784, 256, 256, 10],
+                "activation": "relu",
+                "bias": True,
+                "dropout": 0.0,
+            },  # fmt: skip
+            "input": "(N, sizes[0]) or (sizes[0],) floats",
+            "num_parameters": 269322,
+            "example": {"name": "mlp", "sizes": [784, 256, 256, 10], "seed": 0},
+        },
     ]
 }
 
@@ -77,6 +97,7 @@ async def list_models() -> dict[str, Any]:
     responses=_ok(_PROGRAM_EXAMPLE) | problem_responses(404, 422, 500),
 )
 async def get_model(
+    settings: SettingsDep,
     name: Annotated[str, Path(max_length=64, description="A template.", examples=["resnet18"])],
     mode: Annotated[
         Literal["train", "eval"],
@@ -117,4 +138,5 @@ async def get_model(
         given["sizes"] = [int(s) if s.lstrip("-").isdigit() else s for s in parts]
     options = {k: v for k, v in given.items() if v is not None}
     spec = models.parse_spec({"name": template.name, **options}, pointer="")
+    models.check_size(spec, settings, pointer="")
     return await run_in_threadpool(models.describe, spec, mode)

@@ -120,7 +120,8 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
         "outputs": _encode(selected(evaluated, body.outputs), body.binary),
         **_grads_content(model, body.include, body.binary),
     }
-    return Outcome(content, Changes(grads=_grad_changes(record, model)))
+    changes = Changes(grads=_grad_changes(record, model), buffers=model.buffer_changes())
+    return Outcome(content, changes)
 
 
 @engine_time("session_step")
@@ -185,6 +186,7 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
     changes = Changes(
         parameters=trainer.parameters(),
         grads=_grad_changes(record, model),
+        buffers=model.buffer_changes(),  # running statistics of a model's batch norms
         optimizer_state=trainer.state(),
         steps=len(batches),
     )

@@ -189,11 +189,11 @@ def _model_state(
     if body.model is None:
         return None
     spec = models.parse_spec(body.model)
+    models.check_size(spec, settings)  # before anything of it is built
     names = models.describe(spec, "eval")
     wanted = names["parameters"].keys() - parameters.keys()
     wanted_buffers = names["buffers"].keys() - buffers.keys() - parameters.keys()
     if wanted or wanted_buffers:
-        models.check_size(spec, settings)
         built_params, built_buffers = models.state(spec)
         for name in wanted:
             parameters[name], requires_grad[name] = built_params[name], True

@@ -52,6 +52,29 @@ CREATE: dict[str, dict[str, Any]] = {
     },
 }
 
+CREATE["resnet18-template"] = {
+    "summary": "The seed tutorial's ResNet-18, built on the server",
+    "description": "`resnet18(num_classes=1000)` with torchvision's initialisation from seed 0 "
+    "(load trained weights with `PUT .../state_dict`), SGD(lr=1e-2, momentum=0.9). Requests "
+    'add the loss: `"expr": "loss = (output - labels).sum()", "loss": "loss"` with '
+    "`input` (N, 3, H, W) and `labels` (N, 1000).",
+    "value": {
+        "model": {"name": "resnet18", "num_classes": 1000, "seed": 0},
+        "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9},
+    },
+}
+CREATE["mlp-template"] = {
+    "summary": "An MLP template with its loss",
+    "description": "Linear(4, 16), ReLU, Linear(16, 3) with nn.Linear's init; the session's "
+    "program runs after the model's and turns `output` into the loss.",
+    "value": {
+        "model": {"name": "mlp", "sizes": [4, 16, 3], "seed": 0},
+        "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9},
+        "expr": "loss = cross_entropy(output, y)",
+        "loss": "loss",
+    },
+}
+
 FORWARD: dict[str, dict[str, Any]] = {
     "predict": {
         "summary": "Logits and class probabilities for a batch",
@@ -62,6 +85,13 @@ FORWARD: dict[str, dict[str, Any]] = {
             "outputs": ["logits", "p"],
         },
     },
+}
+
+FORWARD["train-mode"] = {
+    "summary": "As model.train() under no_grad",
+    "description": "For a model session: the batch norms use the batch's statistics and the "
+    "updated running statistics are stored (a new version). Other programs: as eval.",
+    "value": {"inputs": {"x": _BATCH["x"]}, "mode": "train", "outputs": ["logits"]},
 }
 
 BACKWARD: dict[str, dict[str, Any]] = {

@@ -10,6 +10,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
+from service import models
 from service.problems import PROBLEM_TYPES
 from service.programs import limits_for
 from service.schemas_sessions import SessionForwardCreate
@@ -46,6 +47,19 @@ def state_dict(record: SessionRecord) -> bytes:
                 metadata={"format": "pt"})  # fmt: skip
 
 
+def _order(record: SessionRecord) -> list[str]:
+    """The session's tensor names, a model's in its state_dict order (torch's key order in
+    messages), then any others."""
+    names = [*record.parameters, *record.buffers]
+    spec = record.program.get("model")
+    if spec is None:
+        return names
+    described = models.describe(models.parse_spec(spec), "eval")
+    template = [*described["parameters"], *described["buffers"]]
+    position = {name: i for i, name in enumerate(template)}
+    return sorted(names, key=lambda n: (position.get(n, len(template)), n))
+
+
 def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(shape))
 
@@ -79,13 +93,13 @@ def load_state_dict(
     except (SafetensorError, ValueError, TypeError) as exc:
         raise invalid("", f"not a readable safetensors file: {exc}") from None
     own = {**record.parameters, **record.buffers}
-    order = list(record.parameters) + list(record.buffers)
+    order = _order(record)
     missing = [k for k in order if k not in tensors]
     unexpected = [k for k in tensors if k not in own]
     mismatched = [
-        (k, tuple(a.shape), tuple(own[k].shape))
-        for k, a in tensors.items()
-        if k in own and a.shape != own[k].shape
+        (k, tuple(tensors[k].shape), tuple(own[k].shape))
+        for k in order
+        if k in tensors and tensors[k].shape != own[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
         model = record.program.get("model") or {}
