@@ -1,0 +1,353 @@
+"""The seed tutorial's ResNet-18 training step — forward, `(prediction - labels).sum()`,
+backward, SGD(lr=1e-2, momentum=0.9).step() — at 1x3x64x64 and 8x3x64x64, three ways:
+
+  engine  engine.models.resnet18 in this repository's process-per-measurement worker
+  torch   the same architecture in torch (tests/engine/test_resnet.py's torchvision copy:
+          torchvision is not installed beside this torch build)
+  http    POST /v1/sessions/{id}/train on a session made from the resnet18 template, to a real
+          `python -m service serve` (SQLite store), the batch as base64 tensors encoded once
+
+Each measurement runs in its own process; they take turns round after round (so drift on a
+shared machine hits all alike), every process is pinned to --threads BLAS/torch threads, and
+the medians of all samples are reported. Peak memory of training: in each fresh process, the
+peak RSS over all its steps (VmHWM, reset through /proc/<pid>/clear_refs once the model, the
+optimizer and the data are built; for http, the server's once the session is made) minus the
+RSS at that point — so momentum buffers, gradients, activations and allocator slack count
+alike for the three. (torch's CPU allocations keep their pages between steps here, so the
+per-step tracemalloc-vs-VmHWM method of benchmarks/engine_vs_torch.py reads 0 for torch; the
+engine's exact tracemalloc peak of one steady step is printed beside.)
+
+What the HTTP step spends besides the engine is broken down in-process: the session layer
+alone (decode the batch, check and run the program, rebuild the optimizer, gather the changes;
+no HTTP, no store), and the SQLite store reading a ResNet-18 session and committing one step
+(parameters, gradients and momentum: 3 x 46.8 MB).
+
+Targets (issue 5): engine / torch <= 1.0 at batch 1 and <= 1.4 at batch 8; http <= 1.15 x
+engine; peak memory <= 1.5 x torch's.
+
+    python benchmarks/resnet_bench.py [--rounds 3] [--samples 5] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.engine_vs_torch import bench_env, blas_info  # noqa: E402
+
+BATCHES = (1, 8)
+LIBS = ("engine", "torch", "http")
+LOSS = "loss = (output - labels).sum()"
+SGD = {"type": "sgd", "lr": 1e-2, "momentum": 0.9}
+
+
+def _data(batch: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)  # the tutorial's torch.rand data and labels
+    x = rng.random((batch, 3, 64, 64), dtype=np.float32)
+    labels = rng.random((batch, 1000), dtype=np.float32)
+    return x, labels
+
+
+def _proc_kb(pid: int | str, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _reset_peak(pid: int | str) -> None:
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+# -- in-process steps --------------------------------------------------------------------------
+
+
+def engine_step(batch: int):
+    import engine
+    from engine.models import resnet18
+
+    engine.manual_seed(0)
+    model = resnet18()
+    opt = engine.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    x0, l0 = _data(batch)
+    x, labels = engine.tensor(x0), engine.tensor(l0)
+
+    def step():
+        opt.zero_grad()
+        loss = (model(x) - labels).sum()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_step(batch: int, threads: int):
+    import torch
+
+    from tests.engine.test_resnet import ResNet
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ResNet()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    x0, l0 = _data(batch)
+    x, labels = torch.from_numpy(x0), torch.from_numpy(l0)
+
+    def step():
+        opt.zero_grad()
+        loss = (model(x) - labels).sum()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _median_samples(step, samples: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        step()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _traced_peak(step) -> int:
+    """The engine: bytes one steady step allocates above what was live before it."""
+    import tracemalloc
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    step()
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    return peak
+
+
+# -- over HTTP -----------------------------------------------------------------------------------
+
+
+def _tensor(array) -> dict:
+    return {"b64": base64.b64encode(array.tobytes()).decode(), "shape": list(array.shape),
+            "dtype": "float32"}  # fmt: skip
+
+
+def http_step(batch: int, samples: int, threads: int) -> dict:
+    """Start a server, make a resnet18 session, time /train; the server's peak of one step."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in bench_env(threads).items() if not k.startswith("AUTOGRAD_")}
+        env.update(AUTOGRAD_DATA_DIR=tmp, AUTOGRAD_LOG_LEVEL="warning")
+        proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)],
+                                cwd=ROOT, env=env)  # fmt: skip
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+                deadline = time.monotonic() + 60
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the server exited with {proc.returncode}")
+                    try:
+                        if http.get("/livez").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the server did not start in 60 s")
+                    time.sleep(0.05)
+                created = http.post("/v1/sessions", json={
+                    "model": {"name": "resnet18", "num_classes": 1000, "seed": 0},
+                    "optimizer": SGD})  # fmt: skip
+                created.raise_for_status()
+                session, token = created.json()["id"], created.json()["token"]
+                x, labels = _data(batch)
+                body = json.dumps({"inputs": {"input": _tensor(x), "labels": _tensor(labels)},
+                                   "expr": LOSS, "loss": "loss"}).encode()  # fmt: skip
+                headers = {"content-type": "application/json",
+                           "authorization": f"Bearer {token}"}  # fmt: skip
+                path = f"/v1/sessions/{session}/train"
+
+                def step():
+                    response = http.post(path, content=body, headers=headers)
+                    response.raise_for_status()
+
+                before = _proc_kb(proc.pid, "VmRSS:")
+                _reset_peak(proc.pid)
+                times = _median_samples(step, samples)
+                peak = _proc_kb(proc.pid, "VmHWM:") - before
+                return {"times": times, "peak": peak}
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+# -- the HTTP step's parts, in process ---------------------------------------------------------
+
+
+def breakdown(batch: int, samples: int) -> dict[str, float]:
+    """The session layer alone (no HTTP, no store) and the SQLite store's read and commit."""
+    from service.schemas_sessions import SessionCreate, SessionTrainCreate
+    from service.sessions import actions
+    from service.sessions.build import record_from
+    from service.settings import Settings
+    from service.store.sqlite_store import SQLiteStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        create = SessionCreate.model_validate({"model": {"name": "resnet18", "seed": 0},
+                                               "optimizer": SGD})  # fmt: skip
+        record, _ = record_from(create, {}, settings)
+        x, labels = _data(batch)
+        body = SessionTrainCreate.model_validate(
+            {"inputs": {"input": _tensor(x), "labels": _tensor(labels)}, "expr": LOSS,
+             "loss": "loss"})  # fmt: skip
+        store = SQLiteStore(Path(tmp) / "bench.sqlite3")
+        store.create(record)
+        changes = actions.train(record, body, settings).changes
+        store.commit(record.id, 0, changes)
+        record = store.get(record.id)
+
+        layer = _median_samples(lambda: actions.train(record, body, settings), samples)
+        gets, commits = [], []
+        for _ in range(samples + 1):
+            start = time.perf_counter()
+            current = store.get(record.id)
+            middle = time.perf_counter()
+            store.commit(record.id, current.version, changes)
+            gets.append(middle - start)
+            commits.append(time.perf_counter() - middle)
+        store.close()
+    return {"session layer (no HTTP, no store)": statistics.median(layer),
+            "SQLite: read the session": statistics.median(gets[1:]),
+            "SQLite: commit one step": statistics.median(commits[1:])}  # fmt: skip
+
+
+# -- driver ------------------------------------------------------------------------------------
+
+
+def worker(lib: str, batch: int, samples: int, threads: int) -> None:
+    if lib == "http":
+        print(json.dumps(http_step(batch, samples, threads)))
+        return
+    if lib == "breakdown":
+        print(json.dumps(breakdown(batch, samples)))
+        return
+    step = engine_step(batch) if lib == "engine" else torch_step(batch, threads)
+    before = _proc_kb("self", "VmRSS:")
+    _reset_peak("self")
+    times = _median_samples(step, samples)
+    peak = _proc_kb("self", "VmHWM:") - before
+    traced = _traced_peak(step) if lib == "engine" else None
+    print(json.dumps({"times": times, "peak": peak, "traced": traced}))
+
+
+def run_worker(lib: str, batch: int, samples: int, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", lib, "--batch", str(batch), "--samples",
+           str(samples), "--threads", str(threads)]  # fmt: skip
+    res = subprocess.run(cmd, env=bench_env(threads), capture_output=True, text=True, check=False)
+    if res.returncode:
+        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.batch, args.samples, args.threads)
+
+    times = {(lib, b): [] for lib in LIBS for b in BATCHES}
+    peaks: dict[tuple[str, int], list[int]] = {(lib, b): [] for lib in LIBS for b in BATCHES}
+    traced: dict[int, list[int]] = {}
+    errors = {}
+    for _ in range(args.rounds):  # take turns
+        for batch in BATCHES:
+            for lib in LIBS:
+                result = run_worker(lib, batch, args.samples, args.threads)
+                if "error" in result:
+                    errors[(lib, batch)] = result["error"]
+                    continue
+                times[(lib, batch)] += result["times"]
+                peaks[(lib, batch)].append(result["peak"])
+                if result.get("traced") is not None:
+                    traced.setdefault(batch, []).append(result["traced"])
+    parts = {b: run_worker("breakdown", b, args.samples, args.threads) for b in BATCHES}
+
+    import numpy
+    import torch
+
+    print(f"ResNet-18 train step (forward, (prediction - labels).sum(), backward, SGD momentum); "
+          f"python {sys.version.split()[0]}, numpy {numpy.__version__}, torch "
+          f"{torch.__version__}, {args.threads} thread(s), {os.cpu_count()} cores, "
+          f"{args.rounds} rounds x {args.samples} samples")  # fmt: skip
+    print(f"numpy BLAS: {blas_info(args.threads)}")
+    med = {k: statistics.median(v) * 1e3 if v else float("nan") for k, v in times.items()}
+    peak = {k: statistics.median(v) / 2**20 if v else float("nan") for k, v in peaks.items()}
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
+    print(f"{'input':<12} {'engine':>9} {'torch':>9} {'http':>9} {'eng/torch':>10} "
+          f"{'http/eng':>9}   peak MiB: {'engine':>7} {'torch':>7} {'server':>7} "
+          f"{'eng/torch':>9}")  # fmt: skip
+    for b in BATCHES:
+        e, t, h = med[("engine", b)], med[("torch", b)], med[("http", b)]
+        pe, pt, ph = peak[("engine", b)], peak[("torch", b)], peak[("http", b)]
+        print(f"{b}x3x64x64   {e:8.1f}m {t:8.1f}m {h:8.1f}m {ratio(e, t):10.2f} {ratio(h, e):9.2f}"
+              f"             {pe:7.1f} {pt:7.1f} {ph:7.1f} {ratio(pe, pt):9.2f}")  # fmt: skip
+    for b, values in traced.items():
+        print(f"engine, one steady step at batch {b} (tracemalloc): "
+              f"{statistics.median(values) / 2**20:.1f} MiB")  # fmt: skip
+    for b in BATCHES:
+        if "error" in parts[b]:
+            print(f"breakdown {b}: error {parts[b]['error']}")
+            continue
+        cells = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in parts[b].items())
+        print(f"the HTTP step's parts at batch {b}: {cells}")
+    targets = [
+        ("engine / torch at batch 1 <= 1.0", med[("engine", 1)] / med[("torch", 1)] <= 1.0),
+        ("engine / torch at batch 8 <= 1.4", med[("engine", 8)] / med[("torch", 8)] <= 1.4),
+        (
+            "http / engine <= 1.15",
+            all(med[("http", b)] / med[("engine", b)] <= 1.15 for b in BATCHES),
+        ),  # fmt: skip
+        (
+            "engine peak memory <= 1.5 x torch's",
+            all(peak[("engine", b)] <= 1.5 * peak[("torch", b)] for b in BATCHES),
+        ),  # fmt: skip
+    ]
+    for name, ok in targets:
+        print(f"target {name}: {'met' if ok else 'missed'}")
+    for k, v in errors.items():
+        print(f"error {k}: {v}")
+
+
+if __name__ == "__main__":
+    main()
