@@ -137,3 +137,17 @@ def test_a_head_program_may_not_take_the_models_names(http):
                                                                         np.float32))}})  # fmt: skip
     body = problem(wrong, 422, "shape-mismatch")
     assert body["layer"] == "0" and body["model"] == "mlp" and body["shapes"] == [[2, 5], [8, 6]]
+
+
+def test_the_json_state_of_a_model_session_restores_it(http):
+    session = _mlp_session(http)
+    x, y = batches(1, n_in=SIZES[0], out=SIZES[-1])[0]
+    session.ok("POST", "/train", {"inputs": {"input": tensor(x), "y": tensor(y)}})
+    document = session.state()  # JSON, base64 tensors: a SessionCreate
+    assert document["model"]["name"] == "mlp" and "0.weight" in document["parameters"]
+    restored = http.post("/v1/sessions", json=document)
+    assert restored.status_code == 201, restored.text
+    twin = Session(http, restored.json()["id"], restored.json()["token"])
+    assert twin.state() == document
+    batch = {"inputs": {"input": tensor(x), "y": tensor(y)}}
+    assert session.ok("POST", "/train", batch)["loss"] == twin.ok("POST", "/train", batch)["loss"]
