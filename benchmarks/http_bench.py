@@ -416,6 +416,14 @@ def main() -> int:
         f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); by round: "
         + ", ".join(f"{r:.2f}" for r in by_round)
         + f"; per server CPU-second: {q['per_cpu'] / livez['per_cpu']:.3f}",
+        *(
+            [
+                "WARNING: the server did not get a whole CPU (other processes were busy): "
+                "requests/s undercount, and the ratio per server CPU-second is the one to read."
+            ]
+            if min(livez["server_cpu"], q["server_cpu"]) < 0.9
+            else []
+        ),
         "",
         f"`{BIG_EXPR}` on {BIG_N:,} float32 elements, backward from `s`, answering `y` "
         f"and x's gradient; median of {args.repeats}:",

@@ -37,7 +37,7 @@ class Evaluation:
     dag: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Backward:
     output: str
     gradient: Tensor | None

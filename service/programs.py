@@ -12,7 +12,6 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import fields
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -82,11 +81,22 @@ def repeated_passes_problem(
     )
 
 
-@cache
+# Settings by identity -> (settings, limits). A cache keyed by the settings themselves would
+# hash every field of the (frozen) model on each lookup, several times per request.
+_LIMITS: dict[int, tuple[Settings, Limits]] = {}
+
+
 def limits_for(settings: Settings) -> Limits:
     """The engine's limits from the settings of the same names."""
+    hit = _LIMITS.get(id(settings))
+    if hit is not None and hit[0] is settings:
+        return hit[1]
     names = {f.name for f in fields(Limits)}
-    return Limits(**{k: v for k, v in settings.model_dump().items() if k in names})
+    limits = Limits(**{k: v for k, v in settings.model_dump().items() if k in names})
+    if len(_LIMITS) >= 64:  # settings objects come and go in tests; the app keeps one
+        _LIMITS.clear()
+    _LIMITS[id(settings)] = (settings, limits)
+    return limits
 
 
 def compile_program(body: ProgramCreate, limits: Limits) -> Program:

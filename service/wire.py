@@ -159,6 +159,13 @@ def _plan(obj: Any, pointer: str, max_ndim: int) -> _Plan:
     )
 
 
+def _child(pointer: str, name: str) -> str:
+    """The pointer to member `name` of the value at `pointer`."""
+    if "~" in name or "/" in name:
+        return pointer + json_pointer((name,))
+    return f"{pointer}/{name}"
+
+
 def _split(pointer: str) -> list[str]:
     parts = pointer.split("/")[1:]
     return [p.replace("~1", "/").replace("~0", "~") for p in parts]
@@ -306,9 +313,7 @@ def decode_tensors(
     max_ndim: int = NUMPY_MAX_NDIM,
 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Decode a name -> tensor mapping, checking every limit before decoding any tensor."""
-    plans = {
-        name: _plan(obj, pointer + json_pointer((name,)), max_ndim) for name, obj in objs.items()
-    }
+    plans = {name: _plan(obj, _child(pointer, name), max_ndim) for name, obj in objs.items()}
     for plan in plans.values():
         if max_elements is not None and plan.count > max_elements:
             raise _over_limit(
