@@ -5,7 +5,8 @@ backward, SGD(lr=1e-2, momentum=0.9).step() — at 1x3x64x64 and 8x3x64x64, thre
   torch   the same architecture in torch (tests/engine/test_resnet.py's torchvision copy:
           torchvision is not installed beside this torch build)
   http    POST /v1/sessions/{id}/train on a session made from the resnet18 template, to a real
-          `python -m service serve` (SQLite store), the batch as base64 tensors encoded once
+          `python -m service serve` (SQLite store), the batch as base64 tensors encoded once;
+          and, as a second figure, 8 steps per call (`batches`), so 8 steps share one commit
 
 Each measurement runs in its own process; they take turns round after round (so drift on a
 shared machine hits all alike), every process is pinned to --threads BLAS/torch threads, and
@@ -48,6 +49,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.engine_vs_torch import bench_env, blas_info  # noqa: E402
 
 BATCHES = (1, 8)
+AMORTIZED = 8  # steps per `train` call in the amortized HTTP measurement
 LIBS = ("engine", "torch", "http")
 LOSS = "loss = (output - labels).sum()"
 SGD = {"type": "sgd", "lr": 1e-2, "momentum": 0.9}
@@ -197,7 +199,18 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
                 _reset_peak(proc.pid)
                 times = _median_samples(step, samples)
                 peak = _proc_kb(proc.pid, "VmHWM:") - before
-                return {"times": times, "peak": peak}
+
+                # `batches`: several steps in one call, one commit for all of them
+                batch = {"inputs": {"input": _tensor(x), "labels": _tensor(labels)}}
+                many = json.dumps({"batches": [batch] * AMORTIZED, "expr": LOSS,
+                                   "loss": "loss"}).encode()  # fmt: skip
+
+                def steps():
+                    response = http.post(path, content=many, headers=headers)
+                    response.raise_for_status()
+
+                per_step = [t / AMORTIZED for t in _median_samples(steps, 2, warmup=1)]
+                return {"times": times, "peak": peak, "amortized": per_step}
         finally:
             proc.terminate()
             proc.wait(10)
@@ -286,6 +299,7 @@ def main() -> None:
     times = {(lib, b): [] for lib in LIBS for b in BATCHES}
     peaks: dict[tuple[str, int], list[int]] = {(lib, b): [] for lib in LIBS for b in BATCHES}
     traced: dict[int, list[int]] = {}
+    amortized: dict[int, list[float]] = {}
     errors = {}
     for _ in range(args.rounds):  # take turns
         for batch in BATCHES:
@@ -298,6 +312,8 @@ def main() -> None:
                 peaks[(lib, batch)].append(result["peak"])
                 if result.get("traced") is not None:
                     traced.setdefault(batch, []).append(result["traced"])
+                if result.get("amortized") is not None:
+                    amortized.setdefault(batch, []).extend(result["amortized"])
     parts = {b: run_worker("breakdown", b, args.samples, args.threads) for b in BATCHES}
 
     import numpy
@@ -322,6 +338,11 @@ def main() -> None:
         pe, pt, ph = peak[("engine", b)], peak[("torch", b)], peak[("http", b)]
         print(f"{b}x3x64x64   {e:8.1f}m {t:8.1f}m {h:8.1f}m {ratio(e, t):10.2f} {ratio(h, e):9.2f}"
               f"             {pe:7.1f} {pt:7.1f} {ph:7.1f} {ratio(pe, pt):9.2f}")  # fmt: skip
+    for b, values in amortized.items():
+        per_step = statistics.median(values) * 1e3
+        times_engine = ratio(per_step, med[("engine", b)])
+        print(f"http, {AMORTIZED} steps per train call (`batches`) at batch {b}: "
+              f"{per_step:.1f} ms per step, {times_engine:.2f} x engine")  # fmt: skip
     for b, values in traced.items():
         print(f"engine, one steady step at batch {b} (tracemalloc): "
               f"{statistics.median(values) / 2**20:.1f} MiB")  # fmt: skip
