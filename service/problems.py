@@ -473,13 +473,28 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return problem.response(request.url.path)
 
 
-def _http_detail(request: Request, exc: StarletteHTTPException, phrase: str) -> str:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allow_every_method(request: Request, headers: Mapping[str, str] | None) -> Any:
+    """A 405's `Allow`: every method documented for the path's route template. Starlette
+    names only those of the first route that matched the path (GET for a resource that
+    also has DELETE)."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    documented = request.app.openapi().get("paths", {}).get(template, {})
+    methods = sorted(m.upper() for m in documented if m.upper() in _METHODS)
+    return {**(headers or {}), "Allow": ", ".join(methods)} if methods else headers
+
+
+def _http_detail(
+    request: Request, exc: StarletteHTTPException, phrase: str, headers: Mapping[str, str] | None
+) -> str:
     if exc.detail and exc.detail != phrase:
         return str(exc.detail)
     if exc.status_code == 404:
         return f"No resource at {request.url.path}"
     if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = (headers or {}).get("Allow", "")
         return f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
     return phrase
 
@@ -488,9 +503,11 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> P
     if isinstance(exc, ProblemError):
         return exc.response(request.url.path)
     phrase = HTTPStatus(exc.status_code).phrase
-    problem = ProblemError(
-        exc.status_code, phrase, _http_detail(request, exc, phrase), headers=exc.headers
-    )
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = _allow_every_method(request, headers)
+    detail = _http_detail(request, exc, phrase, headers)
+    problem = ProblemError(exc.status_code, phrase, detail, headers=headers)
     return problem.response(request.url.path)
 
 

@@ -14,14 +14,49 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from service import jsonio
-from service.problems import PROBLEM_TYPES
+from service.problems import PROBLEM_TYPES, json_pointer
 
 
 class ORJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = jsonio.loads(await self.body())
+            body = await self.body()
+            self._json = jsonio.loads(body)
+            if b"null" in body:  # a byte search first: the walk is for the rare body with one
+                _refuse_nested_null(self._json)
         return self._json
+
+
+def _first_null_member(document: Any) -> list[str | int] | None:
+    """The path to the first object member whose value is null, depth first; None if none."""
+    stack: list[tuple[Any, list[str | int]]] = [(document, [])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            items = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        for key, item in reversed(items):
+            if item is None and isinstance(value, dict):
+                return [*path, key]
+            if isinstance(item, dict | list):
+                stack.append((item, [*path, key]))
+    return None
+
+
+def _refuse_nested_null(document: Any) -> None:
+    """No request schema admits a null member (optional members are left out), so one is
+    refused where it is, before validation would read it as "absent" or trip over it. A
+    null array element is left to validation, which names it (a tensor's is invalid-tensor)."""
+    path = _first_null_member(document)
+    if path is not None:
+        pointer = json_pointer(path)
+        detail = "null is not a value here: leave the member out for its default"
+        raise PROBLEM_TYPES["validation-error"].error(
+            f"{pointer}: {detail}", errors=[{"pointer": pointer, "detail": detail}]
+        )
 
 
 @lru_cache(maxsize=64)

@@ -5,7 +5,7 @@ would cost a Python call per element. `TensorWire` passes the raw JSON value thr
 `service.wire.decode_tensor` validates and converts it in one vectorised step.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -167,6 +167,10 @@ class Readiness(BaseModel):
 # -- programs: the graph language, shared by evaluate, jacobian, hessian and gradcheck -------
 
 MAX_LISTED = 1000  # most entries a request may list in `outputs`, `wrt` or `backward`
+T = TypeVar("T")
+# The bound on the list itself: on an optional field it would also be applied to an explicit
+# null, where pydantic raises TypeError (a 500) instead of a validation error.
+Listed = Annotated[list[T], Field(max_length=MAX_LISTED)]
 
 
 class GraphNode(BaseModel):
@@ -242,9 +246,8 @@ class BackwardCreate(BaseModel):
 class EvaluateCreate(ProgramCreate):
     """Run a program forward, optionally backward, and describe the graph autograd built."""
 
-    outputs: list[str] | SkipJsonSchema[None] = Field(
+    outputs: Listed[str] | SkipJsonSchema[None] = Field(
         None,
-        max_length=MAX_LISTED,
         description="Names of the values to answer. With `expr` optional: by default "
         "every assigned name. With `nodes` required: the ids of the output nodes.",
         json_schema_extra=_drop_default,
@@ -275,18 +278,16 @@ class EvaluateCreate(ProgramCreate):
 class DerivativeCreate(ProgramCreate):
     """A program, the output to differentiate and the inputs to differentiate it by."""
 
-    outputs: list[str] | SkipJsonSchema[None] = Field(
+    outputs: Listed[str] | SkipJsonSchema[None] = Field(
         None,
-        max_length=MAX_LISTED,
         description="With `nodes` only: the ids of the output nodes.",
         json_schema_extra=_drop_default,
     )
     output: str | SkipJsonSchema[None] = _optional(
         "The output to differentiate; by default the last one assigned (or listed)."
     )
-    wrt: list[str] | SkipJsonSchema[None] = Field(
+    wrt: Listed[str] | SkipJsonSchema[None] = Field(
         None,
-        max_length=MAX_LISTED,
         description="The inputs to differentiate by; by default those with `requires_grad` "
         "(or every floating-point input when none has it).",
         json_schema_extra=_drop_default,

@@ -18,6 +18,7 @@ from pydantic.json_schema import SkipJsonSchema
 from service.schemas import (
     MAX_LISTED,
     GraphNode,
+    Listed,
     TensorBinary,
     TensorData,
     TensorPublic,
@@ -158,9 +159,8 @@ class _Program(BaseModel):
     nodes: list[GraphNode] | SkipJsonSchema[None] = _optional(
         "The program as a flat list of operations; needs `outputs`. Exclusive with `expr`."
     )
-    outputs: list[str] | SkipJsonSchema[None] = Field(
+    outputs: Listed[str] | SkipJsonSchema[None] = Field(
         None,
-        max_length=MAX_LISTED,
         description="With `nodes`: the ids of the output nodes.",
         json_schema_extra=_drop_default,
     )
@@ -274,9 +274,8 @@ class SessionForwardCreate(_Run):
         "statistics and updates the running ones (a new version of the session).",
     )
 
-    outputs: list[str] | SkipJsonSchema[None] = Field(
+    outputs: Listed[str] | SkipJsonSchema[None] = Field(
         None,
-        max_length=MAX_LISTED,
         description="The values to answer; by default every output. With `nodes`, also the "
         "ids of this request's output nodes.",
         json_schema_extra=_drop_default,

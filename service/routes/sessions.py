@@ -517,8 +517,18 @@ async def get_parameter(
     return await run_in_threadpool(work)
 
 
+ADDED = {
+    201: {
+        "description": "The session had no parameter of that name: it was added.",
+        "model": ParameterChanged,
+        "headers": {"Location": {"description": "The new parameter's URL.",
+                                 "schema": {"type": "string"}}},
+    }
+}  # fmt: skip
+
+
 @router.put("/{session_id}/parameters/{name}", summary="Add or replace a parameter",
-            response_model=ParameterChanged, responses=WRITE)  # fmt: skip
+            response_model=ParameterChanged, responses={**ADDED, **WRITE})  # fmt: skip
 async def put_parameter(
     call: CallDep,
     name: ParameterName,
