@@ -99,3 +99,21 @@ class Settings(BaseSettings):
         if value in ("sqlite", "memory") or value.startswith(REDIS_SCHEMES):
             return value
         raise ValueError("expected 'sqlite', 'memory' or a redis:// URL")
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= MiB and not value % MiB:
+        return f"`{value}` ({value // MiB} MiB)"
+    return f"`{value}`"
+
+
+def environment_table() -> str:
+    """Every setting as a Markdown table row: variable, default, description. The README's
+    deployment section holds this text (a test keeps the two equal)."""
+    rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
+    prefix = Settings.model_config["env_prefix"]
+    for name, field in Settings.model_fields.items():
+        description = " ".join((field.description or "").split()).replace("|", "\\|")
+        default = _default_text(field.default)
+        rows.append(f"| `{prefix}{name.upper()}` | {default} | {description} |")
+    return "\n".join(rows) + "\n"
