@@ -308,7 +308,15 @@ def evaluate(
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
     specs: dict[str, Any] = {}
     for program, source in programs.steps:
-        if source.origin == MODEL and INPUT in batch:
+        if source.origin == MODEL and INPUT in program.inputs:
+            if INPUT not in batch:
+                given = ", ".join(batch) or "nothing"
+                raise _invalid(
+                    f"/inputs/{INPUT}",
+                    f"the model ({source.spec.name}) reads the batch's {INPUT!r}: "
+                    f"{models.TEMPLATES[source.spec.name].input}; the batch has {given}",
+                    slug="unknown-name",
+                )
             problem = models.input_problem(source.spec, tuple(batch[INPUT].shape))
             if problem is not None:
                 raise problem

@@ -137,6 +137,9 @@ def test_a_head_program_may_not_take_the_models_names(http):
                                                                         np.float32))}})  # fmt: skip
     body = problem(wrong, 422, "shape-mismatch")
     assert body["layer"] == "0" and body["model"] == "mlp" and body["shapes"] == [[2, 5], [8, 6]]
+    unnamed = session.request("POST", "/forward", {"inputs": {"x": tensor(x)}})
+    body = problem(unnamed, 422, "unknown-name")
+    assert body["errors"][0]["pointer"] == "/inputs/input" and "the batch has x" in body["detail"]
 
 
 def test_the_json_state_of_a_model_session_restores_it(http):
