@@ -67,6 +67,22 @@ class Case:
     tags: tuple = field(default_factory=tuple)
 
 
+def grad_of_square(f):
+    """The first derivatives of sum(f**2), with create_graph=True: their values check the VJPs,
+    their gradients (second derivatives) check that the VJPs are differentiable."""
+
+    def case(m, *xs):
+        out = f(m, *xs)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        leaves = [x for x in xs if x.requires_grad]
+        return m.autograd.grad(sum((o * o).sum() for o in outs), leaves, create_graph=True)
+
+    return case
+
+
+HIGHER = dict(check_graph=False, notes="first derivatives with create_graph; torch fuses nodes")
+
+
 def F(m):  # noqa: N802 - reads like torch's `F`
     return m.nn.functional
 

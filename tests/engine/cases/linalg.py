@@ -3,23 +3,8 @@ distinguishes (dot, mv, unsqueeze/mm/squeeze_, mm, folding into mm/mv, expand/re
 with and without a gradient on each side and on non-contiguous operands, because torch's
 choice of path (and so its grad_fn graph) depends on them."""
 
-from . import Case, T
-
-
-def _grad2(f):
-    """The first derivatives of sum(f**2), with create_graph=True: their values check the VJPs,
-    their gradients (second derivatives) check that the VJPs are differentiable."""
-
-    def case(m, *xs):
-        out = f(m, *xs)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        leaves = [x for x in xs if x.requires_grad]
-        return m.autograd.grad(sum((o * o).sum() for o in outs), leaves, create_graph=True)
-
-    return case
-
-
-HIGHER = dict(check_graph=False, notes="first derivatives with create_graph; torch fuses nodes")
+from . import HIGHER, Case, T
+from . import grad_of_square as _grad2
 
 
 def _mm_case(id, a, b, ga=True, gb=True, **kw):

@@ -1,23 +1,8 @@
 """Cases for squeeze, reshape's three paths, flatten/unflatten, movedim, repeat, contiguous,
 cat/stack, split/chunk/unbind (ops with several outputs), select/narrow and the scatters."""
 
-from . import Case, T
-
-
-def _grad2(f):
-    """The first derivatives of sum(f**2), with create_graph=True: their values check the VJPs,
-    their gradients (second derivatives) check that the VJPs are differentiable."""
-
-    def case(m, *xs):
-        out = f(m, *xs)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        leaves = [x for x in xs if x.requires_grad]
-        return m.autograd.grad(sum((o * o).sum() for o in outs), leaves, create_graph=True)
-
-    return case
-
-
-HIGHER = dict(check_graph=False, notes="first derivatives with create_graph; torch fuses nodes")
+from . import HIGHER, Case, T
+from . import grad_of_square as _grad2
 
 CASES = [
     Case("squeeze_all", lambda m, x: x.squeeze(), [T(3, 1, 4, 1)]),  # SqueezeBackward0
