@@ -6,7 +6,15 @@ tensors; a leaf that requires grad is reached through its `AccumulateGrad` node.
 
 from __future__ import annotations
 
+import itertools
+
 from .errors import GradError
+
+# Creation order is a topological order of the graph (an op's node is made after its
+# inputs' nodes), so backward can visit nodes newest first without first walking the graph
+# to count dependencies. Sinks count down from -1 and so come after every op node.
+_node_seq = itertools.count()
+_sink_seq = itertools.count(-1, -1)
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -29,6 +37,7 @@ class Node:
         "n_out",
         "retained",  # output_nr -> weak refs of tensors that asked for retain_grad()
         "freed",
+        "seq",
         "__weakref__",
     )
 
@@ -43,6 +52,7 @@ class Node:
         self.n_out = n_out
         self.retained = None
         self.freed = False
+        self.seq = next(_node_seq)
 
     def name(self) -> str:
         return type(self).__name__
@@ -69,12 +79,13 @@ class Node:
 class AccumulateGrad:
     """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`."""
 
-    __slots__ = ("variable", "__weakref__")
+    __slots__ = ("variable", "seq", "__weakref__")
     edges = ()
     n_out = 1
 
     def __init__(self, variable):
         self.variable = variable
+        self.seq = next(_sink_seq)
 
     def name(self) -> str:
         return "AccumulateGrad"

@@ -8,6 +8,8 @@ leaves, so accumulation always allocates."""
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
+
 import numpy as np
 
 from ..errors import GradError
@@ -134,42 +136,24 @@ def _add(a, b):
 
 
 def run(roots, keep, create, accumulate=True, targets=None, only=None):
-    """Propagate root gradients to every reachable node. Returns captured target grads."""
-    # Dependency counts: how many edges from reachable nodes point into each node.
-    deps = {}
-    stack = []
-    for (node, _), _ in roots:
-        if node not in deps:
-            deps[node] = 0
-            stack.append(node)
-    while stack:
-        for e in stack.pop().edges:
-            if e is not None:
-                nxt = e[0]
-                if nxt in deps:
-                    deps[nxt] += 1
-                else:
-                    deps[nxt] = 1
-                    stack.append(nxt)
+    """Propagate root gradients to every reachable node. Returns captured target grads.
 
+    Nodes are visited newest first (a heap on creation order): every consumer of a node was
+    created after it, so by the time a node is popped all gradient into it has arrived. No
+    walk to count dependencies first, no recursion."""
     buffers = {}
+    heap = []
     for (node, nr), g in roots:
+        if node not in buffers:
+            heappush(heap, (-node.seq, node))
         _push(buffers, node, nr, g)
-    ready = [n for n in dict.fromkeys(n for (n, _), _ in roots) if deps[n] == 0]
     captured = {}
     prev_mode = is_grad_enabled()
     _set(create)
     try:
-        while ready:
-            node = ready.pop()
-            buf = buffers.pop(node, None)
-            if buf is None:  # every gradient into it was None: nothing flows on from here
-                for e in node.edges:
-                    if e is not None:
-                        deps[e[0]] -= 1
-                        if not deps[e[0]]:
-                            ready.append(e[0])
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            buf = buffers.pop(node)
             if targets:
                 for nr in range(node.n_out):
                     hit = targets.get((node, nr))
@@ -191,20 +175,20 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             if not keep and (node.saved or node.ans is not None):
                 node.release()
             for e, gi in pairs:
-                if e is None:
+                if e is None or gi is None:
                     continue
                 nxt, nr = e
-                if gi is None:
-                    pass  # a None gradient still counts as the edge having been walked
-                elif nxt.n_out == 1:
+                if nxt.n_out == 1:
                     prev = buffers.get(nxt)
-                    buffers[nxt] = gi if prev is None else prev + gi
+                    if prev is None:
+                        buffers[nxt] = gi
+                        heappush(heap, (-nxt.seq, nxt))
+                    else:
+                        buffers[nxt] = prev + gi
                 else:
+                    if nxt not in buffers:
+                        heappush(heap, (-nxt.seq, nxt))
                     _push(buffers, nxt, nr, gi)
-                left = deps[nxt] - 1
-                deps[nxt] = left
-                if not left:
-                    ready.append(nxt)
     finally:
         _set(prev_mode)
     return captured
