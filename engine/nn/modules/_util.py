@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ... import dtypes as _dt
@@ -30,3 +32,15 @@ def pair(x) -> tuple:
 def fn(name: str):
     """The registry's function `name` (looked up when called, so ops may register later)."""
     return FUNCTIONS[name].fn
+
+
+def reset_weight_and_bias(weight, bias) -> None:
+    """torch's default for Linear and Conv: kaiming_uniform_(a=√5) weights, and biases
+    uniform in ±1/√fan_in."""
+    from .. import init
+
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

@@ -4,11 +4,8 @@ padding_mode='zeros' is computed (the other modes need a padding op the engine l
 
 from __future__ import annotations
 
-import math
-
 from ...errors import ArgumentError
-from .. import init
-from ._util import fn, pair, parameter
+from ._util import fn, pair, parameter, reset_weight_and_bias
 from .module import Module
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # torch's order
@@ -73,11 +70,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         return fn("conv2d")(

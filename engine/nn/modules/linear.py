@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from .. import init
-from ._util import fn, parameter
+from ._util import fn, parameter, reset_weight_and_bias
 from .module import Module
 
 
@@ -35,11 +32,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         return fn("linear")(input, self.weight, self.bias)
