@@ -226,22 +226,23 @@ def _compile(op: Op) -> None:
     if isinstance(op.grad_fn, str):
         op.cls = op.node_class({})
     op.calls = tuple(
-        None if fn is None else _compile_call(fn, plan)
+        None if fn is None else _compile_call(fn, plan, op.attrs)
         for fn, plan in zip(op.vjps, plans, strict=True)
     )
 
 
-def _compile_call(fn, plan):
+def _compile_call(fn, plan, defaults):
     """A closure calling one VJP with numpy arguments straight from a node, so the backward
     loop does not interpret the plan per call. (Tensors are unwrapped to their arrays.)"""
-    args = []
-    for kind, key in plan:
+    lines, args = [], []
+    for i, (kind, key) in enumerate(plan):
         if kind == "g":
             args.append("g")
         elif kind == "in":
-            args.append(f"_arr(node.saved[{key}])")
+            lines.append(f"a{i} = node.saved[{key}]; a{i} = getattr(a{i}, '_a', a{i})")
+            args.append(f"a{i}")
         elif kind == "attr":
-            args.append(f"_attr(node, {key!r})")
+            args.append(f"node.attrs.get({key!r}, d_{key})")
         elif kind == "shape":
             args.append(f"node.shapes[{key}]")
         elif kind == "ans":
@@ -250,8 +251,10 @@ def _compile_call(fn, plan):
             args.append("tuple(_arr(s) for s in node.saved)")
         elif kind == "shapes":
             args.append("node.shapes")
-    src = f"def call(node, g):\n    return fn({', '.join(args)})\n"
-    scope = {"fn": fn, "_arr": _arr, "_attr": _attr}
+    body = "".join(f"    {line}\n" for line in lines)
+    src = f"def call(node, g):\n{body}    return fn({', '.join(args)})\n"
+    scope = {"fn": fn, "_arr": _arr}
+    scope.update({f"d_{k}": v for k, v in defaults.items()})
     exec(src, scope)  # noqa: S102 - our own template, no user text
     return scope["call"]
 
@@ -259,11 +262,6 @@ def _compile_call(fn, plan):
 def _arr(x):
     a = getattr(x, "_a", None)
     return x if a is None else a
-
-
-def _attr(node, key):
-    a = node.attrs
-    return a[key] if key in a else node.op.attrs[key]
 
 
 def deffn(name=None, *, op=None, method=False, shape=None, dtype=None, doc=None):
