@@ -398,17 +398,9 @@ def _scalar_func_checks(outputs, is_outputs_tuple, name):
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T H) for a function returning one element."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
-        inputs = _preprocess(inputs, create_graph, need_graph=True)
-        v = _hp_v(v, inputs, is_inputs_tuple, create_graph, "vhp")
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(
-            outputs, "outputs of the user-provided function", "vhp"
+        is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _hessian_setup(
+            func, inputs, v, create_graph, strict, "vhp"
         )
-        _check_requires_grad(outputs, "outputs", strict)
-        _scalar_func_checks(outputs, is_outputs_tuple, "vhp")
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
     with set_grad_enabled(True if create_graph else is_grad_enabled()):
         res = _autograd_grad(jac, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(res, inputs, strict, create_graph, "double_back")
@@ -421,17 +413,9 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), H v) for a function returning one element, by the double-vjp trick."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
-        inputs = _preprocess(inputs, create_graph, need_graph=True)
-        v = _hp_v(v, inputs, is_inputs_tuple, create_graph, "hvp")
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(
-            outputs, "outputs of the user-provided function", "hvp"
+        is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _hessian_setup(
+            func, inputs, v, create_graph, strict, "hvp"
         )
-        _check_requires_grad(outputs, "outputs", strict)
-        _scalar_func_checks(outputs, is_outputs_tuple, "hvp")
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
         grad_jac = tuple(Tensor(np.zeros_like(x._a), requires_grad=True) for x in inputs)
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
@@ -442,6 +426,21 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
         _unpack(_postprocess(outputs, create_graph), is_outputs_tuple),
         _unpack(_postprocess(res, create_graph), is_inputs_tuple),
     )
+
+
+def _hessian_setup(func, inputs, v, create_graph, strict, name):
+    """What vhp and hvp share: checked inputs and v, the scalar output and its gradient
+    (with a graph, to differentiate again)."""
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
+    inputs = _preprocess(inputs, create_graph, need_graph=True)
+    v = _hp_v(v, inputs, is_inputs_tuple, create_graph, name)
+    outputs = func(*inputs)
+    is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", name)
+    _check_requires_grad(outputs, "outputs", strict)
+    _scalar_func_checks(outputs, is_outputs_tuple, name)
+    jac = _autograd_grad(outputs, inputs, create_graph=True)
+    _check_requires_grad(jac, "jacobian", strict)
+    return is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac
 
 
 def _hp_v(v, inputs, is_inputs_tuple, create_graph, name):
