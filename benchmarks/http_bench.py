@@ -30,7 +30,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,15 +44,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HOST = "127.0.0.1"
-SEED = {
-    "expr": "Q = 3a³ − b²",
-    "inputs": {
-        "a": {"data": [2, 3], "requires_grad": True},
-        "b": {"data": [6, 4], "requires_grad": True},
-    },
-    "backward": {"output": "Q", "gradient": [1, 1]},
-}
+from benchmarks._server import HOST, SEED  # noqa: E402
+from benchmarks._server import free_port as _free_port  # noqa: E402
+
 SEED_ANSWER = {"Q": [-12.0, 65.0], "a": [36.0, 81.0], "b": [-12.0, -8.0]}
 BIG_N = 1_000_000
 BIG_EXPR = "y = x * 2; s = y.sum()"
@@ -62,12 +55,6 @@ TARGET_B64_MS = 40.0
 
 
 # -- the server -----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _pin(cpu: int | None):

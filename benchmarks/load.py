@@ -33,7 +33,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,26 +45,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HOST = "127.0.0.1"
-SEED = {
-    "expr": "Q = 3a³ − b²",
-    "inputs": {
-        "a": {"data": [2, 3], "requires_grad": True},
-        "b": {"data": [6, 4], "requires_grad": True},
-    },
-    "backward": {"output": "Q", "gradient": [1, 1]},
-}
+from benchmarks._server import HOST, SEED  # noqa: E402
+from benchmarks._server import free_port as _free_port  # noqa: E402
+
 N_IN, N_HIDDEN, N_OUT, BATCH = 64, 128, 10, 32
 MLP = "h = relu(linear(x, W1, b1))\nlogits = linear(h, W2, b2)\nloss = cross_entropy(logits, y)"
 
 
 # -- processes -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:

@@ -153,13 +153,11 @@ def _tensor(array) -> dict:
 
 def http_step(batch: int, samples: int, threads: int) -> dict:
     """Start a server, make a resnet18 session, time /train; the server's peak of one step."""
-    import socket
-
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from benchmarks._server import free_port, wait_live
+
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in bench_env(threads).items() if not k.startswith("AUTOGRAD_")}
         env.update(AUTOGRAD_DATA_DIR=tmp, AUTOGRAD_LOG_LEVEL="warning")
@@ -167,18 +165,7 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
                                 cwd=ROOT, env=env)  # fmt: skip
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-                deadline = time.monotonic() + 60
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"the server exited with {proc.returncode}")
-                    try:
-                        if http.get("/livez").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the server did not start in 60 s")
-                    time.sleep(0.05)
+                wait_live(http, proc)
                 created = http.post("/v1/sessions", json={
                     "model": {"name": "resnet18", "num_classes": 1000, "seed": 0},
                     "optimizer": SGD})  # fmt: skip

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks._server import free_port as _free_port  # noqa: E402
+from benchmarks._server import wait_live  # noqa: E402
+
 SIZES = (784, 256, 256, 10)
 BATCH = 64
 SGD = {"type": "sgd", "lr": 0.01, "momentum": 0.9}
@@ -171,12 +174,6 @@ def store_step(store, steps: int) -> tuple[float, float]:
     return get_ms, commit_ms
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Redis:
     def __init__(self, directory: Path) -> None:
         self.port = _free_port()
@@ -233,18 +230,7 @@ def http_step(steps: int, threads: int, data_dir: Path, store: str) -> float:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=60) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited with {proc.returncode}")
-                try:
-                    if http.get("/livez").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start in 60 s")
-                time.sleep(0.05)
+            wait_live(http, proc)
             params, x, y = _data()
             body = {
                 "parameters": {n: encode_tensor(a, binary=True) for n, a in params.items()},
