@@ -13,7 +13,17 @@ from service.observability import ServiceApp
 from service.openapi import install_openapi, operation_id
 from service.problems import install_problem_handlers
 from service.responses import ORJSONResponse
-from service.routes import derivatives, docs, evaluate, health, models, ops, problems, sessions
+from service.routes import (
+    derivatives,
+    docs,
+    evaluate,
+    health,
+    models,
+    ops,
+    parameters,
+    problems,
+    sessions,
+)
 from service.settings import Settings
 from service.store import make_store
 
@@ -98,7 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a state file to restore or load is at most a session's size (plus its header)
         max_upload_bytes=settings.max_session_bytes + (1 << 20),
     )
-    for module in (evaluate, derivatives, sessions, models, ops, health, problems, docs):
+    for module in (
+        evaluate,
+        derivatives,
+        sessions,
+        parameters,
+        models,
+        ops,
+        health,
+        problems,
+        docs,
+    ):
         app.include_router(module.router)
     install_openapi(app)
     return app

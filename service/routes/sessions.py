@@ -2,26 +2,22 @@
 between training steps. The work is in `service.sessions`; these routes read the protocol
 headers, run it off the event loop, and document it."""
 
-import re
 from collections.abc import Callable, Coroutine
 from email.message import Message
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import jsonio, models
 from service.deps import SettingsDep, StoreDep
 from service.negotiation import negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
+from service.routes.session_protocol import READ, WRITE, CallDep
+from service.routes.session_protocol import mutate as _mutate
+from service.routes.session_protocol import ok as _ok
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
-    NAME_PATTERN,
-    ParameterChanged,
-    ParameterPatch,
-    ParameterPublic,
-    ParameterWire,
     SessionBackwardCreate,
     SessionBackwardPublic,
     SessionCreate,
@@ -43,14 +39,11 @@ from service.sessions.build import record_from
 from service.sessions.http import (
     JSON,
     UNAVAILABLE,
-    Call,
-    Outcome,
     etag,
     public,
     quota,
     unavailable,
 )
-from service.sessions.http import bearer as parse_bearer
 from service.settings import Settings
 from service.store import QuotaExceeded, SessionRecord, SessionStore, new_session_id, new_token
 from service.store import hash_token as hash_
@@ -74,43 +67,6 @@ class SessionCreateRoute(ORJSONRoute):
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
 
-_bearer_scheme = HTTPBearer(
-    auto_error=False,
-    description="The token answered by `POST /v1/sessions` (and `fork`) for that session.",
-)
-
-SessionId = Annotated[str, Path(max_length=64, description="The session's id.")]
-ParameterName = Annotated[
-    str, Path(max_length=128, description="The parameter's name.", examples=["W1"])
-]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='Apply only if the session\'s ETag is still this one (`"7"`); else 412.',
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="A retry with the same key and the same request answers the first "
-        "answer again instead of applying twice (header `Idempotent-Replayed: true`); the "
-        "same key with another request is 422. Keys are kept AUTOGRAD_IDEMPOTENCY_TTL_SECONDS.",
-    ),
-]
-
-READ = problem_responses(401, 404, 422, 500, 503)
-
-
-def _ok(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": "Successful Response",
-                  "content": {JSON: {"examples": {"example": example}}}}}  # fmt: skip
-
-
-WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503)
-
 
 def _media(content_type: str | None) -> str | None:
     if content_type is None:
@@ -118,36 +74,6 @@ def _media(content_type: str | None) -> str | None:
     message = Message()
     message["content-type"] = content_type
     return message.get_content_type()
-
-
-async def call_for(
-    request: Request,
-    session_id: SessionId,
-    store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> Call:
-    """The protocol side of a session request; 401 at once without a bearer token."""
-    token = parse_bearer(request.headers.get("authorization"))
-    del credentials  # declared for the OpenAPI security scheme; parsed above
-    return Call(
-        store,
-        session_id,
-        token,
-        method=request.method,
-        path=request.url.path,
-        body=await request.body(),
-        if_match=if_match,
-        key=idempotency_key,
-    )
-
-
-CallDep = Annotated[Call, Depends(call_for)]
-
-
-def _mutate(call: Call, compute: Callable[[SessionRecord], Outcome]) -> Any:
-    return run_in_threadpool(call.mutate, compute)
 
 
 # -- the collection --------------------------------------------------------------------------
@@ -474,101 +400,3 @@ async def put_state_dict(
     return await _mutate(
         call, lambda record: model_calls.load_state_dict(record, data, strict, settings)
     )
-
-
-# -- parameters -------------------------------------------------------------------------------
-
-_INCLUDE = {"grad", "optimizer_state"}
-
-
-@router.get("/{session_id}/parameters/{name}", summary="Read a parameter",
-            response_model=ParameterPublic,
-            responses=_ok(examples.PARAMETER) | READ)  # fmt: skip
-async def get_parameter(
-    call: CallDep,
-    name: ParameterName,
-    include: Annotated[
-        str | None,
-        Query(
-            description="Comma-separated: `grad` (`.grad`), `optimizer_state` (momentum, "
-            "`exp_avg`... buffers).",
-            examples=["grad,optimizer_state"],
-        ),
-    ] = None,
-    binary: Annotated[bool, Query(description="Tensors in base64.")] = False,
-) -> Response:
-    """The parameter's value, and on request its gradient and optimizer state."""
-    wanted = {part.strip() for part in (include or "").split(",") if part.strip()}
-    unknown = wanted - _INCLUDE
-    if unknown:
-        raise PROBLEM_TYPES["validation-error"].error(
-            f"include: unknown {sorted(unknown)}; allowed: grad, optimizer_state",
-            errors=[{"parameter": "include", "detail": f"allowed: {sorted(_INCLUDE)}"}],
-        )
-
-    def work() -> Response:
-        record = call.read()
-        content = actions.parameter_content(record, name, wanted | {"value"}, binary)
-        content["version"] = record.version
-        return Response(
-            jsonio.dumps(content), headers={"ETag": etag(record.version)}, media_type=JSON
-        )
-
-    return await run_in_threadpool(work)
-
-
-ADDED = {
-    201: {
-        "description": "The session had no parameter of that name: it was added.",
-        "model": ParameterChanged,
-        "headers": {"Location": {"description": "The new parameter's URL.",
-                                 "schema": {"type": "string"}}},
-    }
-}  # fmt: skip
-
-
-@router.put("/{session_id}/parameters/{name}", summary="Add or replace a parameter",
-            response_model=ParameterChanged, responses={**ADDED, **WRITE})  # fmt: skip
-async def put_parameter(
-    call: CallDep,
-    name: ParameterName,
-    settings: SettingsDep,
-    body: Annotated[ParameterWire, Body(openapi_examples=examples.PUT_PARAMETER)],
-) -> Response:
-    """Adds the parameter (201), or replaces it by a new one of any shape (200) whose
-    gradient and optimizer state start afresh, as `model.fc = nn.Linear(512, 10)` does. The
-    body is a tensor or an init spec, as in `POST /v1/sessions`."""
-    _check_name(name)
-    return await _mutate(
-        call, lambda record: actions.put_parameter(record, name, body, body, settings)
-    )
-
-
-@router.patch("/{session_id}/parameters/{name}", summary="Freeze, unfreeze or overwrite",
-              response_model=ParameterChanged, responses=WRITE)  # fmt: skip
-async def patch_parameter(
-    call: CallDep,
-    name: ParameterName,
-    settings: SettingsDep,
-    body: Annotated[ParameterPatch, Body(openapi_examples=examples.PATCH_PARAMETER)],
-) -> Response:
-    """`{"requires_grad": false}` freezes it (backward leaves it alone, step skips it);
-    `{"value": ...}` writes new values of the same shape, keeping gradient and state."""
-    return await _mutate(call, lambda record: actions.patch_parameter(record, name, body, settings))
-
-
-@router.delete("/{session_id}/parameters/{name}", summary="Remove a parameter",
-               status_code=204, responses=WRITE)  # fmt: skip
-async def delete_parameter(call: CallDep, name: ParameterName) -> Response:
-    """Removes the parameter with its gradient and optimizer state."""
-    return await _mutate(call, lambda record: actions.delete_parameter(record, name))
-
-
-def _check_name(name: str) -> None:
-    if not re.fullmatch(NAME_PATTERN, name):
-        raise PROBLEM_TYPES["invalid-session"].error(
-            f"{name!r} is not a valid parameter name: letters, digits and _, not starting "
-            "with a digit (programs use it by name), or a state_dict key of such parts "
-            "joined by dots (`fc.weight`, `layer1.0.conv1.weight`)",
-            errors=[{"parameter": "name", "detail": "an identifier or a dotted state_dict key"}],
-        )
