@@ -10,9 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from service import jsonio
 from service.deps import SettingsDep
 from service.problems import PROBLEM_TYPES
-from service.routes.session_protocol import READ, WRITE, CallDep, ParameterName
-from service.routes.session_protocol import mutate as _mutate
-from service.routes.session_protocol import ok as _ok
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
     NAME_PATTERN,
@@ -23,6 +20,9 @@ from service.schemas_sessions import (
 )
 from service.sessions import actions, examples
 from service.sessions.http import JSON, etag
+from service.sessions.protocol import READ, WRITE, CallDep, ParameterName
+from service.sessions.protocol import mutate as _mutate
+from service.sessions.protocol import ok as _ok
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
 

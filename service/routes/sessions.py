@@ -13,9 +13,6 @@ from service import jsonio, models
 from service.deps import SettingsDep, StoreDep
 from service.negotiation import negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.routes.session_protocol import READ, WRITE, CallDep
-from service.routes.session_protocol import mutate as _mutate
-from service.routes.session_protocol import ok as _ok
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
     SessionBackwardCreate,
@@ -44,6 +41,9 @@ from service.sessions.http import (
     quota,
     unavailable,
 )
+from service.sessions.protocol import READ, WRITE, CallDep
+from service.sessions.protocol import mutate as _mutate
+from service.sessions.protocol import ok as _ok
 from service.settings import Settings
 from service.store import QuotaExceeded, SessionRecord, SessionStore, new_session_id, new_token
 from service.store import hash_token as hash_
