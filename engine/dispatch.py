@@ -10,9 +10,11 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import EngineError, ShapeError
 from .grad_mode import _state
+from .graph import _node_keys, new_node
 from .tensor import Tensor
 
 _FLOAT32 = _dt.float32
+_scalar = _dt.scalar_array
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
@@ -51,7 +53,7 @@ def apply(op, args, attrs):
     if op.n_outputs == 1 and type(out) is not np.ndarray:
         out = np.asarray(out)  # numpy gives scalars for 0-d results; a Tensor holds an array
 
-    if need_grad and op.differentiable and getattr(_state, "enabled", True):
+    if need_grad and op.differentiable and _state.enabled:
         if op.n_outputs == 1:
             if out.dtype.kind == "f":
                 return Tensor(out, True, _record(op, args, attrs, out, 1))
@@ -70,20 +72,36 @@ def apply(op, args, attrs):
 _EMPTY: dict = {}
 
 
+def _edge(t):
+    """The edge to tensor t's producer: its grad_fn, or its leaf's AccumulateGrad."""
+    fn = t.grad_fn
+    if fn is not None:
+        return (fn, t._nr)
+    ref = t._acc
+    if ref is not None:
+        acc = ref()
+        if acc is not None:
+            return (acc, 0)
+    return (t.accumulator(), 0)
+
+
 def apply_binary(op, x, y):
     """`apply` for the arithmetic operators: x a Tensor, y a Tensor or a Python number, no
     attributes. The common case (same floating dtype, or a float tensor and a number) skips
-    the general loop and promotion; anything else takes the general path."""
+    the general loop and promotion; anything else takes the general path. A number goes to
+    numpy as a cached 0-d array of x's dtype (`dtypes.scalar_array`), which the node saves
+    in its place: same values, half numpy's cost on small arrays."""
     a = x._a
     ty = type(y)
     if ty is Tensor:
         b = y._a
-        if a.dtype != b.dtype or a.dtype.kind != "f":
+        dt = a.dtype
+        if (dt is not b.dtype and dt != b.dtype) or dt.kind != "f":
             return apply(op, (x, y), _EMPTY)
-        rg = x._rg or y._rg
+        y_rg = y._rg
     elif (ty is float or ty is int) and a.dtype.kind == "f":
-        b = y
-        rg = x._rg
+        b = _scalar(y, a.dtype)
+        y_rg = False
     else:
         return apply(op, (x, y), _EMPTY)
     try:
@@ -92,20 +110,18 @@ def apply_binary(op, x, y):
         raise _explain(op, (x, y), _EMPTY, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    if rg and getattr(_state, "enabled", True):
+    if (x._rg or y_rg) and _state.enabled:
         # Inlined _record for two operands.
-        save = 0
-        want_out = False
         if x._rg:
-            fn = x.grad_fn
-            ex = (fn, x._nr) if fn is not None else (x.accumulator(), 0)
+            ex = _edge(x)
             save = op.save_masks[0]
             want_out = op.saves_out[0]
         else:
             ex = None
-        if ty is Tensor and y._rg:
-            fn = y.grad_fn
-            ey = (fn, y._nr) if fn is not None else (y.accumulator(), 0)
+            save = 0
+            want_out = False
+        if y_rg:
+            ey = _edge(y)
             save |= op.save_masks[1]
             want_out = want_out or op.saves_out[1]
         else:
@@ -113,18 +129,29 @@ def apply_binary(op, x, y):
         if not save:
             saved = ()
         elif save == 3 or save == -1:
-            saved = (x, y)
+            saved = (x, y if ty is Tensor else b)
+        elif save == 1:
+            saved = (x, None)
         else:
-            saved = (x, None) if save == 1 else (None, y)
-        shapes = (a.shape, b.shape if ty is Tensor else ())
-        dts = (a.dtype, b.dtype if ty is Tensor else None)
-        node = op.cls(op, _EMPTY, (ex, ey), saved, out if want_out else None, shapes, dts, 1)
+            saved = (None, y if ty is Tensor else b)
+        node = op.cls()
+        node.attrs = _EMPTY
+        node.edges = (ex, ey)
+        node.saved = saved
+        node.ans = out if want_out else None
+        node.shapes = (a.shape, b.shape if ty is Tensor else ())
+        node.dtypes = (a.dtype, b.dtype if ty is Tensor else None)
+        node.n_out = 1
+        node.retained = None
+        node.freed = False
+        node.key = next(_node_keys)
         return Tensor(out, True, node)
     return Tensor(out)
 
 
-def apply_unary(op, x, attrs):
-    """`apply` for one Tensor operand (pow with a number exponent, sum, exp, views...)."""
+def apply_unary(op, x, attrs, cls=None):
+    """`apply` for one Tensor operand (pow with a number exponent, sum, exp, views...).
+    `cls`, when given, is the node class `op.node_class(attrs)` names."""
     if type(x) is not Tensor or op.n_outputs != 1:
         return apply(op, (x,), attrs)
     a = x._a
@@ -136,22 +163,20 @@ def apply_unary(op, x, attrs):
         raise _explain(op, (x,), attrs, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    if x._rg and op.differentiable and out.dtype.kind == "f" and getattr(_state, "enabled", True):
+    if x._rg and op.differentiable and out.dtype.kind == "f" and _state.enabled:
         if op.vjps[0] is None:
             return Tensor(out)
-        fn = x.grad_fn
-        edge = (fn, x._nr) if fn is not None else (x.accumulator(), 0)
-        cls = op.cls or op.node_class(attrs)
-        node = cls(
-            op,
-            attrs,
-            (edge,),
-            (x,) if op.save_masks[0] else (),
-            out if op.saves_out[0] else None,
-            (a.shape,),
-            (a.dtype,),
-            1,
-        )
+        node = (cls or op.cls or op.node_class(attrs))()
+        node.attrs = attrs
+        node.edges = (_edge(x),)
+        node.saved = (x,) if op.save_masks[0] else ()
+        node.ans = out if op.saves_out[0] else None
+        node.shapes = (a.shape,)
+        node.dtypes = (a.dtype,)
+        node.n_out = 1
+        node.retained = None
+        node.freed = False
+        node.key = next(_node_keys)
         return Tensor(out, True, node)
     return Tensor(out)
 
@@ -170,8 +195,7 @@ def _record(op, args, attrs, out, n_out):
             dts.append(arr.dtype)
             k = 0 if variadic else i
             if a._rg and op.vjps[k] is not None:
-                fn = a.grad_fn
-                edges.append((fn, a._nr) if fn is not None else (a.accumulator(), 0))
+                edges.append(_edge(a))
                 want |= op.save_masks[k]
                 want_out = want_out or op.saves_out[k]
                 continue
@@ -186,8 +210,8 @@ def _record(op, args, attrs, out, n_out):
     else:
         saved = tuple(a if want >> i & 1 else None for i, a in enumerate(args))
     cls = op.cls or op.node_class(attrs)
-    return cls(
-        op, attrs, tuple(edges), saved, out if want_out else None, tuple(shapes), tuple(dts), n_out
+    return new_node(
+        cls, attrs, tuple(edges), saved, out if want_out else None, tuple(shapes), tuple(dts), n_out
     )
 
 

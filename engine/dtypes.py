@@ -79,3 +79,31 @@ def _widest(group, cat):
 
 def _bump(cat: int) -> np.dtype:
     return (bool_, int64, default_float)[cat]
+
+
+_SCALARS: dict = {}  # dtype -> {number: read-only 0-d array of that dtype}
+
+
+def scalar_array(value, dtype):
+    """A Python number as a read-only 0-d array of floating `dtype`, for numpy arithmetic.
+
+    numpy converts a Python operand on every call (a 2-element float32 array times 3.0 takes
+    twice as long as times a 0-d float32 array); under numpy 2's weak-scalar rule both give
+    the same result for a floating array. Cached per value (a few hundred at most); zero
+    (-0.0 == 0.0 as a key), NaN, infinities and values a float32 could not hold exactly
+    enough stay Python numbers."""
+    cache = _SCALARS.get(dtype)
+    if cache is None:
+        cache = _SCALARS[dtype] = {}
+    c = cache.get(value)
+    if c is None:
+        if type(value) is int:
+            if not 0 < abs(value) <= 1 << 24:
+                return value
+        elif not 1e-30 < abs(value) < 1e30:
+            return value
+        c = np.array(value, dtype)
+        c.flags.writeable = False
+        if len(cache) < 256:
+            cache[value] = c
+    return c

@@ -12,9 +12,10 @@ from .errors import GradError
 
 # Creation order is a topological order of the graph (an op's node is made after its
 # inputs' nodes), so backward can visit nodes newest first without first walking the graph
-# to count dependencies. Sinks count down from -1 and so come after every op node.
-_node_seq = itertools.count()
-_sink_seq = itertools.count(-1, -1)
+# to count dependencies. The heap key counts down, so the newest node has the smallest key;
+# sinks count up from 1 and so come after every op node.
+_node_keys = itertools.count(0, -1)
+_sink_keys = itertools.count(1)
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -26,8 +27,11 @@ FREED_MESSAGE = (
 
 
 class Node:
+    """One recorded op application. Made by `new_node` (or inline, field by field, on the
+    hot paths of dispatch): a class call without `__init__` is half the cost of one with.
+    The op is a class attribute of each op's node classes (`Op.node_class`)."""
+
     __slots__ = (
-        "op",
         "attrs",
         "edges",  # per input: (node, output_nr) or None when no gradient flows there
         "saved",  # per input: the operand if some needed VJP uses it, else None
@@ -37,22 +41,10 @@ class Node:
         "n_out",
         "retained",  # output_nr -> weak refs of tensors that asked for retain_grad()
         "freed",
-        "seq",
+        "key",  # heap key of backward: minus the creation order
         "__weakref__",
     )
-
-    def __init__(self, op, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
-        self.op = op
-        self.attrs = attrs
-        self.edges = edges
-        self.saved = saved
-        self.ans = ans
-        self.shapes = shapes
-        self.dtypes = dtypes
-        self.n_out = n_out
-        self.retained = None
-        self.freed = False
-        self.seq = next(_node_seq)
+    op = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -72,20 +64,43 @@ class Node:
         if self.freed:
             raise GradError(FREED_MESSAGE)
 
+    def _back(self, g, buffers, heap, keep):
+        """The numpy backward step of this node (see autograd/compiled.py): compiled for
+        the node's class on first use, then called directly."""
+        from .autograd.compiled import install
+
+        return install(type(self))(self, g, buffers, heap, keep)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
+
+
+def new_node(cls, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
+    node = cls()
+    node.attrs = attrs
+    node.edges = edges
+    node.saved = saved
+    node.ans = ans
+    node.shapes = shapes
+    node.dtypes = dtypes
+    node.n_out = n_out
+    node.retained = None
+    node.freed = False
+    node.key = next(_node_keys)
+    return node
 
 
 class AccumulateGrad:
     """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`."""
 
-    __slots__ = ("variable", "seq", "__weakref__")
+    __slots__ = ("variable", "key", "__weakref__")
     edges = ()
     n_out = 1
+    retained = None
 
     def __init__(self, variable):
         self.variable = variable
-        self.seq = next(_sink_seq)
+        self.key = next(_sink_keys)
 
     def name(self) -> str:
         return "AccumulateGrad"
@@ -93,6 +108,11 @@ class AccumulateGrad:
     @property
     def next_functions(self):
         return ()
+
+    def _back(self, g, buffers, heap, keep):
+        from .autograd.compiled import install
+
+        return install(AccumulateGrad)(self, g, buffers, heap, keep)
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"

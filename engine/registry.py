@@ -106,7 +106,8 @@ class Op:
         if cls is None:
             from .graph import Node
 
-            cls = self.node_classes[name] = type(name, (Node,), {"__slots__": ()})
+            cls = type(name, (Node,), {"__slots__": (), "op": self})
+            self.node_classes[name] = cls
         return cls
 
     @property

@@ -114,10 +114,13 @@ class Tensor:
 
     def accumulator(self) -> AccumulateGrad:
         """The leaf's AccumulateGrad node, made once and shared by every edge into it."""
-        acc = self._acc() if self._acc is not None else None
-        if acc is None:
-            acc = AccumulateGrad(self)
-            self._acc = weakref.ref(acc)
+        ref = self._acc
+        if ref is not None:
+            acc = ref()
+            if acc is not None:
+                return acc
+        acc = AccumulateGrad(self)
+        self._acc = weakref.ref(acc)
         return acc
 
     def detach(self) -> Tensor:
@@ -168,7 +171,10 @@ class Tensor:
     __hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        _backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
+        if gradient is None and not create_graph and inputs is None:
+            _scalar_backward(self, retain_graph)
+        else:
+            _backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
 
     def __repr__(self) -> str:
         body = np.array2string(self._a, separator=", ", prefix="tensor(", **_print_options(self._a))
@@ -214,10 +220,19 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def _backward(*args, **kwargs):
+def _bind():
     # Bound on first use: autograd imports this module.
-    global _backward
-    from .autograd.backprop import backward
+    global _backward, _scalar_backward
+    from .autograd.backprop import backward, scalar_backward
 
-    _backward = backward
-    return backward(*args, **kwargs)
+    _backward, _scalar_backward = backward, scalar_backward
+
+
+def _backward(*args, **kwargs):
+    _bind()
+    return _backward(*args, **kwargs)
+
+
+def _scalar_backward(t, retain_graph):
+    _bind()
+    return _scalar_backward(t, retain_graph)

@@ -135,22 +135,46 @@ def _add(a, b):
     return b if a is None else a + b
 
 
+def scalar_backward(t: Tensor, retain_graph=None) -> None:
+    """`t.backward()` with no arguments: the common case, straight to the numpy loop."""
+    node = t.grad_fn
+    if node is None or t._a.size != 1:
+        backward([t], None, retain_graph)  # a leaf, or the errors of the general path
+        return
+    buffers = {}
+    heap = []
+    send(buffers, heap, (node, t._nr), _ones(t._a))
+    prev_mode = is_grad_enabled()
+    _set(False)
+    try:
+        keep = bool(retain_graph)
+        while heap:
+            node = heappop(heap)[1]
+            node._back(buffers.pop(node), buffers, heap, keep)
+    finally:
+        _set(prev_mode)
+
+
 def run(roots, keep, create, accumulate=True, targets=None, only=None):
     """Propagate root gradients to every reachable node. Returns captured target grads.
 
     Nodes are visited newest first (a heap on creation order): every consumer of a node was
     created after it, so by the time a node is popped all gradient into it has arrived. No
-    walk to count dependencies first, no recursion."""
+    walk to count dependencies first, no recursion. The ordinary case (numpy gradients into
+    leaves' .grad) is one call per node to its compiled step (`compiled.py`)."""
     buffers = {}
     heap = []
-    for (node, nr), g in roots:
-        if node not in buffers:
-            heappush(heap, (-node.seq, node))
-        _push(buffers, node, nr, g)
+    for edge, g in roots:
+        send(buffers, heap, edge, g)
     captured = {}
     prev_mode = is_grad_enabled()
     _set(create)
     try:
+        if not create and not targets and only is None and accumulate:
+            while heap:
+                node = heappop(heap)[1]
+                node._back(buffers.pop(node), buffers, heap, keep)
+            return captured
         while heap:
             node = heappop(heap)[1]
             buf = buffers.pop(node)
@@ -175,34 +199,30 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             if not keep and (node.saved or node.ans is not None):
                 node.release()
             for e, gi in pairs:
-                if e is None or gi is None:
-                    continue
-                nxt, nr = e
-                if nxt.n_out == 1:
-                    prev = buffers.get(nxt)
-                    if prev is None:
-                        buffers[nxt] = gi
-                        heappush(heap, (-nxt.seq, nxt))
-                    else:
-                        buffers[nxt] = prev + gi
-                else:
-                    if nxt not in buffers:
-                        heappush(heap, (-nxt.seq, nxt))
-                    _push(buffers, nxt, nr, gi)
+                if e is not None and gi is not None:
+                    send(buffers, heap, e, gi)
     finally:
         _set(prev_mode)
     return captured
 
 
-def _push(buffers, node, nr, g):
+def send(buffers, heap, edge, g):
+    """Add gradient g for output `edge[1]` of node `edge[0]`; a node enters the heap with
+    its first gradient."""
+    node, nr = edge
     if node.n_out == 1:
         prev = buffers.get(node)
-        buffers[node] = g if prev is None else prev + g
-    else:
-        buf = buffers.get(node)
-        if buf is None:
-            buf = buffers[node] = [None] * node.n_out
-        buf[nr] = _add(buf[nr], g)
+        if prev is None:
+            buffers[node] = g
+            heappush(heap, (node.key, node))
+        else:
+            buffers[node] = prev + g
+        return
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * node.n_out
+        heappush(heap, (node.key, node))
+    buf[nr] = _add(buf[nr], g)
 
 
 def _retain(node, buf):
