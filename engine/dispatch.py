@@ -73,16 +73,18 @@ _EMPTY: dict = {}
 
 
 def _edge(t):
-    """The edge to tensor t's producer: its grad_fn, or its leaf's AccumulateGrad."""
+    """The edge to tensor t's producer (its grad_fn, or its leaf's AccumulateGrad), counted
+    in the producer's `uses`."""
     fn = t.grad_fn
     if fn is not None:
+        fn.uses += 1
         return (fn, t._nr)
     ref = t._acc
-    if ref is not None:
-        acc = ref()
-        if acc is not None:
-            return (acc, 0)
-    return (t.accumulator(), 0)
+    acc = None if ref is None else ref()
+    if acc is None:
+        acc = t.accumulator()
+    acc.uses += 1
+    return (acc, 0)
 
 
 def apply_binary(op, x, y):
@@ -145,6 +147,7 @@ def apply_binary(op, x, y):
         node.retained = None
         node.freed = False
         node.key = next(_node_keys)
+        node.uses = 0
         return Tensor(out, True, node)
     return Tensor(out)
 
@@ -177,6 +180,7 @@ def apply_unary(op, x, attrs, cls=None):
         node.retained = None
         node.freed = False
         node.key = next(_node_keys)
+        node.uses = 0
         return Tensor(out, True, node)
     return Tensor(out)
 

@@ -42,6 +42,7 @@ class Node:
         "retained",  # output_nr -> weak refs of tensors that asked for retain_grad()
         "freed",
         "key",  # heap key of backward: minus the creation order
+        "uses",  # edges recorded into this node: with one, backward needs no heap for it
         "__weakref__",
     )
     op = None
@@ -64,12 +65,12 @@ class Node:
         if self.freed:
             raise GradError(FREED_MESSAGE)
 
-    def _back(self, g, buffers, heap, keep):
+    def _back(self, g, buffers, heap, stack, keep):
         """The numpy backward step of this node (see autograd/compiled.py): compiled for
         the node's class on first use, then called directly."""
         from .autograd.compiled import install
 
-        return install(type(self))(self, g, buffers, heap, keep)
+        return install(type(self))(self, g, buffers, heap, stack, keep)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
@@ -87,13 +88,14 @@ def new_node(cls, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
     node.retained = None
     node.freed = False
     node.key = next(_node_keys)
+    node.uses = 0
     return node
 
 
 class AccumulateGrad:
     """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`."""
 
-    __slots__ = ("variable", "key", "__weakref__")
+    __slots__ = ("variable", "key", "uses", "__weakref__")
     edges = ()
     n_out = 1
     retained = None
@@ -101,6 +103,7 @@ class AccumulateGrad:
     def __init__(self, variable):
         self.variable = variable
         self.key = next(_sink_keys)
+        self.uses = 0
 
     def name(self) -> str:
         return "AccumulateGrad"
@@ -109,10 +112,10 @@ class AccumulateGrad:
     def next_functions(self):
         return ()
 
-    def _back(self, g, buffers, heap, keep):
+    def _back(self, g, buffers, heap, stack, keep):
         from .autograd.compiled import install
 
-        return install(AccumulateGrad)(self, g, buffers, heap, keep)
+        return install(AccumulateGrad)(self, g, buffers, heap, stack, keep)
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"

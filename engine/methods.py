@@ -26,10 +26,6 @@ def _rtruediv(self, other):
     return apply(OPS["mul"], (FUNCTIONS["reciprocal"].fn(self), other), _NO_ATTRS)
 
 
-def _pow(self, exponent):
-    return FUNCTIONS["pow"].fn(self, exponent)
-
-
 def _rpow(self, base):
     return FUNCTIONS["pow"].fn(base, self)
 
@@ -47,7 +43,7 @@ def install() -> None:
     t.__mul__ = t.__rmul__ = _binary("mul")
     t.__truediv__ = _binary("div")
     t.__rtruediv__ = _rtruediv
-    t.__pow__ = _pow
+    t.__pow__ = FUNCTIONS["pow"].fn
     t.__rpow__ = _rpow
     t.__neg__ = lambda self: apply(OPS["neg"], (self,), _NO_ATTRS)
     t.__pos__ = lambda self: self

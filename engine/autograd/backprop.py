@@ -13,7 +13,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from ..errors import GradError
-from ..grad_mode import _set, is_grad_enabled
+from ..grad_mode import _set, _state, is_grad_enabled
 from ..graph import AccumulateGrad
 from ..tensor import Tensor
 from .sum_to import sum_to
@@ -41,12 +41,12 @@ def _initial_grad(t: Tensor, g, create: bool):
     return arr.astype(t._a.dtype, copy=True)
 
 
-_ONES = {}
+_ONES = {}  # (shape, dtype) -> ones; dtype -> 0-d ones
 
 
 def _ones(a):
     """A shared read-only ones array for the implicit gradient of a scalar output."""
-    key = (a.shape, a.dtype)
+    key = (a.shape, a.dtype) if a.ndim else a.dtype
     one = _ONES.get(key)
     if one is None:
         one = np.ones(a.shape, a.dtype)
@@ -141,18 +141,35 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
     if node is None or t._a.size != 1:
         backward([t], None, retain_graph)  # a leaf, or the errors of the general path
         return
-    buffers = {}
-    heap = []
-    send(buffers, heap, (node, t._nr), _ones(t._a))
-    prev_mode = is_grad_enabled()
-    _set(False)
+    g = _ONES.get(t._a.dtype) if not t._a.ndim else None
+    if g is None:
+        g = _ones(t._a)
+    prev_mode = _state.enabled
+    _state.enabled = False
     try:
-        keep = bool(retain_graph)
-        while heap:
-            node = heappop(heap)[1]
-            node._back(buffers.pop(node), buffers, heap, keep)
+        if node.n_out == 1:
+            _loop([(node, g)], {}, [], bool(retain_graph))
+        else:
+            buffers, heap = {}, []
+            send(buffers, heap, (node, t._nr), g)
+            _loop([], buffers, heap, bool(retain_graph))
     finally:
-        _set(prev_mode)
+        _state.enabled = prev_mode
+
+
+def _loop(stack, buffers, heap, keep):
+    """The ordinary backward: numpy gradients into leaves' .grad, one call per node to its
+    compiled step (`compiled.py`). A node with one recorded consumer is complete once that
+    consumer ran, so it goes on `stack` and runs next; the others wait in `buffers` for the
+    heap to reach them (newest first: every consumer of a node was created after it)."""
+    while True:
+        while stack:
+            node, g = stack.pop()
+            node._back(g, buffers, heap, stack, keep)
+        if not heap:
+            return
+        node = heappop(heap)[1]
+        node._back(buffers.pop(node), buffers, heap, stack, keep)
 
 
 def run(roots, keep, create, accumulate=True, targets=None, only=None):
@@ -170,10 +187,11 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
     prev_mode = is_grad_enabled()
     _set(create)
     try:
-        if not create and not targets and only is None and accumulate:
-            while heap:
-                node = heappop(heap)[1]
-                node._back(buffers.pop(node), buffers, heap, keep)
+        # A root that is some other root's single consumer's input would be run from the
+        # stack before its own gradient was added: such runs take the general loop.
+        simple = not create and not targets and only is None and accumulate
+        if simple and (len(roots) == 1 or all(n.uses != 1 for (n, _), _ in roots)):
+            _loop([], buffers, heap, keep)
             return captured
         while heap:
             node = heappop(heap)[1]

@@ -37,7 +37,7 @@ def install(cls):
     return fn
 
 
-def _leaf(node, g, buffers, heap, keep):
+def _leaf(node, g, buffers, heap, stack, keep):
     v = node.variable
     a = v._a
     if g.dtype is not a.dtype and g.dtype != a.dtype:
@@ -53,7 +53,7 @@ def _leaf(node, g, buffers, heap, keep):
         _accumulate(v, g, False)
 
 
-def _general(node, g, buffers, heap, keep):
+def _general(node, g, buffers, heap, stack, keep):
     if node.retained:
         _retain(node, g)
     grads = _apply_node(node, g, False)
@@ -61,11 +61,14 @@ def _general(node, g, buffers, heap, keep):
         node.release()
     for e, gi in zip(node.edges, grads, strict=True):
         if e is not None and gi is not None:
-            send(buffers, heap, e, gi)
+            if e[0].uses == 1 and e[0].n_out == 1:
+                stack.append((e[0], gi))
+            else:
+                send(buffers, heap, e, gi)
 
 
 _TEMPLATE = """\
-def back(node, g, buffers, heap, keep):
+def back(node, g, buffers, heap, stack, keep):
     if node.retained:
         _retain(node, g)
     if node.freed:
@@ -90,7 +93,9 @@ _STEP = """\
             gi = _fit(gi, shapes[{i}], dtypes[{i}], False)
         if gi is not None:
             n = e{i}[0]
-            if n.n_out == 1:
+            if n.uses == 1 and n.n_out == 1:  # its only consumer: complete, no heap
+                stack.append((n, gi))
+            elif n.n_out == 1:
                 p = buffers.get(n)
                 if p is None:
                     buffers[n] = gi

@@ -120,6 +120,11 @@ def _np_broadcast(x, shape):
     view built directly. Never written through: gradients are not modified in place."""
     if x.shape == shape:
         return x
+    if not x.ndim:  # a full reduction's gradient: every element reads the one value
+        out = np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+        if out.flags.writeable:  # (a view of a read-only array is born read-only)
+            out.flags.writeable = False
+        return out
     if not x.flags.c_contiguous or len(shape) < x.ndim:
         return np.broadcast_to(x, shape)
     lead = len(shape) - x.ndim

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..dispatch import apply, apply_unary
+from ..dtypes import scalar_array
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
@@ -106,9 +107,10 @@ def _pow_vjp(g, input, exponent):
     if type(input) is np.ndarray and type(g) is np.ndarray and g.shape == input.shape:
         # One temporary, updated in place: at 10⁶ elements the chained form kept three
         # arrays alive at once.
-        r = input * 1 if exponent == 2 else _int_pow(input, exponent - 1)
-        r = r.astype(np.result_type(r, g), copy=False)
-        r *= exponent
+        r = input.copy() if exponent == 2 else _int_pow(input, exponent - 1)
+        if r.dtype != g.dtype:
+            r = r.astype(np.result_type(r, g))
+        r *= scalar_array(exponent, r.dtype) if r.dtype.kind == "f" else exponent
         r *= g
         return r
     if exponent == 2:
@@ -127,6 +129,8 @@ def _pow_vjp(g, input, exponent):
 @defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
 def _pow(input, *, exponent):
     """input ** exponent for a number exponent."""
+    if type(exponent) is int and exponent > 1 and input.dtype.kind == "f":
+        return _int_pow(input, exponent)  # the common case, first
     if input.dtype.kind in "biu":  # torch: bool ** 2 is int64, int ** 2.0 is float32
         input = input.astype(np.float32 if type(exponent) is float else np.int64)
     if type(exponent) is int or (
@@ -175,9 +179,14 @@ def _pow_dtype(input, exponent):
     return default_dtype(OPS["pow.Tensor_Tensor"], (input, exponent))
 
 
+_POW = OPS["pow"]
+
+
 @deffn("pow", op="pow", method=True, shape=ew, dtype=_pow_dtype)
 def pow(input, exponent):  # noqa: A001 - torch's name
     """input ** exponent; either side may be a tensor or a number."""
+    if type(exponent) is int or type(exponent) is float:
+        return apply_unary(_POW, input, {"exponent": exponent})
     if isinstance(exponent, Tensor):
         if isinstance(input, Tensor):
             return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})

@@ -78,15 +78,25 @@ def floating_only(op, what=_VAR_DTYPES):
 )
 def _sum(input, *, dim=None, keepdim=False):
     """Sum of elements over dim."""
+    if dim is None and input.dtype.kind == "f":
+        return np.add.reduce(input, None, keepdims=keepdim, out=...)  # `...`: an array
     if input.dtype.kind in "bi":  # torch sums bool and int into int64
         input = input.astype(np.int64)
     return np.add.reduce(input, axis=np_axis(dim, input.ndim, "sum"), keepdims=keepdim)
 
 
+_SUM = OPS["sum"]
+_SUM_ALL = {"dim": None, "keepdim": False}  # shared by every x.sum(): never modified
+_SUM_ALL_NODE = _SUM.node_class(_SUM_ALL)
+
+
 @deffn("sum", op="sum", method=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     """Sum over dim (int or tuple, default all) with keepdim."""
-    out = apply_unary(OPS["sum"], input, {"dim": dim, "keepdim": keepdim})
+    if dim is None and not keepdim:
+        out = apply_unary(_SUM, input, _SUM_ALL, _SUM_ALL_NODE)
+    else:
+        out = apply_unary(_SUM, input, {"dim": dim, "keepdim": keepdim})
     return out if dtype is None else out.to(dtype)
 
 
