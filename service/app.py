@@ -24,6 +24,7 @@ from service.routes import (
     problems,
     sessions,
 )
+from service.sessions.live import LiveStore
 from service.settings import Settings
 from service.store import make_store
 
@@ -79,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         set_program_cache_size(settings.program_cache_size)
         app.state.settings = settings
-        app.state.store = TimedStore(make_store(settings))  # each worker process opens its own
+        # Each worker process opens its own store and keeps its own sessions in memory.
+        app.state.store = LiveStore(TimedStore(make_store(settings)), settings)
         try:
             yield
         finally:

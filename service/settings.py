@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     max_store_bytes: int = Field(
         2048 * MiB, ge=1, description="Most bytes all live sessions together may store."
     )
+    journal_max_entries: int = Field(
+        64,
+        ge=0,
+        description="Training calls stored as their request (a journal entry, replayed when "
+        "the session is read) between two stores of the whole state; the whole state is also "
+        "stored once the entries outweigh it. 0 stores the whole state every call.",
+    )
+    session_cache_bytes: int = Field(
+        512 * MiB,
+        ge=0,
+        description="Bytes of sessions each worker keeps in memory between calls, so that a "
+        "step neither reads nor replays what this worker computed last.",
+    )
     idempotency_ttl_seconds: float = Field(
         86400.0,
         gt=0,

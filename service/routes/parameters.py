@@ -23,6 +23,7 @@ from service.sessions.http import JSON, etag
 from service.sessions.protocol import READ, WRITE, CallDep, ParameterName
 from service.sessions.protocol import mutate as _mutate
 from service.sessions.protocol import ok as _ok
+from service.store import SessionRecord
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
 
@@ -56,15 +57,14 @@ async def get_parameter(
             errors=[{"parameter": "include", "detail": f"allowed: {sorted(_INCLUDE)}"}],
         )
 
-    def work() -> Response:
-        record = call.read()
+    def work(record: SessionRecord) -> Response:
         content = actions.parameter_content(record, name, wanted | {"value"}, binary)
         content["version"] = record.version
         return Response(
             jsonio.dumps(content), headers={"ETag": etag(record.version)}, media_type=JSON
         )
 
-    return await run_in_threadpool(work)
+    return await run_in_threadpool(call.read, work)
 
 
 ADDED = {

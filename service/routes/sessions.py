@@ -2,6 +2,7 @@
 between training steps. The work is in `service.sessions`; these routes read the protocol
 headers, run it off the event loop, and document it."""
 
+import dataclasses
 from collections.abc import Callable, Coroutine
 from email.message import Message
 from typing import Annotated, Any, Literal
@@ -208,13 +209,12 @@ async def fork_session(call: CallDep, store: StoreDep, settings: SettingsDep) ->
     """A new session with this one's parameters, gradients, buffers, optimizer state, program
     and step count, and its own token. The original is unchanged."""
 
-    def work() -> Response:
-        record = call.read()
+    def fork(record: SessionRecord) -> Response:
         token = new_token()
-        record.id, record.token_hash = new_session_id(), hash_(token)
-        return _created(store, record, token, settings)
+        copied = dataclasses.replace(record, id=new_session_id(), token_hash=hash_(token))
+        return _created(store, copied, token, settings)
 
-    return await run_in_threadpool(work)
+    return await run_in_threadpool(call.read, fork)
 
 
 @router.get(
@@ -242,14 +242,17 @@ async def get_session_state(
     media = {"json": JSON, "safetensors": OCTET}.get(format_ or "") or negotiate(
         request.headers.get("accept"), [OCTET, JSON]
     )
-    record = await run_in_threadpool(call.read)
-    headers = {"ETag": etag(record.version)}
-    if media == JSON:
-        content = await run_in_threadpool(state.to_json, record, binary)
-        return Response(jsonio.dumps(content), headers=headers, media_type=JSON)
-    data = await run_in_threadpool(state.to_safetensors, record)
-    headers["Content-Disposition"] = f'attachment; filename="session-{record.id}.safetensors"'
-    return Response(data, headers=headers, media_type=OCTET)
+
+    def export(record: SessionRecord) -> Response:
+        headers = {"ETag": etag(record.version)}
+        if media == JSON:
+            content = jsonio.dumps(state.to_json(record, binary))
+            return Response(content, headers=headers, media_type=JSON)
+        data = state.to_safetensors(record)
+        headers["Content-Disposition"] = f'attachment; filename="session-{record.id}.safetensors"'
+        return Response(data, headers=headers, media_type=OCTET)
+
+    return await run_in_threadpool(call.read, export)
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -268,15 +271,16 @@ async def session_forward(
     "train"` on a model session: then, as `model.train()`, the batch norms use the batch's
     statistics and their updated running statistics are committed (a new version)."""
     if body.mode == "train":
-        return await _mutate(call, lambda record: model_calls.forward(record, body, settings))
+        return await _mutate(
+            call, lambda record: model_calls.forward(record, body, settings), "forward"
+        )
 
-    def work() -> Response:
-        record = call.read()
+    def work(record: SessionRecord) -> Response:
         content = actions.forward(record, body, settings)
         body_bytes = jsonio.dumps({**content, "version": record.version})
         return Response(body_bytes, headers={"ETag": etag(record.version)}, media_type=JSON)
 
-    return await run_in_threadpool(work)
+    return await run_in_threadpool(call.read, work)
 
 
 @router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
@@ -291,7 +295,7 @@ async def session_backward(
     stored `.grad`, so several calls and then one `step` accumulate gradients. Answers the
     loss, the outputs asked for, the gradient norms and (`include: ["grads"]`) the gradients.
     """
-    return await _mutate(call, lambda record: actions.backward_(record, body, settings))
+    return await _mutate(call, lambda record: actions.backward_(record, body, settings), "backward")
 
 
 @router.post("/{session_id}/step", summary="optimizer.step()", response_model=SessionStepPublic,
@@ -304,7 +308,7 @@ async def session_step(
     """Updates every parameter that has a gradient with the optimizer's rule (torch's, exactly)
     and keeps the optimizer state. `dry_run: true` answers Δθ and changes nothing."""
     request = body or SessionStepCreate()
-    return await _mutate(call, lambda record: actions.step(record, request, settings))
+    return await _mutate(call, lambda record: actions.step(record, request, settings), "step")
 
 
 @router.post("/{session_id}/zero_grad", summary="optimizer.zero_grad()",
@@ -312,7 +316,7 @@ async def session_step(
 async def session_zero_grad(call: CallDep, body: SessionZeroGradCreate | None = None) -> Response:
     """Drops every accumulated gradient (or, with `set_to_none: false`, zeroes it)."""
     request = body or SessionZeroGradCreate()
-    return await _mutate(call, lambda record: actions.zero_grad(record, request))
+    return await _mutate(call, lambda record: actions.zero_grad(record, request), "zero_grad")
 
 
 @router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
@@ -325,7 +329,7 @@ async def session_train(
 ) -> Response:
     """The usual iteration in one call, once on `inputs` or once per entry of `batches`, all
     committed together as one new version. Answers the losses (each before its step)."""
-    return await _mutate(call, lambda record: actions.train(record, body, settings))
+    return await _mutate(call, lambda record: actions.train(record, body, settings), "train")
 
 
 # -- state_dict --------------------------------------------------------------------------------
@@ -347,13 +351,15 @@ async def session_train(
 async def get_state_dict(call: CallDep) -> Response:
     """The session's parameters and buffers (no gradients or optimizer state: `GET
     .../state` has everything) in the format torch and Hugging Face save weights in."""
-    record = await run_in_threadpool(call.read)
-    data = await run_in_threadpool(model_calls.state_dict, record)
-    headers = {
-        "ETag": etag(record.version),
-        "Content-Disposition": f'attachment; filename="state_dict-{record.id}.safetensors"',
-    }
-    return Response(data, headers=headers, media_type=OCTET)
+
+    def export(record: SessionRecord) -> Response:
+        headers = {
+            "ETag": etag(record.version),
+            "Content-Disposition": f'attachment; filename="state_dict-{record.id}.safetensors"',
+        }
+        return Response(model_calls.state_dict(record), headers=headers, media_type=OCTET)
+
+    return await run_in_threadpool(call.read, export)
 
 
 @router.put(

@@ -207,7 +207,7 @@ SESSION = {
         "updated_at": _T1,
         "last_used_at": _T1,
         "expires_at": _EXPIRES,
-        "stored_bytes": 1792,
+        "stored_bytes": 950,
         "parameters": _info(True),
     },
 }

@@ -16,9 +16,10 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from fastapi import Response
@@ -42,6 +43,7 @@ from service.store import (
 from service.store.records import BUFFER, GRAD, PARAM
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ATTEMPTS = 8  # recomputations of a call without If-Match that keeps losing races
 TOUCH_SECONDS = 1.0  # reads mark a session used at most this often (each mark is a write)
@@ -190,16 +192,27 @@ class Call:
     if_match: str | None = None
     key: str | None = None
 
-    def read(self) -> SessionRecord:
-        """The whole session, if the token opens it; marks it used."""
+    def read(self, use: Callable[[SessionRecord], T]) -> T:
+        """`use(the whole session)`, if the token opens it; marks it used. `use` runs under
+        the session's lock: the arrays are the ones a step in another thread updates."""
         try:
-            record = self.store.get(self.session_id)
-            authorize(record, self.token, self.session_id)
-            assert record is not None
-            self._touch(record)
+            with self._lock():
+                record = self.store.get(self.session_id)
+                authorize(record, self.token, self.session_id)
+                assert record is not None
+                self._touch(record)
+                return use(record)
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
-        return record
+
+    def _lock(self) -> AbstractContextManager[Any]:
+        lock = getattr(self.store, "lock", None)  # a LiveStore's; a bare backend has none
+        return nullcontext() if lock is None else lock(self.session_id)
+
+    def _forget(self) -> None:
+        forget = getattr(self.store, "forget", None)
+        if forget is not None:
+            forget(self.session_id)
 
     def read_meta(self) -> SessionMeta:
         try:
@@ -248,14 +261,20 @@ class Call:
 
     # -- the commit --
 
-    def mutate(self, compute: Callable[[SessionRecord], Outcome]) -> Response:
-        """Read, compute, commit with compare-and-set; the answer (or its replay)."""
+    def mutate(
+        self, compute: Callable[[SessionRecord], Outcome], replay: bytes | None = None
+    ) -> Response:
+        """Read, compute, commit with compare-and-set; the answer (or its replay). `replay`
+        is the request as a journal entry, when the call can be computed again from it."""
         try:
-            return self._mutate(compute)
+            with self._lock():
+                return self._mutate(compute, replay)
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
 
-    def _mutate(self, compute: Callable[[SessionRecord], Outcome]) -> Response:
+    def _mutate(
+        self, compute: Callable[[SessionRecord], Outcome], replay: bytes | None
+    ) -> Response:
         for _ in range(MAX_ATTEMPTS):
             record = self.store.get(self.session_id)
             authorize(record, self.token, self.session_id)
@@ -265,10 +284,16 @@ class Call:
                 if stored is not None:
                     return self._replay(stored)
             self._check_if_match(record.version)
-            outcome = compute(record)
+            try:
+                outcome = compute(record)
+            except BaseException:
+                self._forget()  # it may have updated the kept arrays in place
+                raise
             if outcome.changes is None:  # nothing to change (a dry run)
+                self._forget()  # which updated the kept arrays in place, too
                 self._touch(record)
                 return self._answer(outcome, record.version)
+            outcome.changes.replay = replay
             version = record.version + 1
             response = self._answer(outcome, version)
             if self.key is not None:
@@ -280,7 +305,7 @@ class Call:
                     body=bytes(response.body),
                 )
             try:
-                self.store.commit(self.session_id, record.version, outcome.changes)
+                self._commit(record, outcome.changes)
             except VersionConflict as exc:
                 if self.if_match is not None:
                     raise precondition_failed(self.if_match, exc.actual) from None
@@ -297,6 +322,12 @@ class Call:
             "or send If-Match to be told at once.",
             headers={"Retry-After": "1"},
         )
+
+    def _commit(self, record: SessionRecord, changes: Changes) -> None:
+        if hasattr(self.store, "forget"):  # a LiveStore: it keeps what `record` became
+            self.store.commit(self.session_id, record.version, changes, base=record)
+        else:
+            self.store.commit(self.session_id, record.version, changes)
 
     def _answer(self, outcome: Outcome, version: int) -> Response:
         headers = {"ETag": etag(version), **outcome.headers}

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import StoreDep
 from service.problems import problem_responses
+from service.sessions import journal
 from service.sessions.http import JSON, Call, Outcome
 from service.sessions.http import bearer as parse_bearer
 from service.store import SessionRecord
@@ -79,5 +80,10 @@ async def call_for(
 CallDep = Annotated[Call, Depends(call_for)]
 
 
-def mutate(call: Call, compute: Callable[[SessionRecord], Outcome]) -> Any:
-    return run_in_threadpool(call.mutate, compute)
+def mutate(
+    call: Call, compute: Callable[[SessionRecord], Outcome], journal_as: str | None = None
+) -> Any:
+    """Run a mutating call; `journal_as` names its entry in journal.REPLAYABLE when the
+    change can be stored as the request (the body) instead of the arrays it changes."""
+    replay = None if journal_as is None else journal.encode(journal_as, call.body)
+    return run_in_threadpool(call.mutate, compute, replay)

@@ -13,6 +13,7 @@ from service.store.errors import QuotaExceeded
 from service.store.records import (
     BUFFER,
     GRAD,
+    JOURNAL,
     PARAM,
     STATE,
     ArrayInfo,
@@ -94,7 +95,11 @@ def plan_commit(meta: SessionMeta, changes: Changes, limits: Limits) -> Plan:
     if unknown:
         raise ValueError(f"requires_grad for unknown parameters: {sorted(unknown)}")
     requires_grad.update(changes.requires_grad)
-    for kind, group in ((GRAD, changes.grads), (BUFFER, changes.buffers)):
+    for kind, group in (
+        (GRAD, changes.grads),
+        (BUFFER, changes.buffers),
+        (JOURNAL, changes.journal),
+    ):
         for name, array in group.items():
             if array is None:
                 drop((kind, name, ""))

@@ -12,7 +12,10 @@ from typing import Any
 import numpy as np
 
 PARAM, GRAD, BUFFER, STATE = "param", "grad", "buffer", "state"
-KINDS = (PARAM, GRAD, BUFFER, STATE)
+# A journal entry (named by the version it made, zero-padded): the request that made that
+# version, to be replayed on the arrays above it instead of storing all of them each step.
+JOURNAL = "journal"
+KINDS = (PARAM, GRAD, BUFFER, STATE, JOURNAL)
 
 ArrayKey = tuple[str, str, str]
 """(kind, name, slot): slot names an optimizer-state buffer (`exp_avg`, ...), else ""."""
@@ -32,7 +35,18 @@ class ArrayInfo:
 def array_info(array: np.ndarray) -> ArrayInfo:
     if array.dtype.kind not in _STORABLE_KINDS:
         raise TypeError(f"cannot store arrays of dtype {array.dtype}")
-    return ArrayInfo(array.dtype.name, tuple(int(n) for n in array.shape), int(array.nbytes))
+    return ArrayInfo(_name(array.dtype), tuple(int(n) for n in array.shape), int(array.nbytes))
+
+
+_NAMES: dict[np.dtype, str] = {}
+
+
+def _name(dtype: np.dtype) -> str:
+    """`dtype.name`, which numpy works out anew (a few µs) on every call."""
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = _NAMES[dtype] = dtype.name
+    return name
 
 
 def encode_array(array: np.ndarray) -> tuple[ArrayInfo, bytes]:
@@ -102,17 +116,26 @@ class SessionRecord(SessionHeader):
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     # per parameter: momentum_buffer / exp_avg / exp_avg_sq / max_exp_avg_sq / step
     optimizer_state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    journal: dict[str, np.ndarray] = field(default_factory=dict)  # uint8 entries, see JOURNAL
+
+    def _groups(self) -> tuple[tuple[str, dict[str, np.ndarray]], ...]:
+        return (
+            (PARAM, self.parameters),
+            (GRAD, self.grads),
+            (BUFFER, self.buffers),
+            (JOURNAL, self.journal),
+        )
 
     def flat_arrays(self) -> dict[ArrayKey, np.ndarray]:
         flat: dict[ArrayKey, np.ndarray] = {}
-        for kind, group in ((PARAM, self.parameters), (GRAD, self.grads), (BUFFER, self.buffers)):
+        for kind, group in self._groups():
             flat.update({(kind, name, ""): array for name, array in group.items()})
         for name, slots in self.optimizer_state.items():
             flat.update({(STATE, name, slot): array for slot, array in slots.items()})
         return flat
 
     def set_flat_arrays(self, flat: dict[ArrayKey, np.ndarray]) -> None:
-        groups = {PARAM: self.parameters, GRAD: self.grads, BUFFER: self.buffers}
+        groups = dict(self._groups())
         for (kind, name, slot), array in flat.items():
             if kind == STATE:
                 self.optimizer_state.setdefault(name, {})[slot] = array
@@ -146,7 +169,55 @@ class Changes:
     grads: dict[str, np.ndarray | None] = field(default_factory=dict)
     buffers: dict[str, np.ndarray | None] = field(default_factory=dict)
     optimizer_state: dict[str, dict[str, np.ndarray] | None] = field(default_factory=dict)
+    journal: dict[str, np.ndarray | None] = field(default_factory=dict)
     program: Any = None  # None: unchanged
     optimizer: dict[str, Any] | None = None  # None: unchanged
     steps: int = 0  # added to step_count
     response: StoredResponse | None = None
+    # How to compute these changes again from the previous version (the request, for the
+    # journal); stores that keep only arrays ignore it.
+    replay: bytes | None = None
+
+
+def applied(record: SessionRecord, changes: Changes) -> SessionRecord:
+    """The record one commit of `changes` makes (version and timestamps aside), sharing the
+    unchanged arrays; the same rules as the stores' plan (plan.py)."""
+    new = SessionRecord(
+        **{k: v for k, v in vars(record).items() if k not in _ARRAY_FIELDS},
+        parameters=dict(record.parameters),
+        grads=dict(record.grads),
+        buffers=dict(record.buffers),
+        optimizer_state=dict(record.optimizer_state),
+        journal=dict(record.journal),
+    )
+    new.requires_grad = dict(record.requires_grad)
+    for name, array in changes.parameters.items():
+        if array is None:  # a parameter takes its gradient and optimizer state with it
+            for group in (new.parameters, new.grads, new.optimizer_state, new.requires_grad):
+                group.pop(name, None)
+        else:
+            new.parameters[name] = array
+            new.requires_grad.setdefault(name, True)
+    new.requires_grad.update(changes.requires_grad)
+    for group, updates in (
+        (new.grads, changes.grads),
+        (new.buffers, changes.buffers),
+        (new.optimizer_state, changes.optimizer_state),
+        (new.journal, changes.journal),
+    ):
+        for name, value in updates.items():
+            if value is None:
+                group.pop(name, None)
+            else:
+                group[name] = value  # type: ignore[assignment]
+    if changes.program is not None:
+        new.program = changes.program
+    if changes.optimizer is not None:
+        new.optimizer = changes.optimizer
+    new.step_count += changes.steps
+    return new
+
+
+_ARRAY_FIELDS = frozenset(
+    ("parameters", "grads", "buffers", "optimizer_state", "journal", "requires_grad")
+)

@@ -1,0 +1,224 @@
+"""Sessions as this worker last saw them, kept in memory between calls, and the choice of
+what a commit stores: its journal entry, or the whole state (journal.py says why).
+
+Every call still reads the session's header from the store (one small read, the version
+among it): when that is the version kept here, no array is read and nothing is replayed;
+when another worker or replica committed since, the session is read and replayed again.
+A call computes on the kept arrays in place (the optimizer updates parameters in place,
+as torch's does) while it holds the session's lock, and the kept copy is dropped if the
+call fails or loses its commit, so a half-computed step is never seen.
+"""
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from service.sessions import journal
+from service.settings import Settings
+from service.store import Changes, SessionMeta, SessionRecord
+from service.store.records import BUFFER, GRAD, JOURNAL, PARAM, STATE, applied, array_info
+
+_STRIPES = 64  # locks shared by hash: bounded however many sessions come and go
+
+
+@dataclass
+class _Kept:
+    version: int
+    record: SessionRecord  # without a journal: the state as of `version`
+    journal: dict[str, int]  # the stored entries above the stored arrays: name -> bytes
+    nbytes: int  # of the record's arrays
+
+
+def _nbytes(record: SessionRecord) -> int:
+    return sum(a.nbytes for a in record.flat_arrays().values())
+
+
+class LiveStore:
+    """The session store the routes use: the backend (SQLite, Redis) plus this worker's
+    kept sessions. Other operations pass through to the backend."""
+
+    def __init__(self, inner: Any, settings: Settings) -> None:
+        self.inner = inner
+        self.settings = settings
+        self.max_bytes = settings.session_cache_bytes
+        self.max_entries = settings.journal_max_entries
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._kept_bytes = 0
+        self._guard = threading.Lock()
+        self._locks = [threading.RLock() for _ in range(_STRIPES)]
+
+    def __getattr__(self, name: str) -> Any:  # create, touch, count, ids, responses, expire
+        return getattr(self.inner, name)
+
+    def lock(self, session_id: str) -> threading.RLock:
+        """Held by a call for as long as it uses the session's kept arrays."""
+        return self._locks[hash(session_id) % _STRIPES]
+
+    # -- the kept sessions --
+
+    def _lookup(self, session_id: str, version: int) -> _Kept | None:
+        with self._guard:
+            kept = self._kept.get(session_id)
+            if kept is None or kept.version != version:
+                return None
+            self._kept.move_to_end(session_id)
+            return kept
+
+    def _keep(self, session_id: str, kept: _Kept) -> None:
+        with self._guard:
+            self._drop(session_id)
+            self._kept[session_id] = kept
+            self._kept_bytes += kept.nbytes
+            # The newest stays even alone over the budget: a call is computing on it.
+            while self._kept_bytes > self.max_bytes and len(self._kept) > 1:
+                self._drop(next(iter(self._kept)))
+
+    def _drop(self, session_id: str) -> None:
+        old = self._kept.pop(session_id, None)
+        if old is not None:
+            self._kept_bytes -= old.nbytes
+
+    def forget(self, session_id: str) -> None:
+        with self._guard:
+            self._drop(session_id)
+
+    # -- reads --
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The session as of its latest version, replayed; the kept object itself, which
+        the caller may change only while it holds `lock(session_id)`."""
+        with self.lock(session_id):
+            meta = self.inner.get_meta(session_id)
+            if meta is None:
+                self.forget(session_id)
+                return None
+            kept = self._lookup(session_id, meta.version)
+            if kept is None:
+                kept = self._load(session_id)
+                if kept is None:
+                    return None
+            record = kept.record
+            record.last_used_at, record.updated_at = meta.last_used_at, meta.updated_at
+            record.stored_bytes = meta.stored_bytes
+            return record
+
+    def _load(self, session_id: str) -> _Kept | None:
+        stored = self.inner.get(session_id)
+        if stored is None:
+            self.forget(session_id)
+            return None
+        entries = {name: array.nbytes for name, array in stored.journal.items()}
+        record = journal.replay(stored, self.settings)
+        kept = _Kept(stored.version, record, entries, _nbytes(record))
+        self._keep(session_id, kept)
+        return kept
+
+    def get_meta(self, session_id: str) -> SessionMeta | None:
+        """The session's header, with the array index of its latest version (replayed when
+        the store holds journal entries)."""
+        meta = self.inner.get_meta(session_id)
+        if meta is None or not any(key[0] == JOURNAL for key in meta.arrays):
+            return meta
+        record = self.get(session_id)
+        if record is None:
+            return None
+        fields = {k: v for k, v in vars(meta).items() if k != "arrays"}
+        arrays = {key: array_info(a) for key, a in record.flat_arrays().items()}
+        return SessionMeta(**fields, arrays=arrays)
+
+    # -- writes --
+
+    def commit(
+        self,
+        session_id: str,
+        expected_version: int,
+        changes: Changes,
+        base: SessionRecord | None = None,
+    ) -> int:
+        """Commit `changes`, computed on `base` (the session as of `expected_version`)."""
+        with self.lock(session_id):
+            kept = self._lookup(session_id, expected_version)
+            try:
+                if kept is None:
+                    kept = self._recover(session_id, expected_version, base)
+                stored, entries = self._stored_changes(session_id, expected_version, changes, kept)
+                version = self.inner.commit(session_id, expected_version, stored)
+            except BaseException:
+                self.forget(session_id)
+                raise
+            if kept is None:
+                self.forget(session_id)
+                return version
+            record = applied(kept.record, changes)
+            record.version = version
+            self._keep(session_id, _Kept(version, record, entries, _nbytes(record)))
+            return version
+
+    def _recover(self, session_id: str, version: int, base: SessionRecord | None) -> _Kept | None:
+        """What `commit` needs when the session is not kept (evicted meanwhile, or the
+        changes come from elsewhere): the journal stored, and the state it ends in."""
+        meta = self.inner.get_meta(session_id)
+        if meta is None:
+            return None
+        entries = {n: info.nbytes for (k, n, _), info in meta.arrays.items() if k == JOURNAL}
+        if base is None or base.version != version:
+            if not entries:
+                return None  # the changes apply to the stored arrays as they are
+            loaded = self._load(session_id)
+            return loaded if loaded is not None and loaded.version == version else None
+        return _Kept(version, base, entries, _nbytes(base))
+
+    def _stored_changes(
+        self, session_id: str, version: int, changes: Changes, kept: _Kept | None
+    ) -> tuple[Changes, dict[str, int]]:
+        """What to write for `changes` on top of `version`, and the journal after it."""
+        if kept is None:  # not computed on a kept session (or lost it): store as is
+            return changes, {}
+        entries = kept.journal
+        replay = changes.replay
+        if (
+            replay is not None
+            and len(entries) < self.max_entries
+            and sum(entries.values()) + len(replay) <= kept.nbytes
+            and not (changes.program or changes.optimizer or changes.requires_grad)
+        ):
+            name = journal.entry_name(version + 1)
+            entry = Changes(
+                journal={name: journal.as_array(replay)},
+                steps=changes.steps,
+                response=changes.response,
+            )
+            return entry, {**entries, name: len(replay)}
+        if not entries:
+            return changes, {}
+        # The arrays stored are older than the journal: write the whole new state.
+        return checkpoint(self.inner.get_meta(session_id), applied(kept.record, changes),
+                          changes), {}  # fmt: skip
+
+    def delete(self, session_id: str) -> bool:
+        self.forget(session_id)
+        return self.inner.delete(session_id)
+
+
+def checkpoint(meta: SessionMeta | None, full: SessionRecord, changes: Changes) -> Changes:
+    """Changes that make the stored session `full`, whatever arrays it holds now."""
+    stored: dict[str, set[str]] = {kind: set() for kind in (PARAM, GRAD, BUFFER, STATE, JOURNAL)}
+    for kind, name, _ in meta.arrays if meta is not None else ():
+        stored[kind].add(name)
+
+    def everything(kind: str, now: dict[str, Any]) -> dict[str, Any]:
+        return {**dict.fromkeys(stored[kind] - now.keys()), **now}
+
+    return Changes(
+        parameters=everything(PARAM, full.parameters),
+        requires_grad=dict(full.requires_grad),
+        grads=everything(GRAD, full.grads),
+        buffers=everything(BUFFER, full.buffers),
+        optimizer_state=everything(STATE, full.optimizer_state),
+        journal=dict.fromkeys(stored[JOURNAL]),
+        program=changes.program,
+        optimizer=changes.optimizer,
+        steps=changes.steps,
+        response=changes.response,
+    )
