@@ -11,9 +11,10 @@ from . import dtypes as _dt
 from .errors import EngineError, ShapeError
 from .grad_mode import _state
 from .graph import _node_keys, new_node
-from .tensor import Tensor
+from .tensor import Parameter, Tensor
 
-_FLOAT32 = _dt.float32
+_FLOAT32 = _F32 = _dt.float32
+_F64 = _dt.float64
 _scalar = _dt.scalar_array
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
@@ -79,6 +80,10 @@ def _edge(t):
     if fn is not None:
         fn.uses += 1
         return (fn, t._nr)
+    return _leaf_edge(t)
+
+
+def _leaf_edge(t):
     ref = t._acc
     acc = None if ref is None else ref()
     if acc is None:
@@ -87,93 +92,121 @@ def _edge(t):
     return (acc, 0)
 
 
-def apply_binary(op, x, y):
-    """`apply` for the arithmetic operators: x a Tensor, y a Tensor or a Python number, no
-    attributes. The common case (same floating dtype, or a float tensor and a number) skips
-    the general loop and promotion; anything else takes the general path. A number goes to
+def binary(op):
+    """The Tensor operator of binary `op` (`x + y`, `x * 3`...): `apply` for a Tensor x and
+    a Tensor or Python number y, no attributes, with what the op's record says about saving
+    resolved once. The common case (one floating dtype, or a float tensor and a number)
+    skips the general loop and promotion; anything else takes `apply`. A number goes to
     numpy as a cached 0-d array of x's dtype (`dtypes.scalar_array`), which the node saves
     in its place: same values, half numpy's cost on small arrays."""
-    a = x._a
-    ty = type(y)
-    if ty is Tensor:
-        b = y._a
+    forward, cls, masks, outs = op.forward, op.cls, op.save_masks, op.saves_out
+    # What to save when x, y or both need a gradient (a mask of -1 has both bits).
+    x_saves_y = masks[0] & 2 != 0  # x's VJP reads y...
+    x_saves_x = masks[0] & 1 != 0
+    y_saves_x = masks[1] & 1 != 0
+    y_saves_y = masks[1] & 2 != 0
+    saves_any = bool(masks[0] or masks[1])
+    x_out, y_out = outs
+
+    def run(x, y):
+        ty = type(y)
+        a = x._a
         dt = a.dtype
-        if (dt is not b.dtype and dt != b.dtype) or dt.kind != "f":
+        if ty is Tensor or ty is Parameter:
+            b = y._a
+            if b.dtype is not dt or (dt is not _F32 and dt is not _F64):
+                return apply(op, (x, y), _EMPTY)
+            y_rg = y._rg
+        elif (ty is float or ty is int) and (dt is _F32 or dt is _F64):
+            y = b = _scalar(y, dt)  # what the node saves, too
+            y_rg = False
+        else:
             return apply(op, (x, y), _EMPTY)
-        y_rg = y._rg
-    elif (ty is float or ty is int) and a.dtype.kind == "f":
-        b = _scalar(y, a.dtype)
-        y_rg = False
-    else:
-        return apply(op, (x, y), _EMPTY)
-    try:
-        out = op.forward(a, b)
-    except (ValueError, IndexError) as exc:
-        raise _explain(op, (x, y), _EMPTY, exc) from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if (x._rg or y_rg) and _state.enabled:
-        # Inlined _record for two operands.
-        if x._rg:
-            ex = _edge(x)
-            save = op.save_masks[0]
-            want_out = op.saves_out[0]
+        try:
+            out = forward(a, b)
+        except (ValueError, IndexError) as exc:
+            raise _explain(op, (x, y), _EMPTY, exc) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        x_rg = x._rg
+        if not (x_rg or y_rg) or not _state.enabled:
+            return Tensor(out)
+        node = cls()
+        node.attrs = _EMPTY
+        if x_rg:
+            fn = x.grad_fn
+            if fn is not None:
+                fn.uses += 1
+                ex = (fn, x._nr)
+            else:
+                ex = _leaf_edge(x)
         else:
             ex = None
-            save = 0
-            want_out = False
         if y_rg:
-            ey = _edge(y)
-            save |= op.save_masks[1]
-            want_out = want_out or op.saves_out[1]
+            fn = y.grad_fn
+            if fn is not None:
+                fn.uses += 1
+                node.edges = (ex, (fn, y._nr))
+            else:
+                node.edges = (ex, _leaf_edge(y))
+            node.shapes = (a.shape, b.shape)
+            node.dtypes = (dt, dt)
         else:
-            ey = None
-        if not save:
-            saved = ()
-        elif save == 3 or save == -1:
-            saved = (x, y if ty is Tensor else b)
-        elif save == 1:
-            saved = (x, None)
+            node.edges = (ex, None)
+            if type(y) is Tensor or type(y) is Parameter:
+                node.shapes = (a.shape, b.shape)
+                node.dtypes = (dt, dt)
+            else:
+                node.shapes = (a.shape, ())
+                node.dtypes = (dt, None)
+        if saves_any:
+            sx = x_rg and x_saves_x or y_rg and y_saves_x
+            sy = x_rg and x_saves_y or y_rg and y_saves_y
+            node.saved = (x if sx else None, y if sy else None) if sx or sy else ()
         else:
-            saved = (None, y if ty is Tensor else b)
-        node = op.cls()
-        node.attrs = _EMPTY
-        node.edges = (ex, ey)
-        node.saved = saved
-        node.ans = out if want_out else None
-        node.shapes = (a.shape, b.shape if ty is Tensor else ())
-        node.dtypes = (a.dtype, b.dtype if ty is Tensor else None)
+            node.saved = ()
+        node.ans = out if x_rg and x_out or y_rg and y_out else None
         node.n_out = 1
         node.retained = None
         node.freed = False
         node.key = next(_node_keys)
         node.uses = 0
         return Tensor(out, True, node)
-    return Tensor(out)
+
+    run.__name__ = op.name
+    return run
 
 
-def apply_unary(op, x, attrs, cls=None):
-    """`apply` for one Tensor operand (pow with a number exponent, sum, exp, views...).
-    `cls`, when given, is the node class `op.node_class(attrs)` names."""
-    if type(x) is not Tensor or op.n_outputs != 1:
-        return apply(op, (x,), attrs)
-    a = x._a
-    if (op.promote or op.to_float) and a.dtype.kind != "f":
-        return apply(op, (x,), attrs)
-    try:
-        out = op.forward(a, **attrs)
-    except (ValueError, IndexError) as exc:
-        raise _explain(op, (x,), attrs, exc) from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if x._rg and op.differentiable and out.dtype.kind == "f" and _state.enabled:
-        if op.vjps[0] is None:
+def unary(op):
+    """`apply` for one Tensor operand and attributes, `run(x, attrs, cls=None)`, with the
+    op's record resolved once; `cls`, when given, is the node class `op.node_class(attrs)`
+    names. Anything but a Tensor (or a non-floating one, for an op computing in floats)
+    takes `apply`."""
+    forward, cls0, several = op.forward, op.cls, op.n_outputs != 1
+    tracked = op.differentiable and bool(op.vjps) and op.vjps[0] is not None
+    floats_only = op.promote or op.to_float
+    save_in = tracked and bool(op.save_masks[0])
+    save_out = tracked and op.saves_out[0]
+
+    def run(x, attrs, cls=None):
+        if type(x) is not Tensor or several:
+            return apply(op, (x,), attrs)
+        a = x._a
+        if floats_only and a.dtype.kind != "f":
+            return apply(op, (x,), attrs)
+        try:
+            out = forward(a, **attrs)
+        except (ValueError, IndexError) as exc:
+            raise _explain(op, (x,), attrs, exc) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if not x._rg or not tracked or not _state.enabled or out.dtype.kind != "f":
             return Tensor(out)
-        node = (cls or op.cls or op.node_class(attrs))()
+        node = (cls or cls0 or op.node_class(attrs))()
         node.attrs = attrs
         node.edges = (_edge(x),)
-        node.saved = (x,) if op.save_masks[0] else ()
-        node.ans = out if op.saves_out[0] else None
+        node.saved = (x,) if save_in else ()
+        node.ans = out if save_out else None
         node.shapes = (a.shape,)
         node.dtypes = (a.dtype,)
         node.n_out = 1
@@ -182,7 +215,21 @@ def apply_unary(op, x, attrs, cls=None):
         node.key = next(_node_keys)
         node.uses = 0
         return Tensor(out, True, node)
-    return Tensor(out)
+
+    run.__name__ = op.name
+    return run
+
+
+def apply_unary(op, x, attrs, cls=None):
+    """`unary(op)(x, attrs, cls)`, the closure made once per op."""
+    run = _UNARY.get(op.name)
+    if run is None or run.op is not op:
+        run = _UNARY[op.name] = unary(op)
+        run.op = op
+    return run(x, attrs, cls)
+
+
+_UNARY: dict = {}
 
 
 def _record(op, args, attrs, out, n_out):

@@ -42,7 +42,10 @@ class Node:
         "retained",  # output_nr -> weak refs of tensors that asked for retain_grad()
         "freed",
         "key",  # heap key of backward: minus the creation order
-        "uses",  # edges recorded into this node: with one, backward needs no heap for it
+        # Edges recorded into this node: with one, backward runs it as soon as that consumer
+        # did, without heap or buffer. A node with several outputs starts at 1 (their
+        # gradients are gathered in a buffer, so it must never look single-use).
+        "uses",
         "__weakref__",
     )
     op = None
@@ -88,7 +91,7 @@ def new_node(cls, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
     node.retained = None
     node.freed = False
     node.key = next(_node_keys)
-    node.uses = 0
+    node.uses = 0 if n_out == 1 else 1  # (see `uses`)
     return node
 
 

@@ -3,16 +3,11 @@ each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op."""
 
 from __future__ import annotations
 
-from .dispatch import apply, apply_binary
+from .dispatch import apply, binary
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
 
 _NO_ATTRS: dict = {}
-
-
-def _binary(name):
-    op = OPS[name]
-    return lambda self, other: apply_binary(op, self, other)
 
 
 def _rsub(self, other):
@@ -37,11 +32,11 @@ def _compare(name):
 
 def install() -> None:
     t = Tensor
-    t.__add__ = t.__radd__ = _binary("add")
-    t.__sub__ = _binary("sub")
+    t.__add__ = t.__radd__ = binary(OPS["add"])
+    t.__sub__ = binary(OPS["sub"])
     t.__rsub__ = _rsub
-    t.__mul__ = t.__rmul__ = _binary("mul")
-    t.__truediv__ = _binary("div")
+    t.__mul__ = t.__rmul__ = binary(OPS["mul"])
+    t.__truediv__ = binary(OPS["div"])
     t.__rtruediv__ = _rtruediv
     t.__pow__ = FUNCTIONS["pow"].fn
     t.__rpow__ = _rpow

@@ -61,22 +61,41 @@ def _general(node, g, buffers, heap, stack, keep):
         node.release()
     for e, gi in zip(node.edges, grads, strict=True):
         if e is not None and gi is not None:
-            if e[0].uses == 1 and e[0].n_out == 1:
-                stack.append((e[0], gi))
-            else:
-                send(buffers, heap, e, gi)
+            give(buffers, heap, stack, e, gi)
+
+
+def give(buffers, heap, stack, edge, g):
+    """Hand gradient g to the producer at `edge`: straight onto the stack when this was its
+    only recorded consumer (so it is complete), else into its buffer, which the heap
+    reaches once every newer node has run. (A node with several outputs counts one use
+    from the start, so it always takes the buffer.)"""
+    if edge[0].uses == 1:
+        stack.append((edge[0], g))
+    else:
+        send(buffers, heap, edge, g)
+
+
+def _fit_give(gi, node, i, buffers, heap, stack):
+    """`give` for a VJP result that is not yet the shape and dtype of input i."""
+    gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
+    if gi is not None:
+        give(buffers, heap, stack, node.edges[i], gi)
 
 
 _TEMPLATE = """\
 def back(node, g, buffers, heap, stack, keep):
     if node.retained:
         _retain(node, g)
+{check}    {edges} = node.edges
+{steps}{release}"""
+
+_CHECK = """\
     if node.freed:
         raise GradError(FREED_MESSAGE)
-    shapes = node.shapes
-    dtypes = node.dtypes
-    {edges} = node.edges
-{steps}    if not keep and (node.saved or node.ans is not None):
+"""
+
+_RELEASE = """\
+    if not keep and (node.saved or node.ans is not None):
         node.freed = True
         node.saved = None
         node.ans = None
@@ -85,25 +104,13 @@ def back(node, g, buffers, heap, stack, keep):
 _STEP = """\
     if e{i} is not None:
 {reads}        gi = vjp{i}({args})
-        if (
-            type(gi) is not ndarray
-            or gi.shape != shapes[{i}]
-            or (gi.dtype is not dtypes[{i}] and gi.dtype != dtypes[{i}])
-        ):
-            gi = _fit(gi, shapes[{i}], dtypes[{i}], False)
-        if gi is not None:
-            n = e{i}[0]
-            if n.uses == 1 and n.n_out == 1:  # its only consumer: complete, no heap
-                stack.append((n, gi))
-            elif n.n_out == 1:
-                p = buffers.get(n)
-                if p is None:
-                    buffers[n] = gi
-                    heappush(heap, (n.key, n))
-                else:
-                    buffers[n] = p + gi
+        if type(gi) is ndarray and gi.shape == node.shapes[{i}] and gi.dtype is node.dtypes[{i}]:
+            if e{i}[0].uses == 1:
+                stack.append((e{i}[0], gi))
             else:
                 send(buffers, heap, e{i}, gi)
+        else:
+            _fit_give(gi, node, {i}, buffers, heap, stack)
 """
 
 
@@ -116,10 +123,11 @@ def _generate(op):
         "heappush": heappush,
         "send": send,
         "_retain": _retain,
-        "_fit": _fit,
+        "_fit_give": _fit_give,
     }
     scope.update({f"d_{k}": v for k, v in op.attrs.items()})
     steps = []
+    reads_saved = False  # what the VJPs read: a node saving nothing is never freed
     for i, (fn, plan) in enumerate(zip(op.vjps, op.plans, strict=True)):
         if fn is None:
             continue
@@ -133,18 +141,24 @@ def _generate(op):
                 reads.append(f"s{j} = node.saved[{key}]")
                 reads.append(f"s{j} = s{j}._a if isinstance(s{j}, Tensor) else s{j}")
                 args.append(f"s{j}")
+                reads_saved = True
             elif kind == "attr":
                 args.append(f"node.attrs.get({key!r}, d_{key})")
             elif kind == "shape":
-                args.append(f"shapes[{key}]")
+                args.append(f"node.shapes[{key}]")
             elif kind == "ans":
                 args.append("node.ans")
+                reads_saved = True
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
         steps.append(
             _STEP.format(i=i, reads="".join(f"        {r}\n" for r in reads), args=", ".join(args))
         )
-    edges = ", ".join(f"e{i}" for i in range(len(op.inputs))) + ","
-    src = _TEMPLATE.format(edges=edges, steps="".join(steps))
+    src = _TEMPLATE.format(
+        check=_CHECK if reads_saved else "",
+        edges=", ".join(f"e{i}" for i in range(len(op.inputs))) + ",",
+        steps="".join(steps),
+        release=_RELEASE if reads_saved else "",
+    )
     exec(compile(src, f"<backward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
     return scope["back"]

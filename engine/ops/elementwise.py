@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..dispatch import apply, apply_unary
+from ..dispatch import apply, apply_unary, unary
 from ..dtypes import scalar_array
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
@@ -106,11 +106,20 @@ def _pow_vjp(g, input, exponent):
         return g
     if type(input) is np.ndarray and type(g) is np.ndarray and g.shape == input.shape:
         # One temporary, updated in place: at 10⁶ elements the chained form kept three
-        # arrays alive at once.
+        # arrays alive at once. (exponent · input^(exponent-1)) · g, as torch rounds it.
+        dt = input.dtype
+        if dt is g.dtype and dt.kind == "f":
+            c = scalar_array(exponent, dt)
+            if exponent == 2:
+                r = input * c
+            else:
+                r = _int_pow(input, exponent - 1)
+                r *= c
+            r *= g
+            return r
         r = input.copy() if exponent == 2 else _int_pow(input, exponent - 1)
-        if r.dtype != g.dtype:
-            r = r.astype(np.result_type(r, g))
-        r *= scalar_array(exponent, r.dtype) if r.dtype.kind == "f" else exponent
+        r = r.astype(np.result_type(r, g), copy=False)
+        r *= exponent
         r *= g
         return r
     if exponent == 2:
@@ -129,8 +138,11 @@ def _pow_vjp(g, input, exponent):
 @defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
 def _pow(input, *, exponent):
     """input ** exponent for a number exponent."""
-    if type(exponent) is int and exponent > 1 and input.dtype.kind == "f":
-        return _int_pow(input, exponent)  # the common case, first
+    if type(exponent) is int and input.dtype.kind == "f":  # the common cases first
+        if exponent == 2:
+            return input * input
+        if exponent == 3:
+            return input * input * input
     if input.dtype.kind in "biu":  # torch: bool ** 2 is int64, int ** 2.0 is float32
         input = input.astype(np.float32 if type(exponent) is float else np.int64)
     if type(exponent) is int or (
@@ -179,14 +191,14 @@ def _pow_dtype(input, exponent):
     return default_dtype(OPS["pow.Tensor_Tensor"], (input, exponent))
 
 
-_POW = OPS["pow"]
+_POW = unary(OPS["pow"])
 
 
 @deffn("pow", op="pow", method=True, shape=ew, dtype=_pow_dtype)
 def pow(input, exponent):  # noqa: A001 - torch's name
     """input ** exponent; either side may be a tensor or a number."""
     if type(exponent) is int or type(exponent) is float:
-        return apply_unary(_POW, input, {"exponent": exponent})
+        return _POW(input, {"exponent": exponent})
     if isinstance(exponent, Tensor):
         if isinstance(input, Tensor):
             return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .. import shapes as S
-from ..dispatch import apply, apply_unary
+from ..dispatch import apply, apply_unary, unary
 from ..errors import ArgumentError, DTypeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from . import dual as d
@@ -85,18 +85,18 @@ def _sum(input, *, dim=None, keepdim=False):
     return np.add.reduce(input, axis=np_axis(dim, input.ndim, "sum"), keepdims=keepdim)
 
 
-_SUM = OPS["sum"]
+_SUM = unary(OPS["sum"])
 _SUM_ALL = {"dim": None, "keepdim": False}  # shared by every x.sum(): never modified
-_SUM_ALL_NODE = _SUM.node_class(_SUM_ALL)
+_SUM_ALL_NODE = OPS["sum"].node_class(_SUM_ALL)
 
 
 @deffn("sum", op="sum", method=True)
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     """Sum over dim (int or tuple, default all) with keepdim."""
     if dim is None and not keepdim:
-        out = apply_unary(_SUM, input, _SUM_ALL, _SUM_ALL_NODE)
+        out = _SUM(input, _SUM_ALL, _SUM_ALL_NODE)
     else:
-        out = apply_unary(_SUM, input, {"dim": dim, "keepdim": keepdim})
+        out = _SUM(input, {"dim": dim, "keepdim": keepdim})
     return out if dtype is None else out.to(dtype)
 
 
