@@ -73,7 +73,7 @@ class Trainer:
         self.opt: Optimizer = optim.make(record.optimizer, self.params)
         self.limits = limits_for(settings)
         with guard(_NO_PROGRAM, self.limits):  # type: ignore[arg-type]
-            optim.load(self.opt, model.names, record.optimizer_state)
+            optim.load(self.opt, self.params, model.names, record.optimizer_state)
         self.moved: set[str] = set()
 
     def step(self) -> list[str]:

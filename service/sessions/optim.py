@@ -8,6 +8,7 @@ layout. Validation is the engine's (torch's rules and messages), never repeated 
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -68,17 +69,23 @@ def validate(config: Mapping) -> None:
     make(config, [Tensor(np.zeros(1, np.float32), requires_grad=True)])
 
 
-def load(opt: Optimizer, names: list[str], state: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-    """Give `opt` (built over the parameters `names`, in that order) the stored state."""
-    if not state:
-        return
-    sd = opt.state_dict()
-    sd["state"] = {
-        i: {slot: Tensor(array) for slot, array in state[name].items()}
-        for i, name in enumerate(names)
-        if state.get(name)
-    }
-    opt.load_state_dict(sd)
+def load(
+    opt: Optimizer, params: list[Tensor], names: list[str], state: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Give `opt` (built over `params`, named `names`) the stored state. The arrays are
+    adopted, not copied as `load_state_dict` would (6 ms a step for ResNet-18's momentum):
+    a call owns the session's arrays while it computes (live.py), and the optimizer updates
+    them in place as it would its own."""
+    for name, p in zip(names, params, strict=True):
+        slots = state.get(name)
+        if slots:
+            opt.state[p] = {slot: Tensor(_adopt(a, p, slot)) for slot, a in slots.items()}
+
+
+def _adopt(array: np.ndarray, param: Tensor, slot: str) -> np.ndarray:
+    if slot != "step" and array.dtype.kind == "f" and array.dtype != param._a.dtype:
+        return array.astype(param._a.dtype)  # as load_state_dict: buffers take the param's
+    return array if array.flags.writeable else array.copy()
 
 
 def dump(
