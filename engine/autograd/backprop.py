@@ -258,22 +258,36 @@ def _accumulated(old, g):
     if isinstance(g, Tensor):
         return g if old is None else old + g
     if old is None:
-        return Tensor(g)
+        return Tensor(np.array(g, order="C"))  # torch clones it: backward goes on with g
     return Tensor(old._a + g)
+
+
+def own(g, leaf):
+    """Gradient array g as leaf's new .grad. The .grad is the user's to modify, so g itself
+    only when nothing else can reach it: not a view (a broadcast, a reshape, or a second
+    hand-out of one gradient, see `distinct`), not read-only (a shared constant); and laid
+    out as the leaf is, so optimizers update over matching layouts. Else a copy."""
+    if g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
+        return np.array(g, order="C" if leaf.flags.c_contiguous else "K")
+    return g
+
+
+def distinct(grads):
+    """The gradients a node hands out, none twice: a VJP may pass its incoming gradient
+    through unchanged (add's `g`), and two leaves must not get one array as their .grad.
+    A repeat becomes a view (no copy), which a leaf copies (`own`)."""
+    for i in range(1, len(grads)):
+        gi = grads[i]
+        if type(gi) is np.ndarray and any(gi is gj for gj in grads[:i]):
+            grads[i] = gi.view()
+    return grads
 
 
 def _accumulate(v: Tensor, g, create: bool):
     if not create and g.dtype != v._a.dtype:
         g = g.astype(v._a.dtype)
     if v.grad is None:
-        if isinstance(g, Tensor):
-            v.grad = g
-        else:
-            # A leaf's .grad is the user's to modify: never a broadcast or shared read-only
-            # view; and laid out as the leaf is, so optimizers update over matching layouts.
-            if not g.flags.writeable or not g.flags.c_contiguous:
-                g = np.array(g, order="C" if v._a.flags.c_contiguous else "K")
-            v.grad = Tensor(g)
+        v.grad = g if isinstance(g, Tensor) else Tensor(own(g, v._a))
     elif create or isinstance(v.grad._a, Tensor):
         v.grad = v.grad + (g if isinstance(g, Tensor) else Tensor(g))
     else:
@@ -293,10 +307,11 @@ def _apply_node(node, buf, create):
         )
     if op.variadic:
         grads = op.vjps[0](*_args(op.plans[0], node, buf, create))
-        return [
+        grads = [
             None if e is None else _fit(gi, node.shapes[i], node.dtypes[i], create)
             for i, (e, gi) in enumerate(zip(node.edges, grads, strict=True))
         ]
+        return grads if create else distinct(grads)
     out = []
     if create:
         for i, e in enumerate(node.edges):
@@ -317,7 +332,7 @@ def _apply_node(node, buf, create):
         if type(gi) is not np.ndarray or gi.shape != shapes[i] or gi.dtype != dtypes[i]:
             gi = _fit(gi, shapes[i], dtypes[i], False)
         out.append(gi)
-    return out
+    return distinct(out)
 
 
 def _numpy_vjps(node, op, g):
@@ -333,8 +348,10 @@ def _numpy_vjps(node, op, g):
                 or (gi.dtype != node.dtypes[i])
             ):
                 gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
-            out.append((e, gi))
-    return out
+            out.append(gi)
+        else:
+            out.append(None)
+    return zip(node.edges, distinct(out), strict=True)
 
 
 def _zeros_like(a, create):

@@ -43,10 +43,8 @@ def _leaf(node, g, buffers, heap, stack, keep):
     if g.dtype is not a.dtype and g.dtype != a.dtype:
         g = g.astype(a.dtype)
     if v.grad is None:
-        # A leaf's .grad is the user's to modify: never a broadcast or shared read-only
-        # view; and laid out as the leaf is, so optimizers update over matching layouts.
-        flags = g.flags
-        if not flags.writeable or not flags.c_contiguous:
+        # (backprop.own, inlined)
+        if g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
             g = np.array(g, order="C" if a.flags.c_contiguous else "K")
         v.grad = Tensor(g)
     else:
@@ -104,6 +102,7 @@ _RELEASE = """\
 _STEP = """\
     if e{i} is not None:
 {reads}        gi = vjp{i}({args})
+{distinct}\
         if type(gi) is ndarray and gi.shape == node.shapes[{i}] and gi.dtype is node.dtypes[{i}]:
             if e{i}[0].uses == 1:
                 stack.append((e{i}[0], gi))
@@ -111,6 +110,12 @@ _STEP = """\
                 send(buffers, heap, e{i}, gi)
         else:
             _fit_give(gi, node, {i}, buffers, heap, stack)
+"""
+
+# backprop.distinct, inlined: a gradient this node already handed out goes again as a view.
+_REPEAT = """\
+        if ({same}) and type(gi) is ndarray:
+            gi = gi.view()
 """
 
 
@@ -126,7 +131,8 @@ def _generate(op):
         "_fit_give": _fit_give,
     }
     scope.update({f"d_{k}": v for k, v in op.attrs.items()})
-    steps = []
+    steps, handed = [], []  # handed: inputs whose gradient a later step compares with
+    last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
     reads_saved = False  # what the VJPs read: a node saving nothing is never freed
     for i, (fn, plan) in enumerate(zip(op.vjps, op.plans, strict=True)):
         if fn is None:
@@ -151,11 +157,20 @@ def _generate(op):
                 reads_saved = True
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
+        distinct = _REPEAT.format(same=" or ".join(f"gi is h{j}" for j in handed)) if handed else ""
+        if i < last:
+            distinct += f"        h{i} = gi\n"
+            handed.append(i)
         steps.append(
-            _STEP.format(i=i, reads="".join(f"        {r}\n" for r in reads), args=", ".join(args))
+            _STEP.format(
+                i=i,
+                reads="".join(f"        {r}\n" for r in reads),
+                args=", ".join(args),
+                distinct=distinct,
+            )
         )
     src = _TEMPLATE.format(
-        check=_CHECK if reads_saved else "",
+        check=(_CHECK if reads_saved else "") + "".join(f"    h{j} = None\n" for j in handed),
         edges=", ".join(f"e{i}" for i in range(len(op.inputs))) + ",",
         steps="".join(steps),
         release=_RELEASE if reads_saved else "",

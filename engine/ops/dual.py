@@ -121,6 +121,10 @@ def _np_broadcast(x, shape):
     if x.shape == shape:
         return x
     if not x.ndim:  # a full reduction's gradient: every element reads the one value
+        if len(shape) == 1 and shape[0] <= 64:  # small: a fresh array is cheaper to make
+            out = np.empty(shape, x.dtype)
+            out[...] = x
+            return out
         out = np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
         if out.flags.writeable:  # (a view of a read-only array is born read-only)
             out.flags.writeable = False
