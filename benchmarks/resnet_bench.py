@@ -20,8 +20,10 @@ engine's exact tracemalloc peak of one steady step is printed beside.)
 
 What the HTTP step spends besides the engine is broken down in-process: the session layer
 alone (decode the batch, check and run the program, rebuild the optimizer, gather the changes;
-no HTTP, no store), and the SQLite store reading a ResNet-18 session and committing one step
-(parameters, gradients and momentum: 3 x 46.8 MB).
+no HTTP, no store), and the SQLite store: reading a ResNet-18 session (what a worker that did
+not compute the last step does before replaying), committing a step as its journal entry (the
+request), and committing the whole state (parameters, gradients and momentum: 3 x 46.8 MB),
+which a checkpoint does once every AUTOGRAD_JOURNAL_MAX_ENTRIES + 1 steps.
 
 Targets (issue 5): engine / torch <= 1.0 at batch 1 and <= 1.4 at batch 8; http <= 1.15 x
 engine; peak memory <= 1.5 x torch's.
@@ -207,11 +209,15 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
 
 
 def breakdown(batch: int, samples: int) -> dict[str, float]:
-    """The session layer alone (no HTTP, no store) and the SQLite store's read and commit."""
+    """The session layer alone (no HTTP, no store) and the SQLite store's read and commits."""
+    import numpy as np
+
     from service.schemas_sessions import SessionCreate, SessionTrainCreate
     from service.sessions import actions
     from service.sessions.build import record_from
+    from service.sessions.journal import entry_name
     from service.settings import Settings
+    from service.store import Changes
     from service.store.sqlite_store import SQLiteStore
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,28 +226,41 @@ def breakdown(batch: int, samples: int) -> dict[str, float]:
                                                "optimizer": SGD})  # fmt: skip
         record, _ = record_from(create, {}, settings)
         x, labels = _data(batch)
-        body = SessionTrainCreate.model_validate(
-            {"inputs": {"input": _tensor(x), "labels": _tensor(labels)}, "expr": LOSS,
-             "loss": "loss"})  # fmt: skip
+        document = {"inputs": {"input": _tensor(x), "labels": _tensor(labels)}, "expr": LOSS,
+                    "loss": "loss"}  # fmt: skip
+        body = SessionTrainCreate.model_validate(document)
+        entry = np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
         store = SQLiteStore(Path(tmp) / "bench.sqlite3")
         store.create(record)
         changes = actions.train(record, body, settings).changes
-        store.commit(record.id, 0, changes)
+        version = store.commit(record.id, 0, changes)
         record = store.get(record.id)
 
         layer = _median_samples(lambda: actions.train(record, body, settings), samples)
-        gets, commits = [], []
+        gets, journals, checkpoints = [], [], []
         for _ in range(samples + 1):
             start = time.perf_counter()
-            current = store.get(record.id)
+            version = store.commit(record.id, version, changes)
             middle = time.perf_counter()
-            store.commit(record.id, current.version, changes)
-            gets.append(middle - start)
-            commits.append(time.perf_counter() - middle)
+            store.get(record.id)
+            checkpoints.append(middle - start)
+            gets.append(time.perf_counter() - middle)
+        written = []
+        for _ in range(4 * samples):  # a run of steps between two checkpoints
+            start = time.perf_counter()
+            name = entry_name(version + 1)
+            version = store.commit(record.id, version, Changes(journal={name: entry}, steps=1))
+            journals.append(time.perf_counter() - start)
+            written.append(name)
         store.close()
+    every = Settings().journal_max_entries + 1
+    checkpoint, journal = statistics.median(checkpoints[1:]), statistics.median(journals)
     return {"session layer (no HTTP, no store)": statistics.median(layer),
             "SQLite: read the session": statistics.median(gets[1:]),
-            "SQLite: commit one step": statistics.median(commits[1:])}  # fmt: skip
+            f"SQLite: commit one step as its journal entry ({entry.nbytes // 1000} kB)": journal,
+            "SQLite: commit the whole state (checkpoint)": checkpoint,
+            f"SQLite: per step, one checkpoint in {every}":
+                ((every - 1) * journal + checkpoint) / every}  # fmt: skip
 
 
 # -- driver ------------------------------------------------------------------------------------

@@ -78,16 +78,24 @@ def replay(record: SessionRecord, settings: Settings) -> SessionRecord:
     order. Returns a record without a journal."""
     if not record.journal:
         return record
-    relaxed = settings.model_copy(update=_UNLIMITED)
     current = applied(record, Changes(journal=dict.fromkeys(record.journal)))
-    for name in sorted(record.journal):
-        action, body = decode(record.journal[name].tobytes())
-        _, run = REPLAYABLE[action]
-        outcome = run(current, body, relaxed)
-        if outcome.changes is not None:
-            current = applied(current, outcome.changes)
+    current = apply_entries(current, [record.journal[n] for n in sorted(record.journal)], settings)
     current.step_count = record.step_count  # the header is already the latest version's
     return current
+
+
+def apply_entries(
+    record: SessionRecord, entries: list[np.ndarray], settings: Settings
+) -> SessionRecord:
+    """`record` after the calls `entries` stored, in order (arrays may change in place)."""
+    relaxed = settings.model_copy(update=_UNLIMITED)
+    for entry in entries:
+        action, body = decode(entry.tobytes())
+        _, run = REPLAYABLE[action]
+        outcome = run(record, body, relaxed)
+        if outcome.changes is not None:
+            record = applied(record, outcome.changes)
+    return record
 
 
 def as_array(entry: bytes) -> np.ndarray:

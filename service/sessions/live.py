@@ -95,13 +95,39 @@ class LiveStore:
                 return None
             kept = self._lookup(session_id, meta.version)
             if kept is None:
-                kept = self._load(session_id)
+                kept = self._catch_up(session_id, meta) or self._load(session_id)
                 if kept is None:
                     return None
             record = kept.record
             record.last_used_at, record.updated_at = meta.last_used_at, meta.updated_at
             record.stored_bytes = meta.stored_bytes
             return record
+
+    def _catch_up(self, session_id: str, meta: SessionMeta) -> _Kept | None:
+        """The kept session brought to `meta.version` by replaying only the entries other
+        workers committed since, when the store still holds all of them."""
+        with self._guard:
+            old = self._kept.get(session_id)
+        if old is None or old.version >= meta.version:
+            return None
+        stored = {n: info for (k, n, _), info in meta.arrays.items() if k == JOURNAL}
+        wanted = [journal.entry_name(v) for v in range(old.version + 1, meta.version + 1)]
+        if any(name not in stored for name in wanted):
+            return None  # a checkpoint came between: read it all
+        keys = {(JOURNAL, name, ""): stored[name] for name in wanted}
+        found = self.inner.get_arrays(session_id, keys)
+        if len(found) != len(keys):
+            return None
+        try:
+            record = journal.apply_entries(old.record, [found[k] for k in keys], self.settings)
+        except BaseException:
+            self.forget(session_id)  # the kept arrays were part-way updated in place
+            raise
+        record.version, record.step_count = meta.version, meta.step_count
+        kept = _Kept(meta.version, record, {n: i.nbytes for n, i in stored.items()},
+                     _nbytes(record))  # fmt: skip
+        self._keep(session_id, kept)
+        return kept
 
     def _load(self, session_id: str) -> _Kept | None:
         stored = self.inner.get(session_id)

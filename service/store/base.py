@@ -5,8 +5,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from service.store.errors import KeyReused, StoreError, VersionConflict
-from service.store.records import Changes, SessionMeta, SessionRecord, StoredResponse
+from service.store.records import (
+    ArrayInfo,
+    ArrayKey,
+    Changes,
+    SessionMeta,
+    SessionRecord,
+    StoredResponse,
+)
 
 Clock = Callable[[], float]
 """Seconds since the epoch; injected so that tests can move time forward."""
@@ -49,6 +58,13 @@ class SessionStore(Protocol):
 
     def get(self, session_id: str) -> SessionRecord | None:
         """The whole session, arrays decoded, as of one version; None if absent or expired."""
+        ...
+
+    def get_arrays(
+        self, session_id: str, infos: dict[ArrayKey, ArrayInfo]
+    ) -> dict[ArrayKey, np.ndarray]:
+        """Some of the session's arrays, `infos` taken from its meta; a key the session no
+        longer holds (a commit since deleted it) is left out of the answer."""
         ...
 
     def get_meta(self, session_id: str) -> SessionMeta | None:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 from typing import Any
 
+import numpy as np
 import redis
 
 from service.store import redis_scripts as lua
@@ -29,7 +30,15 @@ from service.store.errors import (
     VersionConflict,
 )
 from service.store.plan import Plan, plan_commit, plan_create
-from service.store.records import Changes, SessionMeta, SessionRecord, StoredResponse, decode_array
+from service.store.records import (
+    ArrayInfo,
+    ArrayKey,
+    Changes,
+    SessionMeta,
+    SessionRecord,
+    StoredResponse,
+    decode_array,
+)
 from service.store.redis_codec import (
     SEP,
     field_name,
@@ -129,6 +138,18 @@ class RedisStore:
             {key: decode_array(i, by_key[key]) for key, i in meta.arrays.items()}
         )
         return record
+
+    def get_arrays(
+        self, session_id: str, infos: dict[ArrayKey, ArrayInfo]
+    ) -> dict[ArrayKey, np.ndarray]:
+        """Some arrays of the session (`infos` from its meta); absent ones are left out."""
+        keys = list(infos)
+        values = self.redis.hmget(self._keys(session_id)["arr"], [field_name(k) for k in keys])
+        return {
+            key: decode_array(infos[key], data)
+            for key, data in zip(keys, values, strict=True)
+            if data is not None and len(data) == infos[key].nbytes
+        }
 
     def count(self) -> int:
         return self.redis.zcount(

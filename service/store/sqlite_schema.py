@@ -69,6 +69,7 @@ INSERT_ARRAY = "INSERT OR REPLACE INTO arrays VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 DELETE_ARRAY = "DELETE FROM arrays WHERE session_id = ? AND kind = ? AND name = ? AND slot = ?"
 SELECT_INDEX = "SELECT kind, name, slot, dtype, shape, nbytes FROM arrays WHERE session_id = ?"
 SELECT_DATA = "SELECT kind, name, slot, data FROM arrays WHERE session_id = ?"
+SELECT_ONE = "SELECT data FROM arrays WHERE session_id = ? AND kind = ? AND name = ? AND slot = ?"
 # OR REPLACE: an expired answer for the key may linger until the sweep.
 INSERT_RESPONSE = "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)"
 SELECT_RESPONSE = (

@@ -25,6 +25,8 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from service.store.base import Clock, Limits, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
@@ -36,6 +38,8 @@ from service.store.errors import (
 )
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.records import (
+    ArrayInfo,
+    ArrayKey,
     Changes,
     SessionMeta,
     SessionRecord,
@@ -51,6 +55,7 @@ from service.store.sqlite_schema import (
     SCHEMA_VERSION,
     SELECT_DATA,
     SELECT_INDEX,
+    SELECT_ONE,
     SELECT_RESPONSE,
     SELECT_SESSION,
     UPDATE_SESSION,
@@ -192,6 +197,18 @@ class SQLiteStore:
             {(k, n, s): decode_array(meta.arrays[k, n, s], data) for k, n, s, data in rows}
         )
         return record
+
+    def get_arrays(
+        self, session_id: str, infos: dict[ArrayKey, ArrayInfo]
+    ) -> dict[ArrayKey, np.ndarray]:
+        """Some arrays of the session (`infos` from its meta); absent ones are left out."""
+        found = {}
+        with self._tx() as conn:
+            for key in infos:
+                row = conn.execute(SELECT_ONE, (session_id, *key)).fetchone()
+                if row is not None and len(row[0]) == infos[key].nbytes:
+                    found[key] = decode_array(infos[key], row[0])
+        return found
 
     def _live_totals(self, conn: sqlite3.Connection) -> tuple[int, int]:
         row = conn.execute(

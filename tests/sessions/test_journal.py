@@ -184,3 +184,25 @@ def test_workers_keeping_nothing_still_get_it_right(data_dir):
             assert stored(data_dir, session.id).journal  # each replays the other's entries
         final = everything(session)
     assert_close({n: final[f"param/{n}"] for n in params}, torch_train(params, MOMENTUM, data))
+
+
+def test_a_worker_replays_only_the_steps_it_missed(data_dir):
+    params = mlp_parameters(hidden=64)
+    data = batches(4)
+    with worker(data_dir) as a, worker(data_dir) as b:
+        session = Session.create(a, session_body(params, MOMENTUM))
+        session.train(*data[0])
+        other = Session(b, session.id, session.token)
+        other.train(*data[1])
+        other.train(*data[2])
+        kept = a.app.state.store
+
+        def no_full_read(session_id):
+            raise AssertionError("a re-read the whole session instead of catching up")
+
+        kept._load = no_full_read
+        session.train(*data[3])  # replays b's two entries on what a kept, then steps
+        del kept._load
+        assert_same(everything(session), everything(other))
+    final = everything_after_restart(data_dir, session)
+    assert_close({n: final[f"param/{n}"] for n in params}, torch_train(params, MOMENTUM, data))

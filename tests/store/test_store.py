@@ -329,3 +329,22 @@ def test_only_the_token_hash_is_stored(backend, tmp_path):
 
 def _flat_items(mapping: dict) -> list:
     return [item for pair in mapping.items() for item in pair]
+
+
+def test_journal_entries_are_arrays_read_back_one_by_one(backend):
+    store = backend.make()
+    store.create(record())
+    entries = {f"{v:012d}": np.frombuffer(f"train\n{{{v}}}".encode(), np.uint8) for v in (1, 2)}
+    version = store.commit("s1", 0, Changes(journal={"000000000001": entries["000000000001"]}))
+    store.commit("s1", version, Changes(journal={"000000000002": entries["000000000002"]}))
+    meta = store.get_meta("s1")
+    infos = {key: info for key, info in meta.arrays.items() if key[0] == "journal"}
+    assert sorted(name for _, name, _ in infos) == sorted(entries)
+    found = store.get_arrays("s1", infos)
+    assert {name: a.tobytes() for (_, name, _), a in found.items()} == {
+        name: a.tobytes() for name, a in entries.items()
+    }
+    # a checkpoint deletes the entries: asking for them again finds nothing
+    store.commit("s1", 2, Changes(journal=dict.fromkeys(entries)))
+    assert store.get_arrays("s1", infos) == {}
+    assert store.get("s1").journal == {}
