@@ -3,6 +3,8 @@
 numpy would turn int64 * 2.5 into float64 and int / int into float64; torch gives float32
 (its default dtype). Ops therefore ask `result_type` and cast before calling numpy."""
 
+from collections import defaultdict
+
 import numpy as np
 
 float32 = np.dtype("float32")
@@ -81,7 +83,7 @@ def _bump(cat: int) -> np.dtype:
     return (bool_, int64, default_float)[cat]
 
 
-_SCALARS: dict = {}  # dtype -> {number: read-only 0-d array of that dtype}
+SCALARS: defaultdict = defaultdict(dict)  # dtype -> {number: read-only 0-d array}
 
 
 def scalar_array(value, dtype):
@@ -89,12 +91,10 @@ def scalar_array(value, dtype):
 
     numpy converts a Python operand on every call (a 2-element float32 array times 3.0 takes
     twice as long as times a 0-d float32 array); under numpy 2's weak-scalar rule both give
-    the same result for a floating array. Cached per value (a few hundred at most); zero
-    (-0.0 == 0.0 as a key), NaN, infinities and values a float32 could not hold exactly
-    enough stay Python numbers."""
-    cache = _SCALARS.get(dtype)
-    if cache is None:
-        cache = _SCALARS[dtype] = {}
+    the same result for a floating array. Cached per value in `SCALARS[dtype]` (a few
+    hundred at most; hot paths read that dict first); zero (-0.0 == 0.0 as a key), NaN,
+    infinities and values a float32 could not hold exactly enough stay Python numbers."""
+    cache = SCALARS[dtype]
     c = cache.get(value)
     if c is None:
         if type(value) is int:

@@ -96,17 +96,13 @@ def new_node(cls, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
 
 
 class AccumulateGrad:
-    """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`."""
+    """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`.
+    Made by `Tensor.accumulator` (one per leaf while a graph holds it)."""
 
     __slots__ = ("variable", "key", "uses", "__weakref__")
     edges = ()
     n_out = 1
     retained = None
-
-    def __init__(self, variable):
-        self.variable = variable
-        self.key = next(_sink_keys)
-        self.uses = 0
 
     def name(self) -> str:
         return "AccumulateGrad"

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .errors import ArgumentError, DTypeError, GradError
-from .graph import AccumulateGrad
+from .graph import AccumulateGrad, _sink_keys
 
 
 class Tensor:
@@ -119,7 +119,10 @@ class Tensor:
             acc = ref()
             if acc is not None:
                 return acc
-        acc = AccumulateGrad(self)
+        acc = AccumulateGrad()
+        acc.variable = self
+        acc.key = next(_sink_keys)
+        acc.uses = 0
         self._acc = weakref.ref(acc)
         return acc
 

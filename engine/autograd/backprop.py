@@ -138,21 +138,31 @@ def _add(a, b):
 def scalar_backward(t: Tensor, retain_graph=None) -> None:
     """`t.backward()` with no arguments: the common case, straight to the numpy loop."""
     node = t.grad_fn
-    if node is None or t._a.size != 1:
+    a = t._a
+    if node is None or a.size != 1:
         backward([t], None, retain_graph)  # a leaf, or the errors of the general path
         return
-    g = _ONES.get(t._a.dtype) if not t._a.ndim else None
+    g = _ONES.get(a.dtype) if not a.ndim else None
     if g is None:
-        g = _ones(t._a)
+        g = _ones(a)
+    keep = bool(retain_graph)
     prev_mode = _state.enabled
     _state.enabled = False
     try:
+        buffers, heap = {}, []
         if node.n_out == 1:
-            _loop([(node, g)], {}, [], bool(retain_graph))
+            stack = [(node, g)]
         else:
-            buffers, heap = {}, []
+            stack = []
             send(buffers, heap, (node, t._nr), g)
-            _loop([], buffers, heap, bool(retain_graph))
+        while True:  # (_loop, inlined)
+            while stack:
+                node, g = stack.pop()
+                node._back(g, buffers, heap, stack, keep)
+            if not heap:
+                break
+            node = heappop(heap)[1]
+            node._back(buffers.pop(node), buffers, heap, stack, keep)
     finally:
         _state.enabled = prev_mode
 

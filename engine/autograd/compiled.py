@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import GradError
 from ..graph import FREED_MESSAGE, AccumulateGrad
+from ..registry import _arr
 from ..tensor import Tensor
 from .backprop import _accumulate, _apply_node, _fit, _retain, send
 
@@ -129,8 +130,8 @@ def _generate(op):
         "send": send,
         "_retain": _retain,
         "_fit_give": _fit_give,
+        "_arr": _arr,
     }
-    scope.update({f"d_{k}": v for k, v in op.attrs.items()})
     steps, handed = [], []  # handed: inputs whose gradient a later step compares with
     last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
     reads_saved = False  # what the VJPs read: a node saving nothing is never freed
@@ -145,11 +146,14 @@ def _generate(op):
             elif kind == "in":
                 # A saved operand: a Tensor (its array), or a number or constant array.
                 reads.append(f"s{j} = node.saved[{key}]")
-                reads.append(f"s{j} = s{j}._a if isinstance(s{j}, Tensor) else s{j}")
+                reads.append(f"if type(s{j}) is Tensor:")
+                reads.append(f"    s{j} = s{j}._a")
+                reads.append(f"elif type(s{j}) is not ndarray:")
+                reads.append(f"    s{j} = _arr(s{j})")
                 args.append(f"s{j}")
                 reads_saved = True
-            elif kind == "attr":
-                args.append(f"node.attrs.get({key!r}, d_{key})")
+            elif kind == "attr":  # (a node's attrs hold every attribute: dispatch.complete)
+                args.append(f"node.attrs[{key!r}]")
             elif kind == "shape":
                 args.append(f"node.shapes[{key}]")
             elif kind == "ans":

@@ -101,6 +101,8 @@ def mean(x, axis=None, keepdims=False):
 
 
 def broadcast_to(x, shape):
+    if type(x) is np.ndarray:
+        return _np_broadcast(x, shape if type(shape) is tuple else tuple(shape))
     shape = tuple(shape)
     if _is_t(x):
         if x.shape == shape:

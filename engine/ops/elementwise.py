@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..dispatch import apply, apply_unary, unary
-from ..dtypes import scalar_array
+from ..dtypes import SCALARS, scalar_array
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
@@ -109,11 +109,13 @@ def _pow_vjp(g, input, exponent):
         # arrays alive at once. (exponent · input^(exponent-1)) · g, as torch rounds it.
         dt = input.dtype
         if dt is g.dtype and dt.kind == "f":
-            c = scalar_array(exponent, dt)
+            c = SCALARS[dt].get(exponent)
+            if c is None:
+                c = scalar_array(exponent, dt)
             if exponent == 2:
                 r = input * c
             else:
-                r = _int_pow(input, exponent - 1)
+                r = input * input if exponent == 3 else _int_pow(input, exponent - 1)
                 r *= c
             r *= g
             return r

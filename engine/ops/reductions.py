@@ -73,7 +73,7 @@ def floating_only(op, what=_VAR_DTYPES):
     dtype=_int64_if_integral,
     grad_fn=lambda a: "SumBackward0" if a["dim"] is None else "SumBackward1",
     vjp=lambda g, input_shape, dim, keepdim: d.broadcast_to(
-        unreduce(g, input_shape, dim, keepdim), input_shape
+        g if dim is None else unreduce(g, input_shape, dim, keepdim), input_shape
     ),
 )
 def _sum(input, *, dim=None, keepdim=False):
