@@ -1,7 +1,9 @@
 """Running an op: convert operands, call the numpy forward, record the backward node.
 
 This is the hot path of every operation, so it is written for speed: no signature binding,
-no per-call introspection; everything about the op was resolved at registration."""
+no per-call introspection; everything about the op was resolved at registration. The
+commonest cases (Tensor operators, one-operand ops on floats) run code generated per op
+from its record: forward.py."""
 
 from __future__ import annotations
 
@@ -13,13 +15,10 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import EngineError, ShapeError
 from .grad_mode import _state
-from .graph import AccumulateGrad, _node_keys, _sink_keys, new_node
-from .tensor import Parameter, Tensor
+from .graph import AccumulateGrad, _sink_keys, new_node
+from .tensor import Tensor
 
-_FLOAT32 = _F32 = _dt.float32
-_F64 = _dt.float64
-_C32, _C64 = _dt.SCALARS[_F32], _dt.SCALARS[_F64]
-_scalar = _dt.scalar_array
+_FLOAT32 = _dt.float32
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
@@ -77,186 +76,38 @@ def apply(op, args, attrs):
 _EMPTY: dict = {}
 
 
-def _edge(t):
-    """The edge to tensor t's producer (its grad_fn, or its leaf's AccumulateGrad), counted
-    in the producer's `uses`."""
+def producer(t):
+    """(node, output_nr) of tensor t's gradient: its grad_fn, or its leaf's AccumulateGrad;
+    the edge recorded into it is counted in its `uses`."""
     fn = t.grad_fn
     if fn is not None:
         fn.uses += 1
-        return (fn, t._nr)
-    return _leaf_edge(t)
+        return fn, t._nr
+    return leaf_node(t), 0
 
 
-def _leaf_edge(t):
+def leaf_node(t):
+    """Leaf t's AccumulateGrad, made while a graph holds it (`Tensor.accumulator`, inlined),
+    with the edge recorded into it counted."""
     ref = t._acc
     acc = None if ref is None else ref()
-    if acc is None:  # (Tensor.accumulator, inlined)
+    if acc is None:
         acc = AccumulateGrad()
         acc.variable = t
         acc.key = next(_sink_keys)
         acc.uses = 0
         t._acc = weakref.ref(acc)
     acc.uses += 1
-    return (acc, 0)
-
-
-def binary(op):
-    """The Tensor operator of binary `op` (`x + y`, `x * 3`...): `apply` for a Tensor x and
-    a Tensor or Python number y, no attributes, with what the op's record says about saving
-    resolved once. The common case (one floating dtype, or a float tensor and a number)
-    skips the general loop and promotion; anything else takes `apply`. A number goes to
-    numpy as a cached 0-d array of x's dtype (`dtypes.scalar_array`), which the node saves
-    in its place: same values, half numpy's cost on small arrays."""
-    forward, cls, masks, outs = op.forward, op.cls, op.save_masks, op.saves_out
-    attrs = _defaults(op) or _EMPTY  # never modified: shared by every node of this operator
-    # What to save when x, y or both need a gradient (a mask of -1 has both bits).
-    x_saves_y = masks[0] & 2 != 0  # x's VJP reads y...
-    x_saves_x = masks[0] & 1 != 0
-    y_saves_x = masks[1] & 1 != 0
-    y_saves_y = masks[1] & 2 != 0
-    saves_any = bool(masks[0] or masks[1])
-    x_out, y_out = outs
-
-    def run(x, y):
-        ty = type(y)
-        a = x._a
-        dt = a.dtype
-        if ty is Tensor or ty is Parameter:
-            b = y._a
-            if b.dtype is not dt or (dt is not _F32 and dt is not _F64):
-                return apply(op, (x, y), _EMPTY)
-            y_rg = y._rg
-        elif (ty is float or ty is int) and (dt is _F32 or dt is _F64):
-            b = (_C32 if dt is _F32 else _C64).get(y)
-            y = b = _scalar(y, dt) if b is None else b  # what the node saves, too
-            y_rg = False
-        else:
-            return apply(op, (x, y), _EMPTY)
-        try:
-            out = forward(a, b)
-        except (ValueError, IndexError) as exc:
-            raise _explain(op, (x, y), _EMPTY, exc) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        x_rg = x._rg
-        if not (x_rg or y_rg) or not _state.enabled:
-            return Tensor(out)
-        node = cls()
-        node.attrs = attrs
-        if x_rg:
-            fn = x.grad_fn
-            if fn is not None:
-                fn.uses += 1
-                ex = (fn, x._nr)
-            else:
-                ex = _leaf_edge(x)
-        else:
-            ex = None
-        if y_rg:
-            fn = y.grad_fn
-            if fn is not None:
-                fn.uses += 1
-                node.edges = (ex, (fn, y._nr))
-            else:
-                node.edges = (ex, _leaf_edge(y))
-            node.shapes = (a.shape, b.shape)
-            node.dtypes = (dt, dt)
-        else:
-            node.edges = (ex, None)
-            if type(y) is Tensor or type(y) is Parameter:
-                node.shapes = (a.shape, b.shape)
-                node.dtypes = (dt, dt)
-            else:
-                node.shapes = (a.shape, ())
-                node.dtypes = (dt, None)
-        if saves_any:
-            sx = x_rg and x_saves_x or y_rg and y_saves_x
-            sy = x_rg and x_saves_y or y_rg and y_saves_y
-            node.saved = (x if sx else None, y if sy else None) if sx or sy else ()
-        else:
-            node.saved = ()
-        node.ans = out if x_rg and x_out or y_rg and y_out else None
-        node.n_out = 1
-        node.retained = None
-        node.freed = False
-        node.key = next(_node_keys)
-        node.uses = 0
-        return Tensor(out, True, node)
-
-    run.__name__ = op.name
-    return run
-
-
-def unary(op):
-    """`apply` for one Tensor operand and attributes, `run(x, attrs, cls=None)`, with the
-    op's record resolved once; `cls`, when given, is the node class `op.node_class(attrs)`
-    names. Anything but a Tensor (or a non-floating one, for an op computing in floats)
-    takes `apply`."""
-    cls0, several = op.cls, op.n_outputs != 1
-    tracked = op.differentiable and bool(op.vjps) and op.vjps[0] is not None
-    floats_only = op.promote or op.to_float
-    save_in = tracked and bool(op.save_masks[0])
-    save_out = tracked and op.saves_out[0]
-    call = _keyword_call(op)
-
-    def run(x, attrs, cls=None):  # attrs: every attribute of op (see apply_unary)
-        if type(x) is not Tensor or several:
-            return apply(op, (x,), attrs)
-        a = x._a
-        if floats_only and a.dtype.kind != "f":
-            return apply(op, (x,), attrs)
-        try:
-            out = call(a, attrs)
-        except (ValueError, IndexError) as exc:
-            raise _explain(op, (x,), attrs, exc) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if not x._rg or not tracked or not _state.enabled or out.dtype.kind != "f":
-            return Tensor(out)
-        node = (cls or cls0 or op.node_class(attrs))()
-        node.attrs = attrs
-        fn = x.grad_fn
-        if fn is not None:
-            fn.uses += 1
-            node.edges = ((fn, x._nr),)
-        else:
-            node.edges = (_leaf_edge(x),)
-        node.saved = (x,) if save_in else ()
-        node.ans = out if save_out else None
-        node.shapes = (a.shape,)
-        node.dtypes = (a.dtype,)
-        node.n_out = 1
-        node.retained = None
-        node.freed = False
-        node.key = next(_node_keys)
-        node.uses = 0
-        return Tensor(out, True, node)
-
-    run.__name__ = op.name
-    return run
-
-
-def _keyword_call(op):
-    """`call(x, attrs)`: op's forward on x with every attribute passed by name,
-    `forward(x, exponent=attrs["exponent"])`. Half the cost of `forward(x, **attrs)`,
-    which builds a keyword dict on every call."""
-    names = list(op.attrs)
-    if not names:
-        forward = op.forward
-        return lambda x, attrs: forward(x)
-    src = "def call(x, attrs):\n    return forward(x{})\n".format(
-        "".join(f", {k}=attrs[{k!r}]" for k in names)
-    )
-    scope = {"forward": op.forward}
-    exec(src, scope)  # noqa: S102 - our template over the op's own parameter names
-    return scope["call"]
+    return acc
 
 
 def apply_unary(op, x, attrs, cls=None):
-    """`unary(op)(x, attrs, cls)`, the closure made once per op; attributes left out of
+    """`unary(op)(x, attrs, cls)` (forward.py), made once per op; attributes left out of
     attrs take their defaults."""
     run = _UNARY.get(op.name)
     if run is None or run.op is not op:
+        from .forward import unary
+
         run = _UNARY[op.name] = unary(op)
         run.op = op
     if len(attrs) != len(op.attrs):
@@ -264,7 +115,10 @@ def apply_unary(op, x, attrs, cls=None):
     return run(x, attrs, cls)
 
 
-def _defaults(op):
+_UNARY: dict = {}
+
+
+def defaults(op):
     return {k: v for k, v in op.attrs.items() if v is not inspect.Parameter.empty}
 
 
@@ -273,14 +127,12 @@ def complete(op, attrs):
     its VJPs read them without a fallback. (A missing required one is the forward's error.)"""
     if all(k in attrs for k in op.attrs):
         return attrs
-    return {**_defaults(op), **attrs}
-
-
-_UNARY: dict = {}
+    return {**defaults(op), **attrs}
 
 
 def _record(op, args, attrs, out, n_out):
     edges = []
+    nrs = []
     shapes = []
     dts = []
     want = 0  # bit mask of the operands some needed VJP reads
@@ -293,7 +145,9 @@ def _record(op, args, attrs, out, n_out):
             dts.append(arr.dtype)
             k = 0 if variadic else i
             if a._rg and op.vjps[k] is not None:
-                edges.append(_edge(a))
+                node, nr = producer(a)
+                edges.append(node)
+                nrs.append(nr)
                 want |= op.save_masks[k]
                 want_out = want_out or op.saves_out[k]
                 continue
@@ -301,6 +155,7 @@ def _record(op, args, attrs, out, n_out):
             shapes.append(())
             dts.append(None)
         edges.append(None)
+        nrs.append(0)
     if not want:
         saved = ()
     elif want == -1:
@@ -311,7 +166,15 @@ def _record(op, args, attrs, out, n_out):
         attrs = complete(op, attrs)
     cls = op.cls or op.node_class(attrs)
     return new_node(
-        cls, attrs, tuple(edges), saved, out if want_out else None, tuple(shapes), tuple(dts), n_out
+        cls,
+        attrs,
+        tuple(edges),
+        tuple(nrs),
+        saved,
+        out if want_out else None,
+        tuple(shapes),
+        tuple(dts),
+        n_out,
     )
 
 

@@ -33,7 +33,8 @@ class Node:
 
     __slots__ = (
         "attrs",
-        "edges",  # per input: (node, output_nr) or None when no gradient flows there
+        "edges",  # per input: the producer's node, or None when no gradient flows there
+        "nrs",  # per input: which output of its producer it is (ZEROS[n] when all first)
         "saved",  # per input: the operand if some needed VJP uses it, else None
         "ans",  # the output array(s) when a VJP uses them
         "shapes",  # input shapes, to sum broadcast gradients back
@@ -55,7 +56,8 @@ class Node:
 
     @property
     def next_functions(self):
-        return tuple((None, 0) if e is None else e for e in self.edges)
+        pairs = zip(self.edges, self.nrs, strict=True)
+        return tuple((e, nr) if e is not None else (None, 0) for e, nr in pairs)
 
     def release(self) -> None:
         """Free saved values; a later backward through this node then fails loudly."""
@@ -79,10 +81,14 @@ class Node:
         return f"<{type(self).__name__} object at {id(self):#x}>"
 
 
-def new_node(cls, attrs, edges, saved, ans, shapes, dtypes, n_out=1):
+ZEROS = tuple((0,) * n for n in range(9))  # `nrs` of nodes whose inputs are all outputs 0
+
+
+def new_node(cls, attrs, edges, nrs, saved, ans, shapes, dtypes, n_out=1):
     node = cls()
     node.attrs = attrs
     node.edges = edges
+    node.nrs = nrs
     node.saved = saved
     node.ans = ans
     node.shapes = shapes

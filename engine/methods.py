@@ -3,7 +3,8 @@ each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op."""
 
 from __future__ import annotations
 
-from .dispatch import apply, binary
+from .dispatch import apply
+from .forward import binary
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
 

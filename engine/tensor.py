@@ -226,7 +226,8 @@ class Parameter(Tensor):
 def _bind():
     # Bound on first use: autograd imports this module.
     global _backward, _scalar_backward
-    from .autograd.backprop import backward, scalar_backward
+    from .autograd.backprop import backward
+    from .autograd.compiled import scalar_backward
 
     _backward, _scalar_backward = backward, scalar_backward
 

@@ -13,7 +13,7 @@ from heapq import heappop, heappush
 import numpy as np
 
 from ..errors import GradError
-from ..grad_mode import _set, _state, is_grad_enabled
+from ..grad_mode import _set, is_grad_enabled
 from ..graph import AccumulateGrad
 from ..tensor import Tensor
 from .sum_to import sum_to
@@ -135,53 +135,6 @@ def _add(a, b):
     return b if a is None else a + b
 
 
-def scalar_backward(t: Tensor, retain_graph=None) -> None:
-    """`t.backward()` with no arguments: the common case, straight to the numpy loop."""
-    node = t.grad_fn
-    a = t._a
-    if node is None or a.size != 1:
-        backward([t], None, retain_graph)  # a leaf, or the errors of the general path
-        return
-    g = _ONES.get(a.dtype) if not a.ndim else None
-    if g is None:
-        g = _ones(a)
-    keep = bool(retain_graph)
-    prev_mode = _state.enabled
-    _state.enabled = False
-    try:
-        buffers, heap = {}, []
-        if node.n_out == 1:
-            stack = [(node, g)]
-        else:
-            stack = []
-            send(buffers, heap, (node, t._nr), g)
-        while True:  # (_loop, inlined)
-            while stack:
-                node, g = stack.pop()
-                node._back(g, buffers, heap, stack, keep)
-            if not heap:
-                break
-            node = heappop(heap)[1]
-            node._back(buffers.pop(node), buffers, heap, stack, keep)
-    finally:
-        _state.enabled = prev_mode
-
-
-def _loop(stack, buffers, heap, keep):
-    """The ordinary backward: numpy gradients into leaves' .grad, one call per node to its
-    compiled step (`compiled.py`). A node with one recorded consumer is complete once that
-    consumer ran, so it goes on `stack` and runs next; the others wait in `buffers` for the
-    heap to reach them (newest first: every consumer of a node was created after it)."""
-    while True:
-        while stack:
-            node, g = stack.pop()
-            node._back(g, buffers, heap, stack, keep)
-        if not heap:
-            return
-        node = heappop(heap)[1]
-        node._back(buffers.pop(node), buffers, heap, stack, keep)
-
-
 def run(roots, keep, create, accumulate=True, targets=None, only=None):
     """Propagate root gradients to every reachable node. Returns captured target grads.
 
@@ -191,8 +144,8 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
     leaves' .grad) is one call per node to its compiled step (`compiled.py`)."""
     buffers = {}
     heap = []
-    for edge, g in roots:
-        send(buffers, heap, edge, g)
+    for (node, nr), g in roots:
+        send(buffers, heap, node, nr, g)
     captured = {}
     prev_mode = is_grad_enabled()
     _set(create)
@@ -201,7 +154,9 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
         # stack before its own gradient was added: such runs take the general loop.
         simple = not create and not targets and only is None and accumulate
         if simple and (len(roots) == 1 or all(n.uses != 1 for (n, _), _ in roots)):
-            _loop([], buffers, heap, keep)
+            from .compiled import loop
+
+            loop([], buffers, heap, keep)
             return captured
         while heap:
             node = heappop(heap)[1]
@@ -221,23 +176,22 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
                 _retain(node, buf)
             op = node.op
             if create or node.n_out != 1 or op.variadic or node.freed:
-                pairs = zip(node.edges, _apply_node(node, buf, create), strict=True)
+                grads = _apply_node(node, buf, create)
             else:
-                pairs = _numpy_vjps(node, op, buf)
+                grads = _numpy_vjps(node, op, buf)
             if not keep and (node.saved or node.ans is not None):
                 node.release()
-            for e, gi in pairs:
+            for e, nr, gi in zip(node.edges, node.nrs, grads, strict=True):
                 if e is not None and gi is not None:
-                    send(buffers, heap, e, gi)
+                    send(buffers, heap, e, nr, gi)
     finally:
         _set(prev_mode)
     return captured
 
 
-def send(buffers, heap, edge, g):
-    """Add gradient g for output `edge[1]` of node `edge[0]`; a node enters the heap with
-    its first gradient."""
-    node, nr = edge
+def send(buffers, heap, node, nr, g):
+    """Add gradient g for output nr of node; a node enters the heap with its first
+    gradient."""
     if node.n_out == 1:
         prev = buffers.get(node)
         if prev is None:
@@ -361,7 +315,7 @@ def _numpy_vjps(node, op, g):
             out.append(gi)
         else:
             out.append(None)
-    return zip(node.edges, distinct(out), strict=True)
+    return distinct(out)
 
 
 def _zeros_like(a, create):

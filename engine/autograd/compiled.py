@@ -1,27 +1,77 @@
-"""The ordinary backward step (numpy gradients, no create_graph), compiled per node class.
+"""The ordinary backward (numpy gradients into leaves' .grad, no create_graph), compiled
+per node class.
 
-`Node._back(g, buffers, heap, keep)` runs one node: it calls the VJPs of the inputs that
-need a gradient, fits each result to its input (`sum_to`, dtype) and hands it to the
-producer's buffer, pushing the producer on the heap the first time. For an op with one
-output it is generated from the op's registry record (`Op.plans`: which VJP reads what), so
-the loop in backprop.run does one call per node instead of interpreting the record. The
-VJPs themselves are the registry's: nothing here knows any op by name.
+`Node._back(g, buffers, heap, stack, keep)` runs one node: it calls the VJPs of the inputs
+that need a gradient, fits each result to its input (`sum_to`, dtype) and hands it to the
+producer (`give`). For an op with one output it is generated from the op's registry record
+(`Op.plans`: which VJP reads what), so the loop does one call per node instead of
+interpreting the record. The VJPs themselves are the registry's: nothing here knows any op
+by name. Ops with several outputs or a variadic operand list take the general path
+(`_general`).
 
-Ops with several outputs or a variadic operand list take the general path (`_general`)."""
+The loop (`loop`): a node with one recorded consumer is complete once that consumer ran, so
+it goes on `stack` and runs next; the others wait in `buffers` for the heap to reach them
+(newest first: every consumer of a node was created after it)."""
 
 from __future__ import annotations
 
-from heapq import heappush
+from heapq import heappop, heappush
 
 import numpy as np
 
 from ..errors import GradError
+from ..grad_mode import _state
 from ..graph import FREED_MESSAGE, AccumulateGrad
 from ..registry import _arr
 from ..tensor import Tensor
-from .backprop import _accumulate, _apply_node, _fit, _retain, send
+from .backprop import _ONES, _accumulate, _apply_node, _fit, _ones, _retain, backward, send
 
 _BACKS: dict = {}  # op name -> compiled step, shared by the op's node classes
+_new = object.__new__
+
+
+def scalar_backward(t: Tensor, retain_graph=None) -> None:
+    """`t.backward()` with no arguments: the common case, straight to the loop."""
+    node = t.grad_fn
+    a = t._a
+    if node is None or a.size != 1:
+        backward([t], None, retain_graph)  # a leaf, or the errors of the general path
+        return
+    g = _ONES.get(a.dtype) if not a.ndim else None
+    if g is None:
+        g = _ones(a)
+    keep = bool(retain_graph)
+    prev_mode = _state.enabled
+    _state.enabled = False  # (backward records nothing: its gradients are arrays)
+    try:
+        buffers, heap = {}, []
+        if node.n_out == 1:
+            stack = [(node, g)]
+        else:
+            stack = []
+            send(buffers, heap, node, t._nr, g)
+        while True:  # (loop, inlined)
+            while stack:
+                node, g = stack.pop()
+                node._back(g, buffers, heap, stack, keep)
+            if not heap:
+                break
+            node = heappop(heap)[1]
+            node._back(buffers.pop(node), buffers, heap, stack, keep)
+    finally:
+        _state.enabled = prev_mode
+
+
+def loop(stack, buffers, heap, keep):
+    """Run every node the stack and the heap lead to."""
+    while True:
+        while stack:
+            node, g = stack.pop()
+            node._back(g, buffers, heap, stack, keep)
+        if not heap:
+            return
+        node = heappop(heap)[1]
+        node._back(buffers.pop(node), buffers, heap, stack, keep)
 
 
 def install(cls):
@@ -47,7 +97,15 @@ def _leaf(node, g, buffers, heap, stack, keep):
         # (backprop.own, inlined)
         if g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
             g = np.array(g, order="C" if a.flags.c_contiguous else "K")
-        v.grad = Tensor(g)
+        t = _new(Tensor)  # (Tensor(g), field by field)
+        t._a = g
+        t._rg = False
+        t.grad = None
+        t.grad_fn = None
+        t._nr = 0
+        t._acc = None
+        t._retain = False
+        v.grad = t
     else:
         _accumulate(v, g, False)
 
@@ -55,30 +113,30 @@ def _leaf(node, g, buffers, heap, stack, keep):
 def _general(node, g, buffers, heap, stack, keep):
     if node.retained:
         _retain(node, g)
-    grads = _apply_node(node, g, False)
+    grads = _apply_node(node, g, False)  # (distinct)
     if not keep and (node.saved or node.ans is not None):
         node.release()
-    for e, gi in zip(node.edges, grads, strict=True):
+    for e, nr, gi in zip(node.edges, node.nrs, grads, strict=True):
         if e is not None and gi is not None:
-            give(buffers, heap, stack, e, gi)
+            give(buffers, heap, stack, e, nr, gi)
 
 
-def give(buffers, heap, stack, edge, g):
-    """Hand gradient g to the producer at `edge`: straight onto the stack when this was its
+def give(buffers, heap, stack, node, nr, g):
+    """Hand gradient g for output nr to `node`: straight onto the stack when this was its
     only recorded consumer (so it is complete), else into its buffer, which the heap
     reaches once every newer node has run. (A node with several outputs counts one use
     from the start, so it always takes the buffer.)"""
-    if edge[0].uses == 1:
-        stack.append((edge[0], g))
+    if node.uses == 1:
+        stack.append((node, g))
     else:
-        send(buffers, heap, edge, g)
+        send(buffers, heap, node, nr, g)
 
 
 def _fit_give(gi, node, i, buffers, heap, stack):
     """`give` for a VJP result that is not yet the shape and dtype of input i."""
     gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
     if gi is not None:
-        give(buffers, heap, stack, node.edges[i], gi)
+        give(buffers, heap, stack, node.edges[i], node.nrs[i], gi)
 
 
 _TEMPLATE = """\
@@ -105,10 +163,10 @@ _STEP = """\
 {reads}        gi = vjp{i}({args})
 {distinct}\
         if type(gi) is ndarray and gi.shape == node.shapes[{i}] and gi.dtype is node.dtypes[{i}]:
-            if e{i}[0].uses == 1:
-                stack.append((e{i}[0], gi))
+            if e{i}.uses == 1:
+                stack.append((e{i}, gi))
             else:
-                send(buffers, heap, e{i}, gi)
+                send(buffers, heap, e{i}, node.nrs[{i}], gi)
         else:
             _fit_give(gi, node, {i}, buffers, heap, stack)
 """

@@ -1,0 +1,243 @@
+"""The common forward cases, compiled per op from its registry record.
+
+`binary(op)` is a Tensor operator (`x + y`, `3 * x`): a Tensor and a Tensor of the same
+floating dtype, or a floating Tensor and a Python number. `unary(op)` runs an op on one
+Tensor with its attributes (`x ** 3`, `x.sum()`). Both do what `dispatch.apply` does (call
+the numpy forward, record the node) with everything the record says resolved when the code
+is made: which operands the node saves for the inputs that need a gradient, the node class,
+the attribute names of the forward. Anything else goes to `apply`.
+
+A Python number goes to numpy as a cached 0-d array of the tensor's dtype
+(`dtypes.scalar_array`), which the node saves in its place: the same values under numpy 2's
+weak-scalar rule, half numpy's cost on small arrays.
+
+Tensors and nodes are made field by field (a class call without `__init__` costs half of
+one with), so every field of `Tensor` and `Node` is set here too."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as _dt
+from .dispatch import _EMPTY, _explain, apply, defaults, leaf_node
+from .grad_mode import _state
+from .graph import ZEROS, _node_keys
+from .tensor import Parameter, Tensor
+
+_F32, _F64 = _dt.float32, _dt.float64
+
+_SCOPE = {
+    "ndarray": np.ndarray,
+    "asarray": np.asarray,
+    "Tensor": Tensor,
+    "Parameter": Parameter,
+    "new": object.__new__,
+    "apply": apply,
+    "explain": _explain,
+    "leaf_node": leaf_node,
+    "state": _state,
+    "keys": _node_keys,
+    "ZERO1": ZEROS[1],
+    "ZERO2": ZEROS[2],
+    "EMPTY": _EMPTY,
+    "F32": _F32,
+    "F64": _F64,
+    "C32": _dt.SCALARS[_F32],
+    "C64": _dt.SCALARS[_F64],
+    "scalar": _dt.scalar_array,
+}
+
+# The output tensor, all fields but requires_grad and grad_fn.
+_TENSOR = """\
+    t = new(Tensor)
+    t._a = out
+    t.grad = None
+    t._nr = 0
+    t._acc = None
+    t._retain = False
+"""
+
+_NODE_END = """\
+    node.n_out = 1
+    node.retained = None
+    node.freed = False
+    node.key = next(keys)
+    node.uses = 0
+    t._rg = True
+    t.grad_fn = node
+    return t
+"""
+
+_BINARY = (
+    """\
+def run(x, y):
+    ty = type(y)
+    a = x._a
+    dt = a.dtype
+    if ty is Tensor or ty is Parameter:
+        b = y._a
+        if b.dtype is not dt or (dt is not F32 and dt is not F64):
+            return apply(op, (x, y), EMPTY)
+        y_rg = y._rg
+        y_shape = b.shape
+        y_dt = dt
+    elif (ty is float or ty is int) and (dt is F32 or dt is F64):
+        b = (C32 if dt is F32 else C64).get(y)
+        if b is None:
+            b = scalar(y, dt)
+        y = b
+        y_rg = False
+        y_shape = ()
+        y_dt = None
+    else:
+        return apply(op, (x, y), EMPTY)
+    try:
+        out = forward(a, b)
+    except (ValueError, IndexError) as exc:
+        raise explain(op, (x, y), EMPTY, exc) from None
+    if type(out) is not ndarray:
+        out = asarray(out)
+"""
+    + _TENSOR
+    + """\
+    x_rg = x._rg
+    if not (x_rg or y_rg) or not state.enabled:
+        t._rg = False
+        t.grad_fn = None
+        return t
+    node = cls()
+    node.attrs = attrs
+    if x_rg:
+        ex = x.grad_fn
+        if ex is None:
+            ex = leaf_node(x)
+            nx = 0
+        else:
+            ex.uses += 1
+            nx = x._nr
+        if y_rg:
+            ey = y.grad_fn
+            if ey is None:
+                ey = leaf_node(y)
+                ny = 0
+            else:
+                ey.uses += 1
+                ny = y._nr
+            node.edges = (ex, ey)
+            node.nrs = (nx, ny) if nx or ny else ZERO2
+            node.saved = {saved_xy}
+            node.ans = {ans_xy}
+        else:
+            node.edges = (ex, None)
+            node.nrs = (nx, 0) if nx else ZERO2
+            node.saved = {saved_x}
+            node.ans = {ans_x}
+    else:
+        ey = y.grad_fn
+        if ey is None:
+            ey = leaf_node(y)
+            ny = 0
+        else:
+            ey.uses += 1
+            ny = y._nr
+        node.edges = (None, ey)
+        node.nrs = (0, ny) if ny else ZERO2
+        node.saved = {saved_y}
+        node.ans = {ans_y}
+    node.shapes = (a.shape, y_shape)
+    node.dtypes = (dt, y_dt)
+"""
+    + _NODE_END
+)
+
+_UNARY = (
+    """\
+def run(x, attrs, cls=None):  # attrs: every attribute of op (dispatch.complete)
+    if type(x) is not Tensor:
+        return apply(op, (x,), attrs)
+    a = x._a
+{floats_only}\
+    try:
+        out = forward(a{keywords})
+    except (ValueError, IndexError) as exc:
+        raise explain(op, (x,), attrs, exc) from None
+    if type(out) is not ndarray:
+        out = asarray(out)
+"""
+    + _TENSOR
+    + """\
+    if {untracked}:
+        t._rg = False
+        t.grad_fn = None
+        return t
+    node = (cls or {cls})()
+    node.attrs = attrs
+    fn = x.grad_fn
+    if fn is None:
+        node.edges = (leaf_node(x),)
+        node.nrs = ZERO1
+    else:
+        fn.uses += 1
+        node.edges = (fn,)
+        node.nrs = (x._nr,) if x._nr else ZERO1
+    node.saved = {saved}
+    node.ans = {ans}
+    node.shapes = (a.shape,)
+    node.dtypes = (a.dtype,)
+"""
+    + _NODE_END
+)
+
+
+def _saves(op, need0, need1=False):
+    """The node's `saved` and `ans` expressions when inputs 0 and/or 1 need a gradient."""
+    masks, outs = op.save_masks, op.saves_out
+    mask = (masks[0] if need0 else 0) | (masks[1] if need1 else 0)  # -1: every operand
+    operands = ("x" if mask & 1 else "None", "y" if mask & 2 else "None")
+    saved = "()" if not mask else f"({operands[0]}, {operands[1]})"
+    ans = "out" if (need0 and outs[0]) or (need1 and outs[1]) else "None"
+    return saved, ans
+
+
+def _make(src, op, **scope):
+    scope = {**_SCOPE, "op": op, "forward": op.forward, **scope}
+    exec(compile(src, f"<forward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
+    run = scope["run"]
+    run.__name__ = op.name
+    return run
+
+
+def binary(op):
+    """The Tensor operator of binary `op`, `run(x, y)`."""
+    saved_xy, ans_xy = _saves(op, True, True)
+    saved_x, ans_x = _saves(op, True)
+    saved_y, ans_y = _saves(op, False, True)
+    src = _BINARY.format(
+        saved_xy=saved_xy, ans_xy=ans_xy, saved_x=saved_x, ans_x=ans_x, saved_y=saved_y, ans_y=ans_y
+    )
+    # Every node of the operator shares one attrs dict (the op's defaults): never modified.
+    return _make(src, op, cls=op.cls, attrs=defaults(op) or _EMPTY)
+
+
+def unary(op):
+    """`run(x, attrs, cls=None)`: op on Tensor x with attributes attrs (all of them);
+    `cls`, when given, is the node class `op.node_class(attrs)` names."""
+    if op.n_outputs != 1:
+        return lambda x, attrs, cls=None: apply(op, (x,), attrs)
+    tracked = op.differentiable and bool(op.vjps) and op.vjps[0] is not None
+    saved, ans = _saves(op, True) if tracked else ("()", "None")
+    src = _UNARY.format(
+        floats_only=(
+            '    if a.dtype.kind != "f":\n        return apply(op, (x,), attrs)\n'
+            if op.promote or op.to_float
+            else ""
+        ),
+        keywords="".join(f", {k}=attrs[{k!r}]" for k in op.attrs),
+        untracked=(
+            'not x._rg or not state.enabled or out.dtype.kind != "f"' if tracked else "True"
+        ),
+        cls="CLS" if op.cls is not None else "node_class(attrs)",
+        saved=saved,
+        ans=ans,
+    )
+    return _make(src, op, CLS=op.cls, node_class=op.node_class)
