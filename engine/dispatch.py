@@ -8,14 +8,13 @@ from its record: forward.py."""
 from __future__ import annotations
 
 import inspect
-import weakref
 
 import numpy as np
 
 from . import dtypes as _dt
 from .errors import EngineError, ShapeError
 from .grad_mode import _state
-from .graph import AccumulateGrad, _sink_keys, new_node
+from .graph import new_node
 from .tensor import Tensor
 
 _FLOAT32 = _dt.float32
@@ -87,16 +86,10 @@ def producer(t):
 
 
 def leaf_node(t):
-    """Leaf t's AccumulateGrad, made while a graph holds it (`Tensor.accumulator`, inlined),
-    with the edge recorded into it counted."""
-    ref = t._acc
-    acc = None if ref is None else ref()
+    """Leaf t's AccumulateGrad, with the edge recorded into it counted."""
+    acc = t._acc
     if acc is None:
-        acc = AccumulateGrad()
-        acc.variable = t
-        acc.key = next(_sink_keys)
-        acc.uses = 0
-        t._acc = weakref.ref(acc)
+        acc = t.accumulator()
     acc.uses += 1
     return acc
 

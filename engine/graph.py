@@ -103,12 +103,29 @@ def new_node(cls, attrs, edges, nrs, saved, ans, shapes, dtypes, n_out=1):
 
 class AccumulateGrad:
     """Sink node of a leaf tensor: backward adds the incoming gradient to `variable.grad`.
-    Made by `Tensor.accumulator` (one per leaf while a graph holds it)."""
 
-    __slots__ = ("variable", "key", "uses", "__weakref__")
+    Made once per leaf by `Tensor.accumulator` and kept by the tensor, which it references
+    weakly (no cycle: a dropped leaf is freed at once). So it is not made again for every
+    graph; but a graph does not keep its leaves alive: a leaf nobody holds any more gets no
+    gradient (nobody could read it) and `variable` is None.
+
+    `uses` counts the edges recorded into it since a backward last ran it and freed its
+    graph: one means it can run straight after its consumer (see Node.uses). Should a
+    consumer recorded before that backward run later too, the leaf then runs once per
+    gradient, which adds up to the same .grad."""
+
+    __slots__ = ("_ref", "key", "uses", "__weakref__")
     edges = ()
+    nrs = ()
     n_out = 1
     retained = None
+
+    @property
+    def variable(self):
+        return self._ref()
+
+    def __deepcopy__(self, memo):
+        return None  # a copied leaf gets an AccumulateGrad of its own (Tensor.accumulator)
 
     def name(self) -> str:
         return "AccumulateGrad"

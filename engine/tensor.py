@@ -114,16 +114,13 @@ class Tensor:
 
     def accumulator(self) -> AccumulateGrad:
         """The leaf's AccumulateGrad node, made once and shared by every edge into it."""
-        ref = self._acc
-        if ref is not None:
-            acc = ref()
-            if acc is not None:
-                return acc
-        acc = AccumulateGrad()
-        acc.variable = self
-        acc.key = next(_sink_keys)
-        acc.uses = 0
-        self._acc = weakref.ref(acc)
+        acc = self._acc
+        if acc is None:
+            acc = AccumulateGrad()
+            acc._ref = weakref.ref(self)
+            acc.key = next(_sink_keys)
+            acc.uses = 0
+            self._acc = acc
         return acc
 
     def detach(self) -> Tensor:

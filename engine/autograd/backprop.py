@@ -169,8 +169,9 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
                         for i in hit:
                             captured[i] = g
             if type(node) is AccumulateGrad:
-                if accumulate and (only is None or id(node) in only):
-                    _accumulate(node.variable, buf, create)
+                v = node.variable
+                if accumulate and (only is None or id(node) in only) and v is not None:
+                    _accumulate(v, buf, create)
                 continue
             if node.retained:
                 _retain(node, buf)

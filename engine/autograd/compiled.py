@@ -89,7 +89,11 @@ def install(cls):
 
 
 def _leaf(node, g, buffers, heap, stack, keep):
-    v = node.variable
+    if not keep:
+        node.uses = 0  # the graph's edges into it are spent (see AccumulateGrad)
+    v = node._ref()
+    if v is None:
+        return  # the leaf is gone: nobody can read its gradient
     a = v._a
     if g.dtype is not a.dtype and g.dtype != a.dtype:
         g = g.astype(a.dtype)

@@ -106,7 +106,7 @@ def describe(outputs: Mapping, inputs: Mapping | None = None, *, dot: bool = Tru
             "dtype": dtype,
             "next": [None if n is None else order[id(n)] for n, _ in fn.next_functions],
         }
-        if isinstance(fn, AccumulateGrad):
+        if isinstance(fn, AccumulateGrad) and fn.variable is not None:  # (None: leaf gone)
             v = fn.variable
             entry["shape"], entry["dtype"] = list(v.shape), str(v.dtype)
             entry["input"] = names.get(id(v))
