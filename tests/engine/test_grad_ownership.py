@@ -63,3 +63,41 @@ def test_second_backward_gets_fresh_grads_and_accumulates():
     assert x.grad.tolist() == [2.0, 2.0] and y.grad.tolist() == [2.0, 2.0]
     assert first.tolist() == [1.0, 1.0] or first is not x.grad.numpy()
     assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+
+
+def test_a_leaf_keeps_one_accumulate_grad_across_graphs():
+    x = engine.tensor([1.0, 2.0], requires_grad=True)
+    first = (x * 2).grad_fn.next_functions[0][0]
+    (x * 2).sum().backward()
+    assert (x * 3).grad_fn.next_functions[0][0] is first
+    assert first.variable is x
+
+
+def test_interleaved_graphs_accumulate_every_path():
+    x = engine.tensor([1.0, 2.0], requires_grad=True)
+    y1 = x * 2  # recorded before the next backward runs x's AccumulateGrad
+    (x * 5).sum().backward()
+    y2 = x * 3
+    (y1 + y2).sum().backward()
+    assert x.grad.tolist() == [10.0, 10.0]
+    dropped = x * 7  # never backpropagated
+    del dropped
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [12.0, 14.0]
+
+
+def test_deepcopy_of_a_used_leaf_gets_its_own_gradient():
+    import copy
+
+    x = engine.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    y = copy.deepcopy(x)
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0] and y.grad.tolist() == [5.0, 5.0]
+
+
+def test_backward_to_a_leaf_nobody_holds():
+    y = (engine.tensor([1.0, 2.0], requires_grad=True) * 2).sum()
+    y.backward()  # the gradient has nowhere to go, and that is fine
+    leaf = y.grad_fn.next_functions[0][0].next_functions[0][0]
+    assert leaf.name() == "AccumulateGrad" and leaf.variable is None
