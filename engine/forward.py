@@ -22,6 +22,7 @@ from . import dtypes as _dt
 from .dispatch import _EMPTY, _explain, apply, defaults, leaf_node
 from .grad_mode import _state
 from .graph import ZEROS, _node_keys
+from .shapes import same
 from .tensor import Parameter, Tensor
 
 _F32, _F64 = _dt.float32, _dt.float64
@@ -144,8 +145,10 @@ def run(x, y):
         node.nrs = (0, ny) if ny else ZERO2
         node.saved = {saved_y}
         node.ans = {ans_y}
-    node.shapes = (a.shape, y_shape)
+    x_shape = a.shape
+    node.shapes = (x_shape, y_shape)
     node.dtypes = (dt, y_dt)
+    node.same_shape = y_dt is None or x_shape == y_shape
 """
     + _NODE_END
 )
@@ -184,6 +187,7 @@ def run(x, attrs, cls=None):  # attrs: every attribute of op (dispatch.complete)
     node.ans = {ans}
     node.shapes = (a.shape,)
     node.dtypes = (a.dtype,)
+    node.same_shape = {same_shape}
 """
     + _NODE_END
 )
@@ -239,5 +243,6 @@ def unary(op):
         cls="CLS" if op.cls is not None else "node_class(attrs)",
         saved=saved,
         ans=ans,
+        same_shape=op.shape is same,  # the shape rule: the output has the input's shape
     )
     return _make(src, op, CLS=op.cls, node_class=op.node_class)

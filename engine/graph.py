@@ -39,6 +39,9 @@ class Node:
         "ans",  # the output array(s) when a VJP uses them
         "shapes",  # input shapes, to sum broadcast gradients back
         "dtypes",
+        # Every input has the output's shape (an elementwise op, operands of one shape):
+        # the VJPs' gradients are taken to have it too, without checking.
+        "same_shape",
         "n_out",
         "retained",  # output_nr -> weak refs of tensors that asked for retain_grad()
         "freed",
@@ -93,6 +96,7 @@ def new_node(cls, attrs, edges, nrs, saved, ans, shapes, dtypes, n_out=1):
     node.ans = ans
     node.shapes = shapes
     node.dtypes = dtypes
+    node.same_shape = False
     node.n_out = n_out
     node.retained = None
     node.freed = False

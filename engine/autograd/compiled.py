@@ -166,7 +166,11 @@ _STEP = """\
     if e{i} is not None:
 {reads}        gi = vjp{i}({args})
 {distinct}\
-        if type(gi) is ndarray and gi.shape == node.shapes[{i}] and gi.dtype is node.dtypes[{i}]:
+        if (
+            type(gi) is ndarray
+            and (node.same_shape or gi.shape == node.shapes[{i}])
+            and gi.dtype is node.dtypes[{i}]
+        ):
             if e{i}.uses == 1:
                 stack.append((e{i}, gi))
             else:
