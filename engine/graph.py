@@ -73,12 +73,12 @@ class Node:
         if self.freed:
             raise GradError(FREED_MESSAGE)
 
-    def _back(self, g, buffers, heap, stack, keep):
+    def _back(self, g, buffers, heap, stack, keep, depth):
         """The numpy backward step of this node (see autograd/compiled.py): compiled for
         the node's class on first use, then called directly."""
         from .autograd.compiled import install
 
-        return install(type(self))(self, g, buffers, heap, stack, keep)
+        return install(type(self))(self, g, buffers, heap, stack, keep, depth)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
@@ -138,10 +138,10 @@ class AccumulateGrad:
     def next_functions(self):
         return ()
 
-    def _back(self, g, buffers, heap, stack, keep):
+    def _back(self, g, buffers, heap, stack, keep, depth):
         from .autograd.compiled import install
 
-        return install(AccumulateGrad)(self, g, buffers, heap, stack, keep)
+        return install(AccumulateGrad)(self, g, buffers, heap, stack, keep, depth)
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"

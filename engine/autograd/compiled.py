@@ -1,17 +1,17 @@
 """The ordinary backward (numpy gradients into leaves' .grad, no create_graph), compiled
 per node class.
 
-`Node._back(g, buffers, heap, stack, keep)` runs one node: it calls the VJPs of the inputs
-that need a gradient, fits each result to its input (`sum_to`, dtype) and hands it to the
-producer (`give`). For an op with one output it is generated from the op's registry record
-(`Op.plans`: which VJP reads what), so the loop does one call per node instead of
-interpreting the record. The VJPs themselves are the registry's: nothing here knows any op
-by name. Ops with several outputs or a variadic operand list take the general path
-(`_general`).
+`Node._back(g, buffers, heap, stack, keep, depth)` runs one node: it calls the VJPs of the
+inputs that need a gradient, fits each result to its input (`sum_to`, dtype) and hands it
+to the producer. For an op with one output it is generated from the op's registry record
+(`Op.plans`: which VJP reads what), so there is one call per node instead of an interpreter
+of the record. The VJPs themselves are the registry's: nothing here knows any op by name.
+Ops with several outputs or a variadic operand list take the general path (`_general`).
 
-The loop (`loop`): a node with one recorded consumer is complete once that consumer ran, so
-it goes on `stack` and runs next; the others wait in `buffers` for the heap to reach them
-(newest first: every consumer of a node was created after it)."""
+A producer this node was the only recorded consumer of is complete now: the step calls it
+directly (nested at most MAX_DEPTH deep; deeper, it goes on `stack` for the loop). Any other
+producer collects its gradients in `buffers` and waits on the heap, which the loop empties
+newest first once the stack is (every consumer of a node was created after it)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ..tensor import Tensor
 from .backprop import _ONES, _accumulate, _apply_node, _fit, _ones, _retain, backward, send
 
 _BACKS: dict = {}  # op name -> compiled step, shared by the op's node classes
+MAX_DEPTH = 64  # nested direct calls of single-use producers (then the stack takes over)
 _new = object.__new__
 
 
@@ -53,11 +54,11 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
         while True:  # (loop, inlined)
             while stack:
                 node, g = stack.pop()
-                node._back(g, buffers, heap, stack, keep)
+                node._back(g, buffers, heap, stack, keep, 0)
             if not heap:
                 break
             node = heappop(heap)[1]
-            node._back(buffers.pop(node), buffers, heap, stack, keep)
+            node._back(buffers.pop(node), buffers, heap, stack, keep, 0)
     finally:
         _state.enabled = prev_mode
 
@@ -67,11 +68,11 @@ def loop(stack, buffers, heap, keep):
     while True:
         while stack:
             node, g = stack.pop()
-            node._back(g, buffers, heap, stack, keep)
+            node._back(g, buffers, heap, stack, keep, 0)
         if not heap:
             return
         node = heappop(heap)[1]
-        node._back(buffers.pop(node), buffers, heap, stack, keep)
+        node._back(buffers.pop(node), buffers, heap, stack, keep, 0)
 
 
 def install(cls):
@@ -88,7 +89,7 @@ def install(cls):
     return fn
 
 
-def _leaf(node, g, buffers, heap, stack, keep):
+def _leaf(node, g, buffers, heap, stack, keep, depth):
     if not keep:
         node.uses = 0  # the graph's edges into it are spent (see AccumulateGrad)
     v = node._ref()
@@ -114,7 +115,7 @@ def _leaf(node, g, buffers, heap, stack, keep):
         _accumulate(v, g, False)
 
 
-def _general(node, g, buffers, heap, stack, keep):
+def _general(node, g, buffers, heap, stack, keep, depth):
     if node.retained:
         _retain(node, g)
     grads = _apply_node(node, g, False)  # (distinct)
@@ -126,10 +127,10 @@ def _general(node, g, buffers, heap, stack, keep):
 
 
 def give(buffers, heap, stack, node, nr, g):
-    """Hand gradient g for output nr to `node`: straight onto the stack when this was its
-    only recorded consumer (so it is complete), else into its buffer, which the heap
-    reaches once every newer node has run. (A node with several outputs counts one use
-    from the start, so it always takes the buffer.)"""
+    """Hand gradient g for output nr to `node`: onto the stack when this was its only
+    recorded consumer (so it is complete), else into its buffer, which the heap reaches
+    once every newer node has run. (A node with several outputs counts one use from the
+    start, so it always takes the buffer.)"""
     if node.uses == 1:
         stack.append((node, g))
     else:
@@ -144,11 +145,11 @@ def _fit_give(gi, node, i, buffers, heap, stack):
 
 
 _TEMPLATE = """\
-def back(node, g, buffers, heap, stack, keep):
+def back(node, g, buffers, heap, stack, keep, depth):
     if node.retained:
         _retain(node, g)
 {check}    {edges} = node.edges
-{steps}{release}"""
+{steps}{release}{calls}"""
 
 _CHECK = """\
     if node.freed:
@@ -172,11 +173,22 @@ _STEP = """\
             and gi.dtype is node.dtypes[{i}]
         ):
             if e{i}.uses == 1:
-                stack.append((e{i}, gi))
+                n{i} = e{i}
+                g{i} = gi
             else:
                 send(buffers, heap, e{i}, node.nrs[{i}], gi)
         else:
             _fit_give(gi, node, {i}, buffers, heap, stack)
+"""
+
+# A producer this node was the only consumer of is complete: it runs now, called directly
+# (after this node released what it saved), up to a depth; deeper, from the stack.
+_CALL = """\
+    if n{i} is not None:
+        if depth < MAX_DEPTH:
+            n{i}._back(g{i}, buffers, heap, stack, keep, depth + 1)
+        else:
+            stack.append((n{i}, g{i}))
 """
 
 # backprop.distinct, inlined: a gradient this node already handed out goes again as a view.
@@ -197,6 +209,7 @@ def _generate(op):
         "_retain": _retain,
         "_fit_give": _fit_give,
         "_arr": _arr,
+        "MAX_DEPTH": MAX_DEPTH,
     }
     steps, handed = [], []  # handed: inputs whose gradient a later step compares with
     last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
@@ -239,11 +252,15 @@ def _generate(op):
                 distinct=distinct,
             )
         )
+    flowing = [i for i, fn in enumerate(op.vjps) if fn is not None]
     src = _TEMPLATE.format(
-        check=(_CHECK if reads_saved else "") + "".join(f"    h{j} = None\n" for j in handed),
+        check=(_CHECK if reads_saved else "")
+        + "".join(f"    h{j} = None\n" for j in handed)
+        + "".join(f"    n{i} = None\n" for i in flowing),
         edges=", ".join(f"e{i}" for i in range(len(op.inputs))) + ",",
         steps="".join(steps),
         release=_RELEASE if reads_saved else "",
+        calls="".join(_CALL.format(i=i) for i in flowing),
     )
     exec(compile(src, f"<backward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
     return scope["back"]
