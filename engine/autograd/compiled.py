@@ -45,20 +45,13 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
     prev_mode = _state.enabled
     _state.enabled = False  # (backward records nothing: its gradients are arrays)
     try:
-        buffers, heap = {}, []
+        buffers, heap, stack = {}, [], []
         if node.n_out == 1:
-            stack = [(node, g)]
+            node._back(g, buffers, heap, stack, keep, 0)
         else:
-            stack = []
             send(buffers, heap, node, t._nr, g)
-        while True:  # (loop, inlined)
-            while stack:
-                node, g = stack.pop()
-                node._back(g, buffers, heap, stack, keep, 0)
-            if not heap:
-                break
-            node = heappop(heap)[1]
-            node._back(buffers.pop(node), buffers, heap, stack, keep, 0)
+        if stack or heap:
+            loop(stack, buffers, heap, keep)
     finally:
         _state.enabled = prev_mode
 
@@ -173,16 +166,26 @@ _STEP = """\
             and gi.dtype is node.dtypes[{i}]
         ):
             if e{i}.uses == 1:
-                n{i} = e{i}
-                g{i} = gi
+{single}\
             else:
                 send(buffers, heap, e{i}, node.nrs[{i}], gi)
         else:
             _fit_give(gi, node, {i}, buffers, heap, stack)
 """
 
-# A producer this node was the only consumer of is complete: it runs now, called directly
-# (after this node released what it saved), up to a depth; deeper, from the stack.
+# A producer this node was the only consumer of is complete: it runs now, called directly,
+# up to a depth (deeper, from the stack). A node that saved values calls it once it has
+# released them (`_LATER`), so they are not held while the producers run.
+_NOW = """\
+                if depth < MAX_DEPTH:
+                    e{i}._back(gi, buffers, heap, stack, keep, depth + 1)
+                else:
+                    stack.append((e{i}, gi))
+"""
+_LATER = """\
+                n{i} = e{i}
+                g{i} = gi
+"""
 _CALL = """\
     if n{i} is not None:
         if depth < MAX_DEPTH:
@@ -213,7 +216,14 @@ def _generate(op):
     }
     steps, handed = [], []  # handed: inputs whose gradient a later step compares with
     last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
-    reads_saved = False  # what the VJPs read: a node saving nothing is never freed
+    # What the VJPs read: a node saving nothing is never freed, and hands gradients on at
+    # once; one that saves releases its values first.
+    reads_saved = any(
+        kind in ("in", "ans")
+        for fn, plan in zip(op.vjps, op.plans, strict=True)
+        if fn is not None
+        for kind, _ in plan
+    )
     for i, (fn, plan) in enumerate(zip(op.vjps, op.plans, strict=True)):
         if fn is None:
             continue
@@ -230,14 +240,12 @@ def _generate(op):
                 reads.append(f"elif type(s{j}) is not ndarray:")
                 reads.append(f"    s{j} = _arr(s{j})")
                 args.append(f"s{j}")
-                reads_saved = True
             elif kind == "attr":  # (a node's attrs hold every attribute: dispatch.complete)
                 args.append(f"node.attrs[{key!r}]")
             elif kind == "shape":
                 args.append(f"node.shapes[{key}]")
             elif kind == "ans":
                 args.append("node.ans")
-                reads_saved = True
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
         distinct = _REPEAT.format(same=" or ".join(f"gi is h{j}" for j in handed)) if handed else ""
@@ -250,17 +258,18 @@ def _generate(op):
                 reads="".join(f"        {r}\n" for r in reads),
                 args=", ".join(args),
                 distinct=distinct,
+                single=(_LATER if reads_saved else _NOW).format(i=i),
             )
         )
-    flowing = [i for i, fn in enumerate(op.vjps) if fn is not None]
+    later = [i for i, fn in enumerate(op.vjps) if fn is not None] if reads_saved else []
     src = _TEMPLATE.format(
         check=(_CHECK if reads_saved else "")
         + "".join(f"    h{j} = None\n" for j in handed)
-        + "".join(f"    n{i} = None\n" for i in flowing),
+        + "".join(f"    n{i} = None\n" for i in later),
         edges=", ".join(f"e{i}" for i in range(len(op.inputs))) + ",",
         steps="".join(steps),
         release=_RELEASE if reads_saved else "",
-        calls="".join(_CALL.format(i=i) for i in flowing),
+        calls="".join(_CALL.format(i=i) for i in later),
     )
     exec(compile(src, f"<backward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
     return scope["back"]
