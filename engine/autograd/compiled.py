@@ -25,6 +25,7 @@ from ..graph import FREED_MESSAGE, AccumulateGrad
 from ..registry import _arr
 from ..tensor import Tensor
 from .backprop import _ONES, _accumulate, _apply_node, _fit, _ones, _retain, backward, send
+from .inline import expression
 
 _BACKS: dict = {}  # op name -> compiled step, shared by the op's node classes
 MAX_DEPTH = 64  # nested direct calls of single-use producers (then the stack takes over)
@@ -158,7 +159,7 @@ _RELEASE = """\
 
 _STEP = """\
     if e{i} is not None:
-{reads}        gi = vjp{i}({args})
+{reads}        gi = {call}
 {distinct}\
         if (
             type(gi) is ndarray
@@ -248,6 +249,11 @@ def _generate(op):
                 args.append("node.ans")
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
+        call = f"vjp{i}({', '.join(args)})"
+        inlined = expression(fn, args, f"G{i}")
+        if inlined is not None:  # (the lambda's body itself: one call less)
+            call = inlined
+            scope[f"G{i}"] = fn.__globals__
         distinct = _REPEAT.format(same=" or ".join(f"gi is h{j}" for j in handed)) if handed else ""
         if i < last:
             distinct += f"        h{i} = gi\n"
@@ -256,7 +262,7 @@ def _generate(op):
             _STEP.format(
                 i=i,
                 reads="".join(f"        {r}\n" for r in reads),
-                args=", ".join(args),
+                call=call,
                 distinct=distinct,
                 single=(_LATER if reads_saved else _NOW).format(i=i),
             )
