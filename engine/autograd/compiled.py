@@ -20,7 +20,6 @@ from heapq import heappop, heappush
 import numpy as np
 
 from ..errors import GradError
-from ..grad_mode import _state
 from ..graph import FREED_MESSAGE, AccumulateGrad
 from ..registry import _arr
 from ..tensor import Tensor
@@ -42,19 +41,15 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
     g = _ONES.get(a.dtype) if not a.ndim else None
     if g is None:
         g = _ones(a)
+    # No grad mode to set: this backward records nothing (its gradients are arrays).
     keep = bool(retain_graph)
-    prev_mode = _state.enabled
-    _state.enabled = False  # (backward records nothing: its gradients are arrays)
-    try:
-        buffers, heap, stack = {}, [], []
-        if node.n_out == 1:
-            node._back(g, buffers, heap, stack, keep, 0)
-        else:
-            send(buffers, heap, node, t._nr, g)
-        if stack or heap:
-            loop(stack, buffers, heap, keep)
-    finally:
-        _state.enabled = prev_mode
+    buffers, heap, stack = {}, [], []
+    if node.n_out == 1:
+        node._back(g, buffers, heap, stack, keep, 0)
+    else:
+        send(buffers, heap, node, t._nr, g)
+    if stack or heap:
+        loop(stack, buffers, heap, keep)
 
 
 def loop(stack, buffers, heap, keep):
@@ -94,7 +89,7 @@ def _leaf(node, g, buffers, heap, stack, keep, depth):
         g = g.astype(a.dtype)
     if v.grad is None:
         # (backprop.own, inlined)
-        if g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
+        if g.base is not None or not g.flags.carray:  # (carray: writeable, C-contiguous)
             g = np.array(g, order="C" if a.flags.c_contiguous else "K")
         t = _new(Tensor)  # (Tensor(g), field by field)
         t._a = g
