@@ -155,7 +155,7 @@ def run(x, y):
 
 _UNARY = (
     """\
-def run(x, attrs, cls=None):  # attrs: every attribute of op (dispatch.complete)
+{head}\
     if type(x) is not Tensor:
         return apply(op, (x,), attrs)
     a = x._a
@@ -223,14 +223,32 @@ def binary(op):
     return _make(src, op, cls=op.cls, attrs=defaults(op) or _EMPTY)
 
 
-def unary(op):
+_HEAD = """\
+def run(x, attrs, cls=None):  # attrs: every attribute of op (dispatch.complete)
+"""
+
+# An operator whose right operand is op's only attribute when it is a number (`x ** 3`):
+# anything else goes to the function `other`.
+_OPERATOR_HEAD = """\
+def run(x, {name}):
+    if type({name}) is not int and type({name}) is not float:
+        return other(x, {name})
+    attrs = {{{name!r}: {name}}}
+    cls = None
+"""
+
+
+def unary(op, operand=None, other=None):
     """`run(x, attrs, cls=None)`: op on Tensor x with attributes attrs (all of them);
-    `cls`, when given, is the node class `op.node_class(attrs)` names."""
+    `cls`, when given, is the node class `op.node_class(attrs)` names. With `operand`
+    (op's only attribute), the Tensor operator `run(x, operand)` instead, for a number
+    operand; `other(x, operand)` takes the rest."""
     if op.n_outputs != 1:
         return lambda x, attrs, cls=None: apply(op, (x,), attrs)
     tracked = op.differentiable and bool(op.vjps) and op.vjps[0] is not None
     saved, ans = _saves(op, True) if tracked else ("()", "None")
     src = _UNARY.format(
+        head=_OPERATOR_HEAD.format(name=operand) if operand else _HEAD,
         floats_only=(
             '    if a.dtype.kind != "f":\n        return apply(op, (x,), attrs)\n'
             if op.promote or op.to_float
@@ -245,4 +263,4 @@ def unary(op):
         ans=ans,
         same_shape=op.shape is same,  # the shape rule: the output has the input's shape
     )
-    return _make(src, op, CLS=op.cls, node_class=op.node_class)
+    return _make(src, op, CLS=op.cls, node_class=op.node_class, other=other)

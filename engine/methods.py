@@ -4,7 +4,7 @@ each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op."""
 from __future__ import annotations
 
 from .dispatch import apply
-from .forward import binary
+from .forward import binary, unary
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
 
@@ -39,7 +39,7 @@ def install() -> None:
     t.__mul__ = t.__rmul__ = binary(OPS["mul"])
     t.__truediv__ = binary(OPS["div"])
     t.__rtruediv__ = _rtruediv
-    t.__pow__ = FUNCTIONS["pow"].fn
+    t.__pow__ = unary(OPS["pow"], "exponent", FUNCTIONS["pow"].fn)
     t.__rpow__ = _rpow
     t.__neg__ = lambda self: apply(OPS["neg"], (self,), _NO_ATTRS)
     t.__pos__ = lambda self: self
