@@ -16,6 +16,7 @@ from ..tensor import Tensor
 from . import dual as d
 
 ew = S.elementwise
+_ndarray = np.ndarray
 
 
 @defop(
@@ -101,25 +102,31 @@ def _int_pow(x, e):
 
 
 def _pow_vjp(g, input, exponent):
+    if (
+        type(input) is _ndarray
+        and type(g) is _ndarray
+        and input.dtype is g.dtype  # (floating: input needs a gradient)
+        and exponent != 0
+        and exponent != 1
+    ):
+        # One temporary, updated in place: at 10⁶ elements the chained form kept three
+        # arrays alive at once. (exponent · input^(exponent-1)) · g, as torch rounds it.
+        # (g has the output's shape, which is input's.)
+        c = SCALARS[g.dtype].get(exponent)
+        if c is None:
+            c = scalar_array(exponent, g.dtype)
+        if exponent == 2:
+            r = input * c
+        else:
+            r = input * input if exponent == 3 else _int_pow(input, exponent - 1)
+            r *= c
+        r *= g
+        return r
     if exponent == 0:
         return g * 0
     if exponent == 1:
         return g
     if type(input) is np.ndarray and type(g) is np.ndarray and g.shape == input.shape:
-        # One temporary, updated in place: at 10⁶ elements the chained form kept three
-        # arrays alive at once. (exponent · input^(exponent-1)) · g, as torch rounds it.
-        dt = input.dtype
-        if dt is g.dtype and dt.kind == "f":
-            c = SCALARS[dt].get(exponent)
-            if c is None:
-                c = scalar_array(exponent, dt)
-            if exponent == 2:
-                r = input * c
-            else:
-                r = input * input if exponent == 3 else _int_pow(input, exponent - 1)
-                r *= c
-            r *= g
-            return r
         r = input.copy() if exponent == 2 else _int_pow(input, exponent - 1)
         r = r.astype(np.result_type(r, g), copy=False)
         r *= exponent
