@@ -102,6 +102,10 @@ def mean(x, axis=None, keepdims=False):
 
 def broadcast_to(x, shape):
     if type(x) is np.ndarray:
+        if not x.ndim and len(shape) == 1 and shape[0] <= 64:  # (_np_broadcast's, inlined)
+            out = np.empty(shape, x.dtype)
+            out[...] = x
+            return out
         return _np_broadcast(x, shape if type(shape) is tuple else tuple(shape))
     shape = tuple(shape)
     if _is_t(x):
@@ -117,6 +121,12 @@ def broadcast_to(x, shape):
     return _np_broadcast(x, shape)
 
 
+def _np_fill(x, shape):
+    out = np.empty(shape, x.dtype)
+    out[...] = x
+    return out
+
+
 def _np_broadcast(x, shape):
     """np.broadcast_to without its Python overhead (10x slower on tiny arrays): a zero-stride
     view built directly. Never written through: gradients are not modified in place."""
@@ -124,9 +134,7 @@ def _np_broadcast(x, shape):
         return x
     if not x.ndim:  # a full reduction's gradient: every element reads the one value
         if len(shape) == 1 and shape[0] <= 64:  # small: a fresh array is cheaper to make
-            out = np.empty(shape, x.dtype)
-            out[...] = x
-            return out
+            return _np_fill(x, shape)
         out = np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
         if out.flags.writeable:  # (a view of a read-only array is born read-only)
             out.flags.writeable = False
