@@ -205,11 +205,11 @@ def store_step(store, steps: int, entry: bytes) -> tuple[float, float, float]:
 
 def amortized(journal_ms: float, checkpoint_ms: float, entry_bytes: int) -> tuple[int, float]:
     """Steps per checkpoint under the journal's rule (live.py: entries up to the state's
-    size or AUTOGRAD_JOURNAL_MAX_ENTRIES), and the store's mean cost per step."""
+    size; the replay-time bound is far off for a 1 ms step), and the store's mean cost."""
     from service.settings import Settings
 
     state_bytes = 3 * sum(a.nbytes for a in _data()[0].values())
-    entries = min(Settings().journal_max_entries, state_bytes // entry_bytes)
+    entries = min(Settings().journal_max_entries, state_bytes // entry_bytes)  # bytes bind here
     return entries + 1, (entries * journal_ms + checkpoint_ms) / (entries + 1)
 
 

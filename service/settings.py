@@ -87,11 +87,19 @@ class Settings(BaseSettings):
         2048 * MiB, ge=1, description="Most bytes all live sessions together may store."
     )
     journal_max_entries: int = Field(
-        64,
+        1024,
         ge=0,
-        description="Training calls stored as their request (a journal entry, replayed when "
-        "the session is read) between two stores of the whole state; the whole state is also "
-        "stored once the entries outweigh it. 0 stores the whole state every call.",
+        description="Most training calls stored as their request (a journal entry, replayed "
+        "when the session is read) between two stores of the whole state. The whole state is "
+        "also stored once the entries outweigh it or their replay would exceed "
+        "AUTOGRAD_JOURNAL_MAX_REPLAY_SECONDS. 0 stores the whole state every call.",
+    )
+    journal_max_replay_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Most compute time replaying a session's journal may take (a restarted "
+        "worker does it before its first answer on that session); more stores the whole "
+        "state instead. Larger makes those stores rarer for big models.",
     )
     session_cache_bytes: int = Field(
         512 * MiB,

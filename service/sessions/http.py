@@ -15,6 +15,7 @@ retry replays it and never applies the change twice.
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -284,6 +285,7 @@ class Call:
                 if stored is not None:
                     return self._replay(stored)
             self._check_if_match(record.version)
+            started = time.perf_counter()
             try:
                 outcome = compute(record)
             except BaseException:
@@ -294,6 +296,7 @@ class Call:
                 self._touch(record)
                 return self._answer(outcome, record.version)
             outcome.changes.replay = replay
+            outcome.changes.seconds = time.perf_counter() - started
             version = record.version + 1
             response = self._answer(outcome, version)
             if self.key is not None:

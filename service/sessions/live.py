@@ -10,6 +10,7 @@ call fails or loses its commit, so a half-computed step is never seen.
 """
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ class _Kept:
     record: SessionRecord  # without a journal: the state as of `version`
     journal: dict[str, int]  # the stored entries above the stored arrays: name -> bytes
     nbytes: int  # of the record's arrays
+    replay_seconds: float = 0.0  # what replaying `journal` costs, as measured or estimated
 
 
 def _nbytes(record: SessionRecord) -> int:
@@ -43,6 +45,7 @@ class LiveStore:
         self.settings = settings
         self.max_bytes = settings.session_cache_bytes
         self.max_entries = settings.journal_max_entries
+        self.max_replay_seconds = settings.journal_max_replay_seconds
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._kept_bytes = 0
         self._guard = threading.Lock()
@@ -118,14 +121,16 @@ class LiveStore:
         found = self.inner.get_arrays(session_id, keys)
         if len(found) != len(keys):
             return None
+        started = time.perf_counter()
         try:
             record = journal.apply_entries(old.record, [found[k] for k in keys], self.settings)
         except BaseException:
             self.forget(session_id)  # the kept arrays were part-way updated in place
             raise
         record.version, record.step_count = meta.version, meta.step_count
+        seconds = old.replay_seconds + time.perf_counter() - started
         kept = _Kept(meta.version, record, {n: i.nbytes for n, i in stored.items()},
-                     _nbytes(record))  # fmt: skip
+                     _nbytes(record), seconds)  # fmt: skip
         self._keep(session_id, kept)
         return kept
 
@@ -135,8 +140,10 @@ class LiveStore:
             self.forget(session_id)
             return None
         entries = {name: array.nbytes for name, array in stored.journal.items()}
+        started = time.perf_counter()
         record = journal.replay(stored, self.settings)
-        kept = _Kept(stored.version, record, entries, _nbytes(record))
+        seconds = time.perf_counter() - started
+        kept = _Kept(stored.version, record, entries, _nbytes(record), seconds)
         self._keep(session_id, kept)
         return kept
 
@@ -167,8 +174,8 @@ class LiveStore:
             kept = self._lookup(session_id, expected_version)
             try:
                 if kept is None:
-                    kept = self._recover(session_id, expected_version, base)
-                stored, entries = self._stored_changes(session_id, expected_version, changes, kept)
+                    kept = self._recover(session_id, expected_version, base, changes.seconds)
+                stored, after = self._stored_changes(session_id, expected_version, changes, kept)
                 version = self.inner.commit(session_id, expected_version, stored)
             except BaseException:
                 self.forget(session_id)
@@ -178,10 +185,13 @@ class LiveStore:
                 return version
             record = applied(kept.record, changes)
             record.version = version
-            self._keep(session_id, _Kept(version, record, entries, _nbytes(record)))
+            entries, seconds = after
+            self._keep(session_id, _Kept(version, record, entries, _nbytes(record), seconds))
             return version
 
-    def _recover(self, session_id: str, version: int, base: SessionRecord | None) -> _Kept | None:
+    def _recover(
+        self, session_id: str, version: int, base: SessionRecord | None, changes_seconds: float
+    ) -> _Kept | None:
         """What `commit` needs when the session is not kept (evicted meanwhile, or the
         changes come from elsewhere): the journal stored, and the state it ends in."""
         meta = self.inner.get_meta(session_id)
@@ -193,20 +203,28 @@ class LiveStore:
                 return None  # the changes apply to the stored arrays as they are
             loaded = self._load(session_id)
             return loaded if loaded is not None and loaded.version == version else None
-        return _Kept(version, base, entries, _nbytes(base))
+        # Not measured here: as if each entry cost what this call's computation did.
+        return _Kept(version, base, entries, _nbytes(base), len(entries) * changes_seconds)
 
     def _stored_changes(
         self, session_id: str, version: int, changes: Changes, kept: _Kept | None
-    ) -> tuple[Changes, dict[str, int]]:
-        """What to write for `changes` on top of `version`, and the journal after it."""
+    ) -> tuple[Changes, tuple[dict[str, int], float]]:
+        """What to write for `changes` on top of `version`, and the journal after it (its
+        entries and their replay cost).
+
+        An entry while the journal stays cheaper than what it replaces: fewer bytes than
+        the state it stands for, and a replay (what a restarted worker does before its
+        first answer) within AUTOGRAD_JOURNAL_MAX_REPLAY_SECONDS; else the whole state."""
         if kept is None:  # not computed on a kept session (or lost it): store as is
-            return changes, {}
+            return changes, ({}, 0.0)
         entries = kept.journal
         replay = changes.replay
+        seconds = kept.replay_seconds + changes.seconds
         if (
             replay is not None
             and len(entries) < self.max_entries
             and sum(entries.values()) + len(replay) <= kept.nbytes
+            and seconds <= self.max_replay_seconds
             and not (changes.program or changes.optimizer or changes.requires_grad)
         ):
             name = journal.entry_name(version + 1)
@@ -215,12 +233,12 @@ class LiveStore:
                 steps=changes.steps,
                 response=changes.response,
             )
-            return entry, {**entries, name: len(replay)}
+            return entry, ({**entries, name: len(replay)}, seconds)
         if not entries:
-            return changes, {}
+            return changes, ({}, 0.0)
         # The arrays stored are older than the journal: write the whole new state.
         return checkpoint(self.inner.get_meta(session_id), applied(kept.record, changes),
-                          changes), {}  # fmt: skip
+                          changes), ({}, 0.0)  # fmt: skip
 
     def delete(self, session_id: str) -> bool:
         self.forget(session_id)

@@ -175,8 +175,9 @@ class Changes:
     steps: int = 0  # added to step_count
     response: StoredResponse | None = None
     # How to compute these changes again from the previous version (the request, for the
-    # journal); stores that keep only arrays ignore it.
+    # journal), and the seconds computing them took; stores that keep arrays ignore both.
     replay: bytes | None = None
+    seconds: float = 0.0
 
 
 def applied(record: SessionRecord, changes: Changes) -> SessionRecord:

@@ -206,3 +206,13 @@ def test_a_worker_replays_only_the_steps_it_missed(data_dir):
         assert_same(everything(session), everything(other))
     final = everything_after_restart(data_dir, session)
     assert_close({n: final[f"param/{n}"] for n in params}, torch_train(params, MOMENTUM, data))
+
+
+def test_a_journal_that_would_take_too_long_to_replay_is_not_kept(data_dir):
+    params = mlp_parameters(hidden=64)
+    with worker(data_dir, journal_max_replay_seconds=0) as a:
+        session = Session.create(a, session_body(params, MOMENTUM))
+        for x, y in batches(2):
+            session.train(x, y)
+            raw = stored(data_dir, session.id)
+            assert not raw.journal and raw.grads  # every call stored the whole state
