@@ -27,7 +27,7 @@ from .backprop import _ONES, _accumulate, _apply_node, _fit, _ones, _retain, bac
 from .inline import expression
 
 _BACKS: dict = {}  # op name -> compiled step, shared by the op's node classes
-MAX_DEPTH = 64  # nested direct calls of single-use producers (then the stack takes over)
+MAX_DEPTH = 32  # nested direct calls of single-use producers (then the stack takes over)
 _new = object.__new__
 
 
