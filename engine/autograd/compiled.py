@@ -173,7 +173,7 @@ _STEP = """\
 # up to a depth (deeper, from the stack). A node that saved values calls it once it has
 # released them (`_LATER`), so they are not held while the producers run.
 _NOW = """\
-                if depth < MAX_DEPTH:
+                if depth < {max_depth}:
                     e{i}._back(gi, buffers, heap, stack, keep, depth + 1)
                 else:
                     stack.append((e{i}, gi))
@@ -184,7 +184,7 @@ _LATER = """\
 """
 _CALL = """\
     if n{i} is not None:
-        if depth < MAX_DEPTH:
+        if depth < {max_depth}:
             n{i}._back(g{i}, buffers, heap, stack, keep, depth + 1)
         else:
             stack.append((n{i}, g{i}))
@@ -208,7 +208,6 @@ def _generate(op):
         "_retain": _retain,
         "_fit_give": _fit_give,
         "_arr": _arr,
-        "MAX_DEPTH": MAX_DEPTH,
     }
     steps, handed = [], []  # handed: inputs whose gradient a later step compares with
     last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
@@ -259,7 +258,7 @@ def _generate(op):
                 reads="".join(f"        {r}\n" for r in reads),
                 call=call,
                 distinct=distinct,
-                single=(_LATER if reads_saved else _NOW).format(i=i),
+                single=(_LATER if reads_saved else _NOW).format(i=i, max_depth=MAX_DEPTH),
             )
         )
     later = [i for i, fn in enumerate(op.vjps) if fn is not None] if reads_saved else []
@@ -270,7 +269,7 @@ def _generate(op):
         edges=", ".join(f"e{i}" for i in range(len(op.inputs))) + ",",
         steps="".join(steps),
         release=_RELEASE if reads_saved else "",
-        calls="".join(_CALL.format(i=i) for i in later),
+        calls="".join(_CALL.format(i=i, max_depth=MAX_DEPTH) for i in later),
     )
     exec(compile(src, f"<backward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
     return scope["back"]
