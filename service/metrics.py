@@ -124,8 +124,8 @@ class TimedStore:
     """A session store whose every call is timed into `autograd_store_seconds`; the rest of
     the service sees the same `SessionStore` interface."""
 
-    OPERATIONS = ("create", "get", "get_meta", "get_arrays", "commit", "touch", "delete",
-                  "count", "ids", "get_response", "save_response", "expire")  # fmt: skip
+    OPERATIONS = ("create", "get", "get_header", "get_meta", "get_arrays", "commit", "touch",
+                  "delete", "count", "ids", "get_response", "save_response", "expire")  # fmt: skip
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner

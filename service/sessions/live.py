@@ -92,18 +92,19 @@ class LiveStore:
         """The session as of its latest version, replayed; the kept object itself, which
         the caller may change only while it holds `lock(session_id)`."""
         with self.lock(session_id):
-            meta = self.inner.get_meta(session_id)
-            if meta is None:
+            header = self.inner.get_header(session_id)  # not the index: it grows with entries
+            if header is None:
                 self.forget(session_id)
                 return None
-            kept = self._lookup(session_id, meta.version)
+            kept = self._lookup(session_id, header.version)
             if kept is None:
-                kept = self._catch_up(session_id, meta) or self._load(session_id)
+                meta = self.inner.get_meta(session_id)
+                kept = (meta and self._catch_up(session_id, meta)) or self._load(session_id)
                 if kept is None:
                     return None
             record = kept.record
-            record.last_used_at, record.updated_at = meta.last_used_at, meta.updated_at
-            record.stored_bytes = meta.stored_bytes
+            record.last_used_at, record.updated_at = header.last_used_at, header.updated_at
+            record.stored_bytes = header.stored_bytes
             return record
 
     def _catch_up(self, session_id: str, meta: SessionMeta) -> _Kept | None:

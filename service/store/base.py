@@ -1,5 +1,6 @@
 """The interface the session routes use, whichever backend holds the sessions."""
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from service.store.records import (
     ArrayInfo,
     ArrayKey,
     Changes,
+    SessionHeader,
     SessionMeta,
     SessionRecord,
     StoredResponse,
@@ -67,6 +69,11 @@ class SessionStore(Protocol):
         longer holds (a commit since deleted it) is left out of the answer."""
         ...
 
+    def get_header(self, session_id: str) -> SessionHeader | None:
+        """The session's header alone (version, timestamps, ...), without reading its array
+        index: what a worker needs to know whether what it kept is current."""
+        ...
+
     def get_meta(self, session_id: str) -> SessionMeta | None:
         """The session without array contents (names, dtypes, shapes, sizes): for auth and
         GET /v1/sessions/{id}. None if absent or expired."""
@@ -111,6 +118,32 @@ class SessionStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class MetaCache:
+    """The meta a backend's own last commit made, per session: the next commit on top of it
+    plans from it instead of reading the session's whole index again (which grows with the
+    journal). A session's (id, version) names one content, since every commit bumps the
+    version and ids are never reused; the commit's compare-and-set still checks."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._metas: dict[str, SessionMeta] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, version: int) -> SessionMeta | None:
+        meta = self._metas.get(session_id)
+        return meta if meta is not None and meta.version == version else None
+
+    def put(self, header: SessionHeader, arrays: dict[ArrayKey, ArrayInfo]) -> None:
+        with self._lock:
+            if len(self._metas) >= self.size:
+                self._metas.clear()
+            self._metas[header.id] = SessionMeta(**vars(header), arrays=arrays)
+
+    def drop(self, session_id: str) -> None:
+        with self._lock:
+            self._metas.pop(session_id, None)
 
 
 def wall_clock() -> float:

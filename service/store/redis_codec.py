@@ -42,10 +42,14 @@ def meta_fields(header: SessionHeader, arrays: dict, now: float) -> dict[str, An
     }
 
 
-def meta_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionMeta:
+HEADER_FIELDS = ["token_hash", "version", "step_count", "created_at", "updated_at",
+                 "last_used_at", "program", "optimizer", "requires_grad",
+                 "stored_bytes"]  # fmt: skip
+
+
+def header_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionHeader:
     f = {k.decode(): v.decode() for k, v in raw.items()}
-    index = {tuple(item[:3]): info_from_json(item[3:]) for item in json.loads(f["index"])}
-    return SessionMeta(
+    return SessionHeader(
         id=session_id,
         token_hash=f["token_hash"],
         program=json.loads(f["program"]),
@@ -57,8 +61,14 @@ def meta_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionMeta:
         updated_at=float(f["updated_at"]),
         last_used_at=float(f["last_used_at"]),
         stored_bytes=int(f["stored_bytes"]),
-        arrays=index,
     )
+
+
+def meta_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionMeta:
+    index = {
+        tuple(item[:3]): info_from_json(item[3:]) for item in json.loads(raw[b"index"].decode())
+    }
+    return SessionMeta(**vars(header_from_hash(session_id, raw)), arrays=index)
 
 
 def response_fields(response: StoredResponse, now: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import redis
 
 from service.store import redis_scripts as lua
-from service.store.base import Clock, Limits, stale_error, wall_clock
+from service.store.base import Clock, Limits, MetaCache, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
@@ -34,15 +34,18 @@ from service.store.records import (
     ArrayInfo,
     ArrayKey,
     Changes,
+    SessionHeader,
     SessionMeta,
     SessionRecord,
     StoredResponse,
     decode_array,
 )
 from service.store.redis_codec import (
+    HEADER_FIELDS,
     SEP,
     field_name,
     flat,
+    header_from_hash,
     meta_fields,
     meta_from_hash,
     response_fields,
@@ -68,6 +71,7 @@ class RedisStore:
         self.limits = limits or Limits()
         self.clock = clock
         self.prefix = prefix
+        self._metas = MetaCache()
         self._scripts = {
             name: client.register_script(getattr(lua, name))
             for name in ("CREATE", "COMMIT", "SAVE_RESPONSE", "TOUCH", "DELETE")
@@ -120,6 +124,11 @@ class RedisStore:
     def get_meta(self, session_id: str) -> SessionMeta | None:
         raw = self.redis.hgetall(self._keys(session_id)["meta"])
         return meta_from_hash(session_id, raw) if self._live(raw) else None
+
+    def get_header(self, session_id: str) -> SessionHeader | None:
+        values = self.redis.hmget(self._keys(session_id)["meta"], HEADER_FIELDS)
+        raw = {f.encode(): v for f, v in zip(HEADER_FIELDS, values, strict=True) if v is not None}
+        return header_from_hash(session_id, raw) if self._live(raw) else None
 
     def get(self, session_id: str) -> SessionRecord | None:
         k = self._keys(session_id)
@@ -198,7 +207,7 @@ class RedisStore:
             raise QuotaExceeded(limit, getattr(self.limits, limit), int(result[2]))
 
     def commit(self, session_id: str, expected_version: int, changes: Changes) -> int:
-        meta = self.get_meta(session_id)
+        meta = self._metas.get(session_id, expected_version) or self.get_meta(session_id)
         if meta is None:
             raise SessionNotFound(session_id)
         if meta.version != expected_version:  # fail fast, before encoding anything
@@ -229,10 +238,12 @@ class RedisStore:
         if result[0] == b"missing":
             raise SessionNotFound(session_id)
         if result[0] == b"conflict":
+            self._metas.drop(session_id)
             raise VersionConflict(session_id, expected, int(result[1]))
         if result[0] == b"replay":
             raise KeyReused(response_from_hash(result[1]))
         self._raise_quota(result)
+        self._metas.put(plan.header, plan.arrays)
         return plan.header.version
 
     def save_response(self, session_id: str, response: StoredResponse) -> StoredResponse:
@@ -264,6 +275,7 @@ class RedisStore:
         return bool(self._run("DELETE", keys, args))
 
     def delete(self, session_id: str) -> bool:
+        self._metas.drop(session_id)
         return self._delete(session_id, only_if_idle=False)
 
     def expire(self) -> int:

@@ -87,10 +87,19 @@ def session_values(header: SessionHeader, now: float) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def meta_from_rows(row: sqlite3.Row, arrays: list[sqlite3.Row]) -> SessionMeta:
+def header_from_row(row: sqlite3.Row) -> SessionHeader:
+    return SessionHeader(**_header_values(row))
+
+
+def _header_values(row: sqlite3.Row) -> dict[str, Any]:
     values = dict(zip(SESSION_COLUMNS, row, strict=True))
     for column in ("program", "optimizer", "requires_grad"):
         values[column] = json.loads(values[column])
+    return values
+
+
+def meta_from_rows(row: sqlite3.Row, arrays: list[sqlite3.Row]) -> SessionMeta:
+    values = _header_values(row)
     index = {
         (kind, name, slot): ArrayInfo(dtype, _shape(shape), nbytes)
         for kind, name, slot, dtype, shape, nbytes in arrays

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from service.store.base import Clock, Limits, stale_error, wall_clock
+from service.store.base import Clock, Limits, MetaCache, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
@@ -41,6 +41,7 @@ from service.store.records import (
     ArrayInfo,
     ArrayKey,
     Changes,
+    SessionHeader,
     SessionMeta,
     SessionRecord,
     StoredResponse,
@@ -60,6 +61,7 @@ from service.store.sqlite_schema import (
     SELECT_SESSION,
     UPDATE_SESSION,
     array_values,
+    header_from_row,
     meta_from_rows,
     response_from_row,
     response_values,
@@ -86,6 +88,7 @@ class SQLiteStore:
         self.path = str(path)
         self.limits = limits or Limits()
         self.clock = clock
+        self._metas = MetaCache()
         self._synchronous = synchronous
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -185,6 +188,14 @@ class SQLiteStore:
         with self._tx() as conn:
             return self._read_meta(conn, session_id)
 
+    def get_header(self, session_id: str) -> SessionHeader | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                SELECT_SESSION + " WHERE id = ? AND last_used_at > ?",
+                (session_id, self._cutoff(self.clock())),
+            ).fetchone()
+        return None if row is None else header_from_row(row)
+
     def get(self, session_id: str) -> SessionRecord | None:
         with self._tx() as conn:
             meta = self._read_meta(conn, session_id)
@@ -278,7 +289,7 @@ class SQLiteStore:
         return 0
 
     def commit(self, session_id: str, expected_version: int, changes: Changes) -> int:
-        meta = self.get_meta(session_id)
+        meta = self._metas.get(session_id, expected_version) or self.get_meta(session_id)
         if meta is None:
             raise SessionNotFound(session_id)
         if meta.version != expected_version:  # fail fast, before encoding anything
@@ -297,12 +308,14 @@ class SQLiteStore:
                 if used is not None:
                     raise KeyReused(used)
             if row[0] != expected_version:  # the plan was made against another version
+                self._metas.drop(session_id)
                 raise VersionConflict(session_id, expected_version, row[0])
             self._check_store_bytes(conn, plan.header.stored_bytes - meta.stored_bytes)
             self._write_plan(conn, plan, now, new=False)
             if changes.response is not None:
                 conn.execute(INSERT_RESPONSE, response_values(session_id, changes.response, now))
             self._before_commit()
+        self._metas.put(plan.header, plan.arrays)
         return plan.header.version
 
     def save_response(self, session_id: str, response: StoredResponse) -> StoredResponse:
@@ -326,6 +339,7 @@ class SQLiteStore:
             return cursor.rowcount > 0
 
     def delete(self, session_id: str) -> bool:
+        self._metas.drop(session_id)
         with self._tx(write=True) as conn:
             live = self._read_meta(conn, session_id) is not None
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

@@ -348,3 +348,28 @@ def test_journal_entries_are_arrays_read_back_one_by_one(backend):
     store.commit("s1", 2, Changes(journal=dict.fromkeys(entries)))
     assert store.get_arrays("s1", infos) == {}
     assert store.get("s1").journal == {}
+
+
+def test_the_header_is_the_meta_without_the_index(backend, clock):
+    store = backend.make(clock)
+    store.create(record())
+    store.commit("s1", 0, Changes(grads={"w": np.ones((2, 3), np.float32)}, steps=1))
+    header, meta = store.get_header("s1"), store.get_meta("s1")
+    assert not hasattr(header, "arrays")
+    assert {k: v for k, v in vars(meta).items() if k != "arrays"} == vars(header)
+    assert header.version == 1 and header.step_count == 1
+    clock.advance(store.limits.session_ttl_seconds + 1)
+    assert store.get_header("s1") is None  # expired, as get_meta says
+
+
+def test_a_commit_after_another_process_committed_plans_from_the_new_index(backend):
+    # Each process keeps the meta of its own last commit; another's commit must not be
+    # planned over with it.
+    one, two = backend.make(), backend.make()
+    one.create(record())
+    one.commit("s1", 0, Changes(grads={"w": np.ones((2, 3), np.float32)}))
+    two.commit("s1", 1, Changes(buffers={"b": np.zeros(2, np.float32)}))
+    one.commit("s1", 2, Changes(grads={"w": None}))
+    got = one.get("s1")
+    assert got.version == 3 and "b" in got.buffers and not got.grads
+    assert set(one.get_meta("s1").arrays) == {("param", "w", ""), ("buffer", "b", "")}
