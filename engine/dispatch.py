@@ -14,6 +14,7 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import EngineError, ShapeError
 from .grad_mode import _state
+from .grad_mode import off as _off
 from .graph import new_node
 from .tensor import Tensor
 
@@ -56,7 +57,7 @@ def apply(op, args, attrs):
     if op.n_outputs == 1 and type(out) is not np.ndarray:
         out = np.asarray(out)  # numpy gives scalars for 0-d results; a Tensor holds an array
 
-    if need_grad and op.differentiable and _state.enabled:
+    if need_grad and op.differentiable and not (_off[0] and not _state.enabled):
         if op.n_outputs == 1:
             if out.dtype.kind == "f":
                 return Tensor(out, True, _record(op, args, attrs, out, 1))

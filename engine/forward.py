@@ -20,7 +20,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .dispatch import _EMPTY, _explain, apply, defaults
-from .grad_mode import _state
+from .grad_mode import _state, off
 from .graph import ZEROS, _node_keys
 from .shapes import same
 from .tensor import Parameter, Tensor
@@ -36,6 +36,7 @@ _SCOPE = {
     "apply": apply,
     "explain": _explain,
     "state": _state,
+    "off": off,
     "keys": _node_keys,
     "ZERO1": ZEROS[1],
     "ZERO2": ZEROS[2],
@@ -101,7 +102,7 @@ def run(x, y):
     + _TENSOR
     + """\
     x_rg = x._rg
-    if not (x_rg or y_rg) or not state.enabled:
+    if not (x_rg or y_rg) or (off[0] and not state.enabled):
         t._rg = False
         t.grad_fn = None
         return t
@@ -250,6 +251,7 @@ def unary(op, operand=None, other=None):
     if op.n_outputs != 1:
         return lambda x, attrs, cls=None: apply(op, (x,), attrs)
     tracked = op.differentiable and bool(op.vjps) and op.vjps[0] is not None
+    elementwise = op.shape is same and op.dtype_rule is None and "dtype" not in op.attrs
     saved, ans = _saves(op, True) if tracked else ("()", "None")
     src = _UNARY.format(
         head=_OPERATOR_HEAD.format(name=operand) if operand else _HEAD,
@@ -259,8 +261,13 @@ def unary(op, operand=None, other=None):
             else ""
         ),
         keywords="".join(f", {k}=attrs[{k!r}]" for k in op.attrs),
+        # Only floating outputs carry a gradient. An elementwise op without a dtype rule of
+        # its own gives its input's dtype, which is floating if it needs a gradient.
         untracked=(
-            'not x._rg or not state.enabled or out.dtype.kind != "f"' if tracked else "True"
+            "not x._rg or (off[0] and not state.enabled)"
+            + ("" if elementwise else ' or out.dtype.kind != "f"')
+            if tracked
+            else "True"
         ),
         cls="CLS" if op.cls is not None else "node_class(attrs)",
         saved=saved,

@@ -86,3 +86,54 @@ def test_retain_grad_inside_a_chain_and_a_second_backward():
     assert h.grad.tolist() == [24.0, 96.0] and x.grad.tolist() == [48.0, 192.0]
     with pytest.raises(engine.GradError, match="second time"):
         loss.backward()
+
+
+def _records(x):
+    """Whether each kind of path (operator, one-operand op, general apply) records."""
+    return [
+        (x * 2).requires_grad,
+        (x**2).requires_grad,
+        x.sum().requires_grad,
+        engine.exp(x).requires_grad,
+        engine.maximum(x, x).requires_grad,
+    ]
+
+
+def test_recording_follows_each_threads_grad_mode():
+    import threading
+
+    x = engine.tensor([1.0, 2.0], requires_grad=True)
+    seen = {}
+    inside, release = threading.Event(), threading.Event()
+
+    def worker():
+        with engine.no_grad():
+            seen["worker"] = _records(x)
+            inside.set()
+            release.wait(5)
+            seen["worker, later"] = _records(x)
+
+    def leaves_it_off():
+        engine.set_grad_enabled(False)  # as a function: this thread ends with it off
+        seen["left off"] = _records(x)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    seen["main"] = _records(x)
+    release.set()
+    t.join()
+    t = threading.Thread(target=leaves_it_off)
+    t.start()
+    t.join()
+    seen["main, after"] = _records(x)
+    with engine.no_grad():
+        seen["main, no_grad"] = _records(x)
+    assert seen == {
+        "worker": [False] * 5,
+        "worker, later": [False] * 5,
+        "main": [True] * 5,
+        "left off": [False] * 5,
+        "main, after": [True] * 5,
+        "main, no_grad": [False] * 5,
+    }
