@@ -27,8 +27,8 @@ FREED_MESSAGE = (
 
 
 class Node:
-    """One recorded op application. Made by `new_node` (or inline, field by field, on the
-    hot paths of dispatch): a class call without `__init__` is half the cost of one with.
+    """One recorded op application. Made by `new_node` (or field by field in the compiled
+    forwards, forward.py): a class call without `__init__` is half the cost of one with.
     The op is a class attribute of each op's node classes (`Op.node_class`)."""
 
     __slots__ = (

@@ -1,10 +1,12 @@
-"""Reverse-mode evaluation of the recorded graph.
+"""Reverse-mode evaluation of the recorded graph: `backward`, `grad` and the general loop.
 
-Iterative (Kahn's algorithm over dependency counts), so a chain of 100,000 ops needs no
-recursion. Gradients flow as numpy arrays; with `create_graph=True` they flow as Tensors
-through the same VJPs with recording on, which makes the backward pass differentiable.
-Gradient arrays are never written in place: views of one gradient may reach several
-leaves, so accumulation always allocates."""
+Nodes run newest first (a heap on creation order), so a chain of 100,000 ops needs no
+recursion and no walk to count dependencies. Gradients flow as numpy arrays; with
+`create_graph=True` they flow as Tensors through the same VJPs with recording on, which
+makes the backward pass differentiable. The ordinary case (numpy gradients into leaves'
+.grad) runs compiled steps: compiled.py. Gradient arrays are never written in place: one
+gradient may reach several nodes, so accumulation always allocates, and a leaf's .grad
+never shares memory with another gradient (`own`, `distinct`)."""
 
 from __future__ import annotations
 
