@@ -189,7 +189,7 @@ def finetuning(client: Client) -> None:
     before = model("GET", "/parameters/conv1.weight?binary=true")["value"]["b64"]
     trained = model("POST", "/train", {
         "inputs": {"input": rand(1, 3, 64, 64), "labels": rand(1, 10)},
-        "expr": LOSS, "loss": "loss"})  # fmt: skip
+        "expr": LOSS, "loss": "loss", "include": ["grad_norms"]})  # fmt: skip
     print(f"loss {trained['loss']:.4f}; gradients computed for {sorted(trained['grad_norms'])}")
     after = model("GET", "/parameters/conv1.weight?binary=true")["value"]["b64"]
     print(f"conv1.weight unchanged by the step: {before == after}")

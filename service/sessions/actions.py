@@ -56,9 +56,13 @@ def _grad_changes(record: SessionRecord, model: Model) -> dict[str, np.ndarray |
     return grads
 
 
-def _grads_content(model: Model, include: Iterable[str], binary: bool) -> dict[str, Any]:
+def _grads_content(
+    model: Model, include: Iterable[str], binary: bool, norms: bool = True
+) -> dict[str, Any]:
     grads = model.grads()
-    content: dict[str, Any] = {"grad_norms": {n: norm(g) for n, g in sorted(grads.items())}}
+    content: dict[str, Any] = {}
+    if norms:
+        content["grad_norms"] = {n: norm(g) for n, g in sorted(grads.items())}
     if "grads" in include:
         content["grads"] = {n: encode_tensor(g, binary) for n, g in sorted(grads.items())}
     return content
@@ -181,7 +185,8 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
         "losses": losses,
         "loss": losses[-1],
         "outputs": _encode(selected(evaluated, body.outputs), body.binary),
-        **_grads_content(model, body.include, body.binary),
+        # (the norms are a pass over every gradient: only when asked for)
+        **_grads_content(model, body.include, body.binary, "grad_norms" in body.include),
     }
     changes = Changes(
         parameters=trainer.parameters(),

@@ -114,7 +114,7 @@ STEP: dict[str, dict[str, Any]] = {
 TRAIN: dict[str, dict[str, Any]] = {
     "one-batch": {
         "summary": "One iteration: zero_grad, forward, backward, step",
-        "value": {"inputs": _BATCH},
+        "value": {"inputs": _BATCH, "include": ["grad_norms"]},
     },
     "batches": {
         "summary": "Several iterations in one call",
@@ -207,7 +207,7 @@ SESSION = {
         "updated_at": _T1,
         "last_used_at": _T1,
         "expires_at": _EXPIRES,
-        "stored_bytes": 950,
+        "stored_bytes": 975,
         "parameters": _info(True),
     },
 }

@@ -252,3 +252,22 @@ def test_a_deleted_session_is_gone(http, session):
     problem(session.request("DELETE"), 404, "session-not-found")
     problem(post_json(http, f"{session.path}/train", {"inputs": INPUTS},
                       Authorization=f"Bearer {session.token}"), 404)  # fmt: skip
+
+
+def test_train_answers_gradient_norms_only_when_asked(http):
+    params = mlp_parameters()
+    (x, y), (x2, y2) = batches(2)
+    session = Session.create(http, session_body(params, {"type": "sgd", "lr": 0.1}))
+    plain = session.train(x, y)
+    assert "grad_norms" not in plain and "grads" not in plain
+    asked = session.train(x2, y2, include=["grad_norms"])
+    assert asked["grad_norms"].keys() == params.keys()
+    for name, g in array_grads(session).items():  # the last batch's, kept in .grad
+        assert asked["grad_norms"][name] == pytest.approx(float(np.linalg.norm(g)), rel=1e-5)
+
+
+def array_grads(session):
+    return {
+        name: array(session.ok("GET", f"/parameters/{name}?include=grad&binary=true")["grad"])
+        for name in session.info()["parameters"]
+    }

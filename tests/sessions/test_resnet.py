@@ -340,7 +340,7 @@ def test_finetuning_freezes_the_body_and_trains_fc_as_torch(http):
 def test_a_model_sessions_state_file_restores_it(http):
     session = Session.create(http, {"model": {"name": "resnet18", "seed": 7}, "optimizer": SGD})
     x, labels = _data(5)
-    body = {"inputs": _inputs(x, labels), "expr": LOSS, "loss": "loss"}
+    body = {"inputs": _inputs(x, labels), "expr": LOSS, "loss": "loss", "include": ["grad_norms"]}
     session.ok("POST", "/train", body)
     data = http.get(f"{session.path}/state", headers=session.headers()).content
     assert len(data) > 3 * 46_000_000  # parameters, gradients, momentum: over 16 MiB
