@@ -5,7 +5,8 @@ backward, SGD(lr=1e-2, momentum=0.9).step() — at 1x3x64x64 and 8x3x64x64, thre
   torch   the same architecture in torch (tests/engine/test_resnet.py's torchvision copy:
           torchvision is not installed beside this torch build)
   http    POST /v1/sessions/{id}/train on a session made from the resnet18 template, to a real
-          `python -m service serve` (SQLite store), the batch as base64 tensors encoded once;
+          `python -m service serve` (SQLite store), from a keep-alive http.client connection,
+          the batch as base64 tensors encoded once;
           and, as a second figure, 8 steps per call (`batches`), so 8 steps share one commit
 
 Each measurement runs in its own process; they take turns round after round (so drift on a
@@ -155,6 +156,8 @@ def _tensor(array) -> dict:
 
 def http_step(batch: int, samples: int, threads: int) -> dict:
     """Start a server, make a resnet18 session, time /train; the server's peak of one step."""
+    import http.client
+
     import httpx
 
     from benchmarks._server import free_port, wait_live
@@ -166,9 +169,9 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
         proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)],
                                 cwd=ROOT, env=env)  # fmt: skip
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-                wait_live(http, proc)
-                created = http.post("/v1/sessions", json={
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+                wait_live(client, proc)
+                created = client.post("/v1/sessions", json={
                     "model": {"name": "resnet18", "num_classes": 1000, "seed": 0},
                     "optimizer": SGD})  # fmt: skip
                 created.raise_for_status()
@@ -180,9 +183,19 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
                            "authorization": f"Bearer {token}"}  # fmt: skip
                 path = f"/v1/sessions/{session}/train"
 
+                # Steps from a keep-alive http.client connection, the leanest client Python
+                # has, so that the figure is the server's (httpx adds ~0.25 ms a call here).
+                conn = http.client.HTTPConnection("127.0.0.1", port)
+
+                def post(content):
+                    conn.request("POST", path, body=content, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"train answered {response.status}")
+
                 def step():
-                    response = http.post(path, content=body, headers=headers)
-                    response.raise_for_status()
+                    post(body)
 
                 before = _proc_kb(proc.pid, "VmRSS:")
                 _reset_peak(proc.pid)
@@ -195,10 +208,10 @@ def http_step(batch: int, samples: int, threads: int) -> dict:
                                    "loss": "loss"}).encode()  # fmt: skip
 
                 def steps():
-                    response = http.post(path, content=many, headers=headers)
-                    response.raise_for_status()
+                    post(many)
 
                 per_step = [t / AMORTIZED for t in _median_samples(steps, 2, warmup=1)]
+                conn.close()
                 return {"times": times, "peak": peak, "amortized": per_step}
         finally:
             proc.terminate()

@@ -264,9 +264,13 @@ class SQLiteStore:
             conn.execute(INSERT_SESSION, values)
         else:
             conn.execute(UPDATE_SESSION, (*values[1:], session_id))
-        conn.executemany(DELETE_ARRAY, [(session_id, *key) for key in plan.deletes])
+        if plan.deletes:  # (an empty executemany still costs a statement's preparation)
+            conn.executemany(DELETE_ARRAY, [(session_id, *key) for key in plan.deletes])
         rows = [array_values(session_id, key, *value) for key, value in plan.writes.items()]
-        conn.executemany(INSERT_ARRAY, rows)
+        if len(rows) == 1:  # a journal entry
+            conn.execute(INSERT_ARRAY, rows[0])
+        elif rows:
+            conn.executemany(INSERT_ARRAY, rows)
 
     def _check_store_bytes(self, conn: sqlite3.Connection, delta: int) -> None:
         total = self._live_totals(conn)[1] + delta
