@@ -3,7 +3,8 @@ what a commit stores: its journal entry, or the whole state (journal.py says why
 
 Every call still reads the session's header from the store (one small read, the version
 among it): when that is the version kept here, no array is read and nothing is replayed;
-when another worker or replica committed since, the session is read and replayed again.
+when another worker or replica committed since, the entries it missed are read and replayed
+on what is kept (the whole session is read only when a checkpoint came between).
 A call computes on the kept arrays in place (the optimizer updates parameters in place,
 as torch's does) while it holds the session's lock, and the kept copy is dropped if the
 call fails or loses its commit, so a half-computed step is never seen.
