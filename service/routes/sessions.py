@@ -42,7 +42,7 @@ from service.sessions.http import (
     quota,
     unavailable,
 )
-from service.sessions.protocol import READ, WRITE, CallDep
+from service.sessions.protocol import READ, WRITE, CallDep, replayable
 from service.sessions.protocol import mutate as _mutate
 from service.sessions.protocol import ok as _ok
 from service.settings import Settings
@@ -271,9 +271,7 @@ async def session_forward(
     "train"` on a model session: then, as `model.train()`, the batch norms use the batch's
     statistics and their updated running statistics are committed (a new version)."""
     if body.mode == "train":
-        return await _mutate(
-            call, lambda record: model_calls.forward(record, body, settings), "forward"
-        )
+        return await replayable(call, "forward", body, settings)
 
     def work(record: SessionRecord) -> Response:
         content = actions.forward(record, body, settings)
@@ -295,7 +293,7 @@ async def session_backward(
     stored `.grad`, so several calls and then one `step` accumulate gradients. Answers the
     loss, the outputs asked for, the gradient norms and (`include: ["grads"]`) the gradients.
     """
-    return await _mutate(call, lambda record: actions.backward_(record, body, settings), "backward")
+    return await replayable(call, "backward", body, settings)
 
 
 @router.post("/{session_id}/step", summary="optimizer.step()", response_model=SessionStepPublic,
@@ -308,15 +306,17 @@ async def session_step(
     """Updates every parameter that has a gradient with the optimizer's rule (torch's, exactly)
     and keeps the optimizer state. `dry_run: true` answers Δθ and changes nothing."""
     request = body or SessionStepCreate()
-    return await _mutate(call, lambda record: actions.step(record, request, settings), "step")
+    return await replayable(call, "step", request, settings)
 
 
 @router.post("/{session_id}/zero_grad", summary="optimizer.zero_grad()",
              response_model=SessionZeroGradPublic, responses=WRITE)  # fmt: skip
-async def session_zero_grad(call: CallDep, body: SessionZeroGradCreate | None = None) -> Response:
+async def session_zero_grad(
+    call: CallDep, settings: SettingsDep, body: SessionZeroGradCreate | None = None
+) -> Response:
     """Drops every accumulated gradient (or, with `set_to_none: false`, zeroes it)."""
     request = body or SessionZeroGradCreate()
-    return await _mutate(call, lambda record: actions.zero_grad(record, request), "zero_grad")
+    return await replayable(call, "zero_grad", request, settings)
 
 
 @router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
@@ -329,7 +329,7 @@ async def session_train(
 ) -> Response:
     """The usual iteration in one call, once on `inputs` or once per entry of `batches`, all
     committed together as one new version. Answers the losses (each before its step)."""
-    return await _mutate(call, lambda record: actions.train(record, body, settings), "train")
+    return await replayable(call, "train", body, settings)
 
 
 # -- state_dict --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from service.problems import problem_responses
 from service.sessions import journal
 from service.sessions.http import JSON, Call, Outcome
 from service.sessions.http import bearer as parse_bearer
+from service.settings import Settings
 from service.store import SessionRecord
 
 _bearer_scheme = HTTPBearer(
@@ -80,10 +81,14 @@ async def call_for(
 CallDep = Annotated[Call, Depends(call_for)]
 
 
-def mutate(
-    call: Call, compute: Callable[[SessionRecord], Outcome], journal_as: str | None = None
-) -> Any:
-    """Run a mutating call; `journal_as` names its entry in journal.REPLAYABLE when the
-    change can be stored as the request (the body) instead of the arrays it changes."""
-    replay = None if journal_as is None else journal.encode(journal_as, call.body)
-    return run_in_threadpool(call.mutate, compute, replay)
+def mutate(call: Call, compute: Callable[[SessionRecord], Outcome]) -> Any:
+    """Run a mutating call whose change is stored as the arrays it changes."""
+    return run_in_threadpool(call.mutate, compute, None)
+
+
+def replayable(call: Call, action: str, body: Any, settings: Settings) -> Any:
+    """Run journal.REPLAYABLE[action] on the session — the very function its replay runs —
+    and let the store keep the request (the body) as the change instead of the arrays."""
+    _, run = journal.REPLAYABLE[action]
+    replay = journal.encode(action, call.body)
+    return run_in_threadpool(call.mutate, lambda record: run(record, body, settings), replay)
