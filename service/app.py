@@ -35,7 +35,8 @@ the outputs, the gradients and the graph autograd built.
 **Tensors** are written the same way everywhere, in requests and answers:
 a bare number or nested list (`[[1, 2], [3, 4]]`); an object
 `{"data", "shape", "dtype", "requires_grad"}`; or, for large tensors, raw little-endian bytes
-`{"b64", "shape", "dtype"}`. Without `dtype`, types follow `torch.tensor`: booleans give
+`{"b64", "shape", "dtype"}`; a session's `forward`, `backward` and `train` also take the
+request as a safetensors file (`application/octet-stream`; see those calls). Without `dtype`, types follow `torch.tensor`: booleans give
 `bool`, integers `int64`, anything with a float `float32`.
 
 **Non-finite numbers** are not JSON. They are written as the strings `"NaN"`, `"Infinity"`

@@ -71,6 +71,14 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         '"Infinity" and "-Infinity" inside tensor data.',
     ),
     ProblemType(
+        "invalid-safetensors",
+        400,
+        "Malformed safetensors body",
+        "An `application/octet-stream` body is not a safetensors file this route can read: "
+        "its header, its metadata's `request` (JSON text of an object), a tensor's name (the "
+        "JSON pointer of its place in the request), dtype (F32, F64, I64, BOOL) or bytes.",
+    ),
+    ProblemType(
         "body-too-large",
         413,
         "Request body too large",

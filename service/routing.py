@@ -5,15 +5,16 @@ accepts bare `NaN`/`Infinity`, which are not JSON; the wire format spells them a
 """
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from email.message import Message
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from service import jsonio
+from service import binary, jsonio
+from service.binary import MEDIA
 from service.problems import PROBLEM_TYPES, json_pointer
 
 
@@ -69,13 +70,14 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def _require_json(request: Request) -> None:
+async def _require_json(request: Request, binary: bool = False) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None and not await request.body():
         return  # no body at all: validation reports what is missing
     if content_type is None or not _is_json(content_type):
+        also = f", or {MEDIA} (a safetensors file)" if binary else ""
         raise PROBLEM_TYPES["unsupported-media-type"].error(
-            f"Content-Type {content_type or '(none)'} is not JSON; send application/json.",
+            f"Content-Type {content_type or '(none)'} is not JSON; send application/json{also}.",
             content_type=content_type,
         )
 
@@ -94,42 +96,95 @@ class ORJSONRoute(APIRoute):
         return route_handler
 
 
+class FastPathDeclined(Exception):
+    """A resolver's way to hand the request to FastAPI's own path (and its errors)."""
+
+
+Resolver = Callable[[Request], Awaitable[Any]]
+
+
 class BodyFastRoute(ORJSONRoute):
-    """An `ORJSONRoute` for an `async` endpoint taking only its JSON body model and the
-    `Request`: a body that parses and validates goes to the endpoint directly, without
-    FastAPI's per-request dependency resolution (a sizeable share of a small request's
-    time). Anything else (invalid JSON, a body that does not validate, an empty body) takes
-    FastAPI's own path, so errors and their problem documents are exactly FastAPI's. The
-    OpenAPI description is FastAPI's, from the same signature."""
+    """An `ORJSONRoute` for an `async` endpoint taking its JSON body model, perhaps the
+    `Request`, and dependencies this class has a `resolvers` entry for: a body that parses
+    and validates goes to the endpoint directly, without FastAPI's per-request dependency
+    resolution (a sizeable share of a small request's time). Anything else (invalid JSON, a
+    body that does not validate, an empty body, a resolver that declines) takes FastAPI's
+    own path, so errors and their problem documents are exactly FastAPI's. The OpenAPI
+    description is FastAPI's, from the same signature.
+
+    With `accepts_binary`, the body may also be a safetensors file (`service.binary`): the
+    request it stands for takes the same path as a JSON one."""
+
+    resolvers: ClassVar[Mapping[Callable[..., Any], Resolver]] = {}
+    accepts_binary: ClassVar[bool] = False
+
+    def _fast_dependencies(self) -> dict[str, Resolver] | None:
+        """Parameter name -> resolver for every dependency, when all have one."""
+        resolved = {}
+        for dependency in self.dependant.dependencies:
+            resolver = self.resolvers.get(dependency.call)  # type: ignore[arg-type]
+            if resolver is None or dependency.name is None:
+                return None
+            resolved[dependency.name] = resolver
+        return resolved
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant, field, endpoint = self.dependant, self.body_field, self.endpoint
+        dependencies = self._fast_dependencies()
+        request_name = dependant.request_param_name
         fast = (
             field is not None
+            and dependencies is not None
             and inspect.iscoroutinefunction(endpoint)
-            and not dependant.dependencies  # the router's own included
-            and dependant.request_param_name is not None
             and set(inspect.signature(endpoint).parameters)
-            == {field.name, dependant.request_param_name}
+            == {field.name, *dependencies, *([request_name] if request_name else [])}
         )
-        if not fast:
+        if not fast and not self.accepts_binary:
             return super().get_route_handler()
-        assert field is not None and dependant.request_param_name is not None
         fastapi_handler = APIRoute.get_route_handler(self)
-        body_name, request_name = field.name, dependant.request_param_name
+        accepts_binary = self.accepts_binary
 
         async def route_handler(request: Request) -> Response:
             request = ORJSONRequest(request.scope, request.receive)
-            await _require_json(request)
-            if await request.body():
+            if accepts_binary and _is_binary(request.headers.get("content-type")):
+                request = await _as_json_request(request)
+            else:
+                await _require_json(request, binary=accepts_binary)
+            if fast and await request.body():
+                assert field is not None and dependencies is not None
                 try:
                     data = await request.json()
-                except jsonio.JSONDecodeError:
-                    pass  # FastAPI's path reports it
-                else:
                     value, errors = field.validate(data, {}, loc=("body",))
                     if not errors:
-                        return await endpoint(**{body_name: value, request_name: request})
+                        arguments = {field.name: value}
+                        for name, resolve in dependencies.items():
+                            arguments[name] = await resolve(request)
+                        if request_name:
+                            arguments[request_name] = request
+                        return await endpoint(**arguments)
+                except (jsonio.JSONDecodeError, FastPathDeclined):
+                    pass  # FastAPI's path reports it
             return await fastapi_handler(request)  # FastAPI's own path, and its errors
 
         return route_handler
+
+
+def _is_binary(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";")[0].strip().lower() == binary.MEDIA
+
+
+BODY_MEDIA = "service.body_media"  # the scope key saying a JSON request came as safetensors
+
+
+async def _as_json_request(request: Request) -> Request:
+    """The request a safetensors body stands for, as FastAPI's path reads a JSON one: the
+    document parsed already, the content type JSON; `scope[BODY_MEDIA]` keeps what came."""
+    body = await request.body()
+    document = binary.document(body)
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
+    scope[BODY_MEDIA] = binary.MEDIA
+    converted = ORJSONRequest(scope, request.receive)
+    converted._body = body
+    converted._json = document
+    return converted

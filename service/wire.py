@@ -97,7 +97,21 @@ def _nested_shape(data: Any, pointer: str, max_ndim: int) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _array_plan(
+    array: np.ndarray, pointer: str, payload_pointer: str, max_ndim: int, requires_grad: bool
+) -> _Plan:
+    """A tensor that came as raw bytes (service.binary): its own shape and dtype."""
+    if array.ndim > max_ndim:
+        raise _invalid(payload_pointer, f"shape has {array.ndim} dimensions; at most {max_ndim}")
+    shape, dtype = array.shape, wire_dtype(array.dtype)
+    return _Plan(
+        pointer, payload_pointer, array, False, shape, shape, array.size, dtype, requires_grad
+    )
+
+
 def _plan(obj: Any, pointer: str, max_ndim: int) -> _Plan:
+    if isinstance(obj, np.ndarray):
+        return _array_plan(obj, pointer, pointer, max_ndim, False)
     if not isinstance(obj, dict):
         if not (isinstance(obj, list) or _is_element(obj)):
             raise _invalid(
@@ -142,6 +156,10 @@ def _plan(obj: Any, pointer: str, max_ndim: int) -> _Plan:
         )
 
     data = obj["data"]
+    if isinstance(data, np.ndarray):  # {"requires_grad": true} and a tensor of the file
+        if shape is not None or dtype is not None:
+            raise _invalid(pointer, "a tensor sent as raw bytes has its own shape and dtype")
+        return _array_plan(data, pointer, f"{pointer}/data", max_ndim, requires_grad)
     if not (isinstance(data, list) or _is_element(data)):
         raise _invalid(f"{pointer}/data", "data must be a number, a boolean or a nested list")
     nested = _nested_shape(data, f"{pointer}/data", max_ndim)
@@ -278,7 +296,10 @@ def _from_data(plan: _Plan) -> np.ndarray:
 
 
 def _materialize(plan: _Plan) -> tuple[np.ndarray, bool]:
-    array = _from_b64(plan) if plan.binary else _from_data(plan)
+    if isinstance(plan.payload, np.ndarray):
+        array = plan.payload
+    else:
+        array = _from_b64(plan) if plan.binary else _from_data(plan)
     if plan.requires_grad and array.dtype.kind != "f":
         raise _invalid(
             f"{plan.pointer}/requires_grad", "only floating-point tensors can require gradients"

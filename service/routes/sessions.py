@@ -42,7 +42,7 @@ from service.sessions.http import (
     quota,
     unavailable,
 )
-from service.sessions.protocol import READ, WRITE, CallDep, replayable
+from service.sessions.protocol import BINARY_BODY, READ, WRITE, CallDep, SessionRoute, replayable
 from service.sessions.protocol import mutate as _mutate
 from service.sessions.protocol import ok as _ok
 from service.settings import Settings
@@ -66,7 +66,7 @@ class SessionCreateRoute(ORJSONRoute):
         return handler
 
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=SessionRoute)
 
 
 def _media(content_type: str | None) -> str | None:
@@ -260,7 +260,7 @@ async def get_session_state(
 
 @router.post("/{session_id}/forward", summary="Run the model on a batch (no_grad)",
              response_model=SessionForwardPublic,
-             responses=_ok(examples.FORWARDED) | WRITE)  # fmt: skip
+             responses=_ok(examples.FORWARDED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
 async def session_forward(
     body: Annotated[SessionForwardCreate, Body(openapi_examples=examples.FORWARD)],
     call: CallDep,
@@ -283,7 +283,7 @@ async def session_forward(
 
 @router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
              response_model=SessionBackwardPublic,
-             responses=_ok(examples.BACKWARDED) | WRITE)  # fmt: skip
+             responses=_ok(examples.BACKWARDED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
 async def session_backward(
     body: Annotated[SessionBackwardCreate, Body(openapi_examples=examples.BACKWARD)],
     call: CallDep,
@@ -321,7 +321,7 @@ async def session_zero_grad(
 
 @router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
              response_model=SessionTrainPublic,
-             responses=_ok(examples.TRAINED) | WRITE)  # fmt: skip
+             responses=_ok(examples.TRAINED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
 async def session_train(
     body: Annotated[SessionTrainCreate, Body(openapi_examples=examples.TRAIN)],
     call: CallDep,

@@ -190,6 +190,7 @@ class Call:
     method: str = "GET"
     path: str = ""
     body: bytes = b""
+    safetensors: bool = False  # the body is a safetensors file (service.binary), not JSON
     if_match: str | None = None
     key: str | None = None
 

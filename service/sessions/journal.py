@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from service import jsonio
+from service import binary, jsonio
 from service.schemas_sessions import (
     SessionBackwardCreate,
     SessionForwardCreate,
@@ -60,16 +60,24 @@ def entry_name(version: int) -> str:
     return f"{version:012d}"
 
 
-def encode(action: str, body: bytes) -> bytes:
+_SAFETENSORS = b" safetensors"  # after the action: the body is a safetensors file
+
+
+def encode(action: str, body: bytes, safetensors: bool = False) -> bytes:
+    """`action[ safetensors]\n<the request body>`."""
     if action not in REPLAYABLE:
         raise ValueError(f"{action!r} cannot be journaled")
-    return action.encode() + b"\n" + body
+    return action.encode() + (_SAFETENSORS if safetensors else b"") + b"\n" + body
 
 
 def decode(entry: bytes) -> tuple[str, BaseModel]:
-    action, _, body = entry.partition(b"\n")
+    first, _, body = entry.partition(b"\n")
+    action, safetensors = first.removesuffix(_SAFETENSORS), first.endswith(_SAFETENSORS)
     schema, _ = REPLAYABLE[action.decode()]
-    document = jsonio.loads(body) if body.strip() else None
+    if safetensors:
+        document = binary.document(body)
+    else:
+        document = jsonio.loads(body) if body.strip() else None
     return action.decode(), schema() if document is None else schema.model_validate(document)
 
 

@@ -11,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
 from service import models
+from service.binary import header as _header
 from service.problems import PROBLEM_TYPES
 from service.programs import limits_for
 from service.schemas_sessions import SessionForwardCreate
@@ -18,7 +19,7 @@ from service.sessions.actions import _encode
 from service.sessions.build import invalid
 from service.sessions.http import Outcome
 from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
-from service.sessions.state import _check_sizes, _header
+from service.sessions.state import _check_sizes
 from service.settings import Settings
 from service.store import Changes, SessionRecord
 

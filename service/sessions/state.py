@@ -10,7 +10,6 @@ Tensor names in the file: `param/<name>`, `grad/<name>`, `buffer/<name>` and
 
 import json
 import math
-import struct
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
+from service.binary import header as safetensors_header
 from service.schemas_sessions import SessionCreate
 from service.sessions.build import assemble, invalid
 from service.settings import Settings
@@ -84,21 +84,6 @@ def to_json(record: SessionRecord, binary: bool = False) -> dict[str, Any]:
     return content
 
 
-def _header(data: bytes) -> dict[str, Any]:
-    if len(data) < 8:
-        raise invalid("", "not a safetensors file: shorter than its 8-byte header length")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > len(data) - 8:
-        raise invalid("", f"not a safetensors file: its header claims {size} bytes")
-    try:
-        header = json.loads(data[8 : 8 + size])
-    except (UnicodeDecodeError, ValueError):
-        raise invalid("", "not a safetensors file: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise invalid("", "not a safetensors file: its header is not a JSON object")
-    return header
-
-
 def _check_sizes(header: dict[str, Any], settings: Settings) -> None:
     total = 0
     for name, info in header.items():
@@ -131,7 +116,7 @@ def _meta_json(meta: dict[str, str], key: str) -> Any:
 
 def record_from_safetensors(data: bytes, settings: Settings) -> tuple[SessionRecord, str]:
     """A new session restored from a file made by `to_safetensors`, and its token."""
-    header = _header(data)
+    header = safetensors_header(data)
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise invalid("", f"the file's metadata does not say format {FORMAT!r}")

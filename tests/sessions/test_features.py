@@ -225,10 +225,12 @@ def test_the_state_file_restores_the_session(http, session):
 
 
 def test_a_damaged_state_file_is_refused(http):
-    for content in (b"", b"\xff" * 20, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "):
+    cases = {b"": "invalid-safetensors", b"\xff" * 20: "invalid-safetensors",
+             b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ": "invalid-session"}  # fmt: skip
+    for content, slug in cases.items():
         r = http.post("/v1/sessions", content=content,
                       headers={"content-type": "application/octet-stream"})  # fmt: skip
-        problem(r, 422, "invalid-session")
+        problem(r, 400 if slug == "invalid-safetensors" else 422, slug)
     problem(http.post("/v1/sessions", content=b"x", headers={"content-type": "text/plain"}), 415)
 
 

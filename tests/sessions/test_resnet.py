@@ -431,4 +431,4 @@ def test_state_files_with_missing_or_mis_shaped_tensors_are_refused(http):
     garbage = session.http.put(f"{session.path}/state_dict", content=b"not safetensors",
                                headers=session.headers(**{"content-type":
                                                           "application/octet-stream"}))  # fmt: skip
-    problem(garbage, 422, "invalid-session")
+    problem(garbage, 400, "invalid-safetensors")
