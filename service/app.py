@@ -36,8 +36,9 @@ the outputs, the gradients and the graph autograd built.
 a bare number or nested list (`[[1, 2], [3, 4]]`); an object
 `{"data", "shape", "dtype", "requires_grad"}`; or, for large tensors, raw little-endian bytes
 `{"b64", "shape", "dtype"}`; a session's `forward`, `backward` and `train` also take the
-request as a safetensors file (`application/octet-stream`; see those calls). Without `dtype`, types follow `torch.tensor`: booleans give
-`bool`, integers `int64`, anything with a float `float32`.
+request as a safetensors file (`application/octet-stream`; see those calls). Without
+`dtype`, types follow `torch.tensor`: booleans give `bool`, integers `int64`, anything with a
+float `float32`.
 
 **Non-finite numbers** are not JSON. They are written as the strings `"NaN"`, `"Infinity"`
 and `"-Infinity"`, in tensor data and everywhere else; bare `NaN` tokens are malformed JSON.
