@@ -79,6 +79,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "JSON pointer of its place in the request), dtype (F32, F64, I64, BOOL) or bytes.",
     ),
     ProblemType(
+        "incomplete-body",
+        400,
+        "Incomplete request body",
+        "The connection closed before the whole request body arrived.",
+    ),
+    ProblemType(
         "body-too-large",
         413,
         "Request body too large",

@@ -5,13 +5,15 @@ accepts bare `NaN`/`Infinity`, which are not JSON; the wire format spells them a
 """
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from email.message import Message
 from functools import lru_cache
 from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from service import binary, jsonio
 from service.binary import MEDIA
@@ -82,6 +84,17 @@ async def _require_json(request: Request, binary: bool = False) -> None:
         )
 
 
+@contextmanager
+def _incomplete_body_refused() -> Iterator[None]:
+    """A client that hangs up mid-body gets (if anyone is listening) a 400, not a 500."""
+    try:
+        yield
+    except ClientDisconnect:
+        raise PROBLEM_TYPES["incomplete-body"].error(
+            "The connection closed before the whole request body arrived."
+        ) from None
+
+
 class ORJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -89,9 +102,10 @@ class ORJSONRoute(APIRoute):
 
         async def route_handler(request: Request) -> Response:
             request = ORJSONRequest(request.scope, request.receive)
-            if takes_json:
-                await _require_json(request)
-            return await handler(request)
+            with _incomplete_body_refused():
+                if takes_json:
+                    await _require_json(request)
+                return await handler(request)
 
         return route_handler
 
@@ -145,26 +159,37 @@ class BodyFastRoute(ORJSONRoute):
         accepts_binary = self.accepts_binary
 
         async def route_handler(request: Request) -> Response:
-            request = ORJSONRequest(request.scope, request.receive)
+            with _incomplete_body_refused():
+                return await fast_handler(ORJSONRequest(request.scope, request.receive))
+
+        async def fast_handler(request: ORJSONRequest) -> Response:
             if accepts_binary and _is_binary(request.headers.get("content-type")):
                 request = await _as_json_request(request)
             else:
                 await _require_json(request, binary=accepts_binary)
-            if fast and await request.body():
-                assert field is not None and dependencies is not None
-                try:
-                    data = await request.json()
-                    value, errors = field.validate(data, {}, loc=("body",))
-                    if not errors:
-                        arguments = {field.name: value}
-                        for name, resolve in dependencies.items():
-                            arguments[name] = await resolve(request)
-                        if request_name:
-                            arguments[request_name] = request
-                        return await endpoint(**arguments)
-                except (jsonio.JSONDecodeError, FastPathDeclined):
-                    pass  # FastAPI's path reports it
+            arguments = await fast_arguments(request) if fast else None
+            if arguments is not None:
+                return await endpoint(**arguments)
             return await fastapi_handler(request)  # FastAPI's own path, and its errors
+
+        async def fast_arguments(request: Request) -> dict[str, Any] | None:
+            """The endpoint's arguments; None for FastAPI's path to answer the request."""
+            assert field is not None and dependencies is not None
+            if not await request.body():
+                return None
+            try:
+                data = await request.json()
+                value, errors = field.validate(data, {}, loc=("body",))
+                if errors:
+                    return None
+                arguments = {field.name: value}
+                for name, resolve in dependencies.items():
+                    arguments[name] = await resolve(request)
+            except (jsonio.JSONDecodeError, FastPathDeclined):
+                return None
+            if request_name:
+                arguments[request_name] = request
+            return arguments
 
         return route_handler
 
