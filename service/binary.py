@@ -19,6 +19,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load
 
+from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
 
 MEDIA = "application/octet-stream"
@@ -40,9 +41,9 @@ def header(data: bytes) -> dict[str, Any]:
     (size,) = struct.unpack("<Q", data[:8])
     if size > len(data) - 8:
         raise malformed(f"not a safetensors file: its header claims {size} bytes")
-    try:
-        parsed = json.loads(data[8 : 8 + size])
-    except (UnicodeDecodeError, ValueError):
+    try:  # orjson: a nesting too deep is a decode error, not a RecursionError
+        parsed = jsonio.loads(data[8 : 8 + size])
+    except jsonio.JSONDecodeError:
         raise malformed("not a safetensors file: its header is not JSON") from None
     if not isinstance(parsed, dict):
         raise malformed("not a safetensors file: its header is not a JSON object")
@@ -112,8 +113,8 @@ def document(data: bytes) -> dict[str, Any]:
             )
     text = metadata.get(REQUEST_KEY, "{}") if isinstance(metadata, dict) else None
     try:
-        request = json.loads(text) if isinstance(text, str) else None
-    except ValueError as exc:
+        request = jsonio.loads(text) if isinstance(text, str) else None
+    except jsonio.JSONDecodeError as exc:
         raise malformed(f'the metadata\'s "request" is not JSON: {exc}') from None
     if not isinstance(request, dict):
         raise malformed('the metadata\'s "request" must be the JSON text of an object')

@@ -206,6 +206,7 @@ async def _as_json_request(request: Request) -> Request:
     document parsed already, the content type JSON; `scope[BODY_MEDIA]` keeps what came."""
     body = await request.body()
     document = binary.document(body)
+    _refuse_nested_null(document)  # as for a JSON body
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
     scope[BODY_MEDIA] = binary.MEDIA

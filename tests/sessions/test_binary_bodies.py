@@ -90,7 +90,11 @@ def test_an_idempotent_file_step_steps_once(http):
 
 
 def _raw_file(header: dict, payload: bytes = b"") -> bytes:
-    text = json.dumps(header).encode()
+    return _raw_text(json.dumps(header), payload)
+
+
+def _raw_text(header: str, payload: bytes = b"") -> bytes:
+    text = header.encode()
     return struct.pack("<Q", len(text)) + text + payload
 
 
@@ -101,6 +105,12 @@ def _raw_file(header: dict, payload: bytes = b"") -> bytes:
         (b"\xff" * 20, "", "claims"),
         (_raw_file({"__metadata__": {"request": "{nope"}}), "", "not JSON"),
         (_raw_file({"__metadata__": {"request": "[1]"}}), "", "object"),
+        (
+            _raw_file({"__metadata__": {"request": '{"a":' * 3000 + "1" + "}" * 3000}}),
+            "",
+            "not JSON",
+        ),  # nested too deep: refused, not a RecursionError  # fmt: skip
+        (_raw_text('{"d": ' + "[" * 5000 + "]" * 5000 + "}"), "", "not JSON"),  # a header
         (binary.encode({}, {"inputs/x": np.zeros(2, np.float32)}), "", "JSON pointer"),
         (binary.encode({}, {"/inputs/x": np.zeros(2, np.float16)}), "/inputs/x", "F16"),
         (binary.encode({}, {"/inputs/x": np.zeros(2, np.int32)}), "/inputs/x", "I32"),
@@ -127,6 +137,7 @@ def _raw_file(header: dict, payload: bytes = b"") -> bytes:
             "0 or 1",
         ),  # fmt: skip
     ],
+    ids=lambda value: "file" if isinstance(value, bytes) else value[:24],
 )
 def test_a_malformed_file_is_a_400_naming_the_fault(http, data, pointer, words):
     session = Session.create(http, session_body(mlp_parameters(), MOMENTUM))
@@ -148,6 +159,9 @@ def test_a_file_request_is_validated_as_its_json_would_be(http):
                             {"/inputs/x": np.zeros(3, np.int64)})  # fmt: skip
     integer = problem(post_file(session, "/forward", flagged), 422, "invalid-tensor")
     assert integer["errors"][0]["pointer"] == "/inputs/x/requires_grad"
+    null = problem(post_file(session, "/train", train_file(x, y, outputs=None)), 422,
+                   "validation-error")  # fmt: skip
+    assert null["errors"][0]["pointer"] == "/outputs" and "null" in null["detail"]
     problem(post_file(session, "/step", binary.encode({}, {})), 415, "unsupported-media-type")
     assert session.info()["version"] == 0
 
