@@ -12,6 +12,7 @@ validation as a JSON body; its tensors reach `wire.decode_tensor` as numpy array
 """
 
 import json
+import re
 import struct
 from typing import Any
 
@@ -24,6 +25,8 @@ from service.problems import PROBLEM_TYPES, ProblemError
 
 MEDIA = "application/octet-stream"
 REQUEST_KEY = "request"
+MAX_DEPTH = 16  # levels of a tensor's pointer: /batches/7/inputs/x/data is 5
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 # The wire's dtypes (wire.DTYPES), as safetensors spells them.
 _DTYPES = {"F32": "float32", "F64": "float64", "I64": "int64", "BOOL": "bool"}
 
@@ -50,18 +53,35 @@ def header(data: bytes) -> dict[str, Any]:
     return parsed
 
 
+def _shown(name: str) -> str:
+    return name if len(name) <= 100 else f"{name[:97]}..."
+
+
 def _tokens(name: str) -> list[str]:
     if not name.startswith("/"):
         raise malformed(
-            f"tensor {name!r}: tensors are named by the JSON pointer of their place in the "
+            f"tensor {_shown(name)!r}: tensors are named by the JSON pointer of their place in the "
             'request, such as "/inputs/x"'
         )
-    return [t.replace("~1", "/").replace("~0", "~") for t in name[1:].split("/")]
+    tokens = name[1:].split("/")
+    if len(tokens) > MAX_DEPTH:
+        raise malformed(
+            f"tensor {_shown(name)!r}: its pointer is {len(tokens)} levels deep; no request "
+            f"has a place deeper than {MAX_DEPTH}"
+        )
+    return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+
+
+def _index(token: str) -> int | None:
+    """The list index `token` spells (RFC 6901: ASCII digits, no leading zero), or None."""
+    if _INDEX.fullmatch(token) is None:
+        return None
+    return int(token)
 
 
 def _order(name: str) -> tuple[tuple[int, int | str], ...]:
     """Pointers in document order: /batches/2 before /batches/10."""
-    return tuple((0, int(t)) if t.isdigit() else (1, t) for t in name.split("/"))
+    return tuple((1, t) if (i := _index(t)) is None else (0, i) for t in name.split("/"))
 
 
 def _child(container: Any, token: str, name: str, create: bool) -> tuple[Any, Any]:
@@ -71,14 +91,16 @@ def _child(container: Any, token: str, name: str, create: bool) -> tuple[Any, An
             container[token] = {}
         return container, token
     if isinstance(container, list):
-        if not token.isdigit() or int(token) > len(container):
+        index = _index(token)
+        if index is None or index > len(container):
             raise malformed(
-                f"tensor {name!r}: {token!r} is not an index of a list of {len(container)}"
+                f"tensor {_shown(name)!r}: {_shown(token)!r} is not an index of a list of "
+                f"{len(container)}"
             )
-        if int(token) == len(container):
+        if index == len(container):
             container.append({} if create else None)
-        return container, int(token)
-    raise malformed(f"tensor {name!r}: its place is inside a value that is not a container")
+        return container, index
+    raise malformed(f"tensor {_shown(name)!r}: its place is inside a value that is not a container")
 
 
 def _place(document: dict[str, Any], name: str, array: np.ndarray) -> None:
@@ -92,7 +114,7 @@ def _place(document: dict[str, Any], name: str, array: np.ndarray) -> None:
     if isinstance(existing, dict) and "data" not in existing and "b64" not in existing:
         existing["data"] = array  # {"requires_grad": true} and the like
     elif existing is not None:
-        raise malformed(f"tensor {name!r}: the request already has a value there", name)
+        raise malformed(f"tensor {_shown(name)!r}: the request already has a value there", name)
     else:
         container[key] = array
 
@@ -102,12 +124,10 @@ def document(data: bytes) -> dict[str, Any]:
     parsed = header(data)
     metadata = parsed.get("__metadata__") or {}
     for name, info in parsed.items():
-        if name != "__metadata__" and (
-            not isinstance(info, dict) or info.get("dtype") not in _DTYPES
-        ):
-            dtype = info.get("dtype") if isinstance(info, dict) else info
+        dtype = info.get("dtype") if isinstance(info, dict) else info
+        if name != "__metadata__" and not (isinstance(dtype, str) and dtype in _DTYPES):
             raise malformed(
-                f"tensor {name!r} is {dtype}; tensors are {', '.join(_DTYPES)} "
+                f"tensor {_shown(name)!r} is {dtype}; tensors are {', '.join(_DTYPES)} "
                 f"({', '.join(_DTYPES.values())})",
                 name if name.startswith("/") else "",
             )
@@ -125,7 +145,7 @@ def document(data: bytes) -> dict[str, Any]:
     for name in sorted(tensors, key=_order):
         array = tensors[name]
         if array.dtype == np.bool_ and array.size and array.view(np.uint8).max() > 1:
-            raise malformed(f"tensor {name!r}: bool bytes must be 0 or 1", name)
+            raise malformed(f"tensor {_shown(name)!r}: bool bytes must be 0 or 1", name)
         array.flags.writeable = False
         _place(request, name, array)
     return request

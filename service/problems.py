@@ -74,9 +74,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "invalid-safetensors",
         400,
         "Malformed safetensors body",
-        "An `application/octet-stream` body is not a safetensors file this route can read: "
-        "its header, its metadata's `request` (JSON text of an object), a tensor's name (the "
-        "JSON pointer of its place in the request), dtype (F32, F64, I64, BOOL) or bytes.",
+        "An `application/octet-stream` body is not a safetensors file: its 8-byte length or "
+        "its JSON header is wrong. For a request sent as a file (a session's forward, "
+        "backward, train), also: its metadata's `request` is not the JSON text of an "
+        "object, or a tensor's name (the JSON pointer of its place in the request, at most "
+        "16 levels), dtype (F32, F64, I64, BOOL) or bytes cannot be read.",
     ),
     ProblemType(
         "incomplete-body",

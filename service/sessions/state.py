@@ -10,6 +10,7 @@ Tensor names in the file: `param/<name>`, `grad/<name>`, `buffer/<name>` and
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
+from service import jsonio
 from service.binary import header as safetensors_header
 from service.schemas_sessions import SessionCreate
 from service.sessions.build import assemble, invalid
@@ -27,6 +29,7 @@ from service.wire import encode_tensor
 FORMAT = "autograd-session"
 FORMAT_VERSION = "1"
 _PREFIXES = ("param", "grad", "buffer", "state")
+_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII digits that int() reads; str.isdigit takes "²"
 _DTYPES = {"F64", "F32", "F16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
 
 
@@ -89,7 +92,11 @@ def _check_sizes(header: dict[str, Any], settings: Settings) -> None:
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(info, dict) or info.get("dtype") not in _DTYPES:
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("dtype"), str)
+            or (info["dtype"] not in _DTYPES)
+        ):
             raise invalid("", f"tensor {name!r}: unsupported dtype {info!r}")
         count = math.prod(info.get("shape") or [])
         if count > settings.max_tensor_elements:
@@ -109,8 +116,8 @@ def _check_sizes(header: dict[str, Any], settings: Settings) -> None:
 
 def _meta_json(meta: dict[str, str], key: str) -> Any:
     try:
-        return json.loads(meta[key])
-    except (KeyError, ValueError):
+        return jsonio.loads(meta[key])  # orjson: too deep is an error, not a RecursionError
+    except (KeyError, ValueError, TypeError):
         raise invalid("", f"the file's metadata has no valid {key!r}") from None
 
 
@@ -118,6 +125,8 @@ def record_from_safetensors(data: bytes, settings: Settings) -> tuple[SessionRec
     """A new session restored from a file made by `to_safetensors`, and its token."""
     header = safetensors_header(data)
     meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise invalid("", "the file's __metadata__ is not an object of strings")
     if meta.get("format") != FORMAT:
         raise invalid("", f"the file's metadata does not say format {FORMAT!r}")
     _check_sizes(header, settings)
@@ -144,7 +153,7 @@ def record_from_safetensors(data: bytes, settings: Settings) -> tuple[SessionRec
         **(program if isinstance(program, dict) else {}),
         "optimizer": _meta_json(meta, "optimizer"),
         "parameters": dict.fromkeys(groups["param"], 0),
-        "step_count": int(step_count) if step_count.isdigit() else -1,
+        "step_count": int(step_count) if _COUNT.fullmatch(str(step_count)) else -1,
     }
     try:
         body = SessionCreate.model_validate(document)

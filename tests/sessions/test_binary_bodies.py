@@ -112,6 +112,29 @@ def _raw_text(header: str, payload: bytes = b"") -> bytes:
         ),  # nested too deep: refused, not a RecursionError  # fmt: skip
         (_raw_text('{"d": ' + "[" * 5000 + "]" * 5000 + "}"), "", "not JSON"),  # a header
         (binary.encode({}, {"inputs/x": np.zeros(2, np.float32)}), "", "JSON pointer"),
+        (binary.encode({}, {"/x" + "/a" * 100_000: np.zeros(1, np.float32)}), "", "levels deep"),
+        (
+            binary.encode({"batches": [{}]}, {"/batches/²/x": np.zeros(1, np.float32)}),
+            "",
+            "not an index",
+        ),  # fmt: skip
+        (
+            binary.encode({"batches": [{}]}, {"/batches/00/x": np.zeros(1, np.float32)}),
+            "",
+            "not an index",
+        ),  # fmt: skip
+        (
+            binary.encode({"batches": []}, {"/batches/" + "9" * 5000: np.zeros(1, np.float32)}),
+            "",
+            "not an index",
+        ),  # fmt: skip
+        (
+            _raw_file(
+                {"/inputs/x": {"dtype": [], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4
+            ),
+            "/inputs/x",
+            "tensors are F32",
+        ),  # fmt: skip
         (binary.encode({}, {"/inputs/x": np.zeros(2, np.float16)}), "/inputs/x", "F16"),
         (binary.encode({}, {"/inputs/x": np.zeros(2, np.int32)}), "/inputs/x", "I32"),
         (

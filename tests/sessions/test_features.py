@@ -1,12 +1,14 @@
 """The session resource's operations one by one: forward, backward, step (and its dry run),
 zero_grad, per-request programs, init specs, fork, the state file, deletion."""
 
+import json
 import math
+import struct
 
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load
+from safetensors.numpy import load, save
 
 from tests.sessions.helpers import (
     Session,
@@ -224,9 +226,21 @@ def test_the_state_file_restores_the_session(http, session):
     assert copy.state() == session.state() == again.state()
 
 
+def _file(header: dict, payload: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + payload
+
+
 def test_a_damaged_state_file_is_refused(http):
     cases = {b"": "invalid-safetensors", b"\xff" * 20: "invalid-safetensors",
-             b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ": "invalid-session"}  # fmt: skip
+             b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ": "invalid-session",
+             _file({"__metadata__": ["x"]}): "invalid-session",
+             _file({"p": {"dtype": [], "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4):
+                 "invalid-session",
+             save({"param/w": np.zeros(1, np.float32)},
+                  metadata={"format": "autograd-session", "program": "[" * 5000 + "]" * 5000,
+                            "optimizer": "{}", "requires_grad": "{}", "step_count": "²"}):
+                 "invalid-session"}  # fmt: skip
     for content, slug in cases.items():
         r = http.post("/v1/sessions", content=content,
                       headers={"content-type": "application/octet-stream"})  # fmt: skip
