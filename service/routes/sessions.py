@@ -42,7 +42,15 @@ from service.sessions.http import (
     quota,
     unavailable,
 )
-from service.sessions.protocol import BINARY_BODY, READ, WRITE, CallDep, SessionRoute, replayable
+from service.sessions.protocol import (
+    BINARY_BODY,
+    READ,
+    WRITE,
+    CallDep,
+    SessionRoute,
+    octet_body,
+    replayable,
+)
 from service.sessions.protocol import mutate as _mutate
 from service.sessions.protocol import ok as _ok
 from service.settings import Settings
@@ -154,17 +162,10 @@ router.add_api_route(
         },
         **problem_responses(400, 409, 413, 415, 422, 500, 503),
     },
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                OCTET: {
-                    "schema": {"type": "string", "format": "binary"},
-                    "description": "A state file from `GET /v1/sessions/{id}/state` "
-                    "(safetensors): the session is restored from it.",
-                }
-            }
-        }
-    },
+    openapi_extra=octet_body(
+        "A state file from `GET /v1/sessions/{id}/state` (safetensors): the session is "
+        "restored from it."
+    ),
 )
 
 
@@ -367,18 +368,11 @@ async def get_state_dict(call: CallDep) -> Response:
     summary="model.load_state_dict(file): load weights from a safetensors file",
     response_model=StateDictLoaded,
     responses=WRITE,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                OCTET: {
-                    "schema": {"type": "string", "format": "binary"},
-                    "description": "A state_dict saved with `safetensors.torch.save_file("
-                    "model.state_dict(), path)` (or `GET .../state_dict`).",
-                }
-            },
-        }
-    },
+    openapi_extra=octet_body(
+        "A state_dict saved with `safetensors.torch.save_file(model.state_dict(), path)` (or "
+        "`GET .../state_dict`).",
+        required=True,
+    ),
 )
 async def put_state_dict(
     call: CallDep,

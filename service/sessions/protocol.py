@@ -111,19 +111,22 @@ class SessionRoute(BodyFastRoute):
         return self.body_field is not None and MEDIA in documented
 
 
-BINARY_BODY = {
-    "requestBody": {
-        "content": {
-            MEDIA: {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "The same request as a safetensors file, its tensors as raw "
-                "bytes: each tensor named by the JSON pointer of its place in the request "
-                "(`/inputs/x`, `/batches/0/y`), the rest of the request as JSON text in the "
-                'metadata under `"request"`. No base64, no JSON parse of the data.',
-            }
-        }
+def octet_body(description: str, required: bool = False) -> dict[str, Any]:
+    """`openapi_extra` documenting an `application/octet-stream` (safetensors) request body."""
+    content = {
+        MEDIA: {"schema": {"type": "string", "format": "binary"}, "description": description}
     }
-}
+    return {
+        "requestBody": {"required": True, "content": content} if required else {"content": content}
+    }
+
+
+BINARY_BODY = octet_body(
+    "The same request as a safetensors file, its tensors as raw bytes: each tensor named by "
+    "the JSON pointer of its place in the request (`/inputs/x`, `/batches/0/y`), the rest of "
+    'the request as JSON text in the metadata under `"request"`. No base64, no JSON parse of '
+    "the data."
+)
 
 
 def mutate(call: Call, compute: Callable[[SessionRecord], Outcome]) -> Any:
