@@ -24,7 +24,8 @@ _bearer_scheme = HTTPBearer(
     description="The token answered by `POST /v1/sessions` (and `fork`) for that session.",
 )
 
-SessionId = Annotated[str, Path(max_length=64, description="The session's id.")]
+SESSION_ID_MAX_LENGTH, KEY_MAX_LENGTH = 64, 255
+SessionId = Annotated[str, Path(max_length=SESSION_ID_MAX_LENGTH, description="The session's id.")]
 ParameterName = Annotated[
     str, Path(max_length=128, description="The parameter's name.", examples=["W1"])
 ]
@@ -39,7 +40,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
+        max_length=KEY_MAX_LENGTH,
         description="A retry with the same key and the same request answers the first "
         "answer again instead of applying twice (header `Idempotent-Replayed: true`); the "
         "same key with another request is 422. Keys are kept AUTOGRAD_IDEMPOTENCY_TTL_SECONDS.",
@@ -83,16 +84,13 @@ async def call_for(
 
 CallDep = Annotated[Call, Depends(call_for)]
 
-_MAX_LENGTHS = {"session_id": 64}  # SessionId's, checked again where FastAPI does not look
-_KEY_MAX_LENGTH = 255  # IdempotencyKey's
-
 
 async def _resolve_call(request: Request) -> Call:
     """`call_for` without FastAPI's dependency solving; parameters FastAPI would refuse
     decline, so that its path answers them."""
     session_id = request.path_params["session_id"]
     key = request.headers.get("idempotency-key")
-    if len(session_id) > _MAX_LENGTHS["session_id"] or (key and len(key) > _KEY_MAX_LENGTH):
+    if len(session_id) > SESSION_ID_MAX_LENGTH or (key and len(key) > KEY_MAX_LENGTH):
         raise FastPathDeclined
     store = await get_store(request)
     return await call_for(request, session_id, store, None, request.headers.get("if-match"), key)

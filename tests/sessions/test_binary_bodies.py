@@ -198,3 +198,21 @@ def test_a_worker_replays_a_file_step_to_the_same_bits(tmp_path):
         # (the first step is stored whole: its file outweighs the state it starts from)
         assert sorted(stored(data_dir, session.id).journal) == ["000000000002", "000000000003"]
         assert_same(everything(Session(b, session.id, session.token)), everything(session))
+
+
+def test_what_fastapi_would_refuse_is_refused_as_fastapi_does(http):
+    """The session route's fast path declines a too-long id or key: FastAPI's 422 names it."""
+    session = Session.create(http, session_body(mlp_parameters(), MOMENTUM))
+    [(x, y)] = batches(1)
+    long_id = session.http.post(f"/v1/sessions/{'a' * 65}/train", content=train_file(x, y),
+                                headers=session.headers(**OCTET))  # fmt: skip
+    assert problem(long_id, 422, "validation-error")["errors"][0]["parameter"] == "session_id"
+    for body in (train_file(x, y), None):
+        extra = {"Idempotency-Key": "k" * 256}
+        if body is None:
+            response = session.request("POST", "/train", {"inputs": batch_inputs(x, y)}, **extra)
+        else:
+            response = post_file(session, "/train", body, **extra)
+        refused = problem(response, 422, "validation-error")
+        assert refused["errors"][0]["parameter"] == "Idempotency-Key"
+    assert session.info()["version"] == 0
