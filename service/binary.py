@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load
+from safetensors.numpy import load, save
 
 from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
@@ -153,8 +153,6 @@ def document(data: bytes) -> dict[str, Any]:
 
 def encode(request: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
     """A safetensors body: `request` (JSON without its tensors) and the tensors by pointer."""
-    from safetensors.numpy import save
-
     return save(
         {name: np.ascontiguousarray(a) for name, a in tensors.items()},
         metadata={REQUEST_KEY: json.dumps(request)},

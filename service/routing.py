@@ -72,12 +72,12 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def _require_json(request: Request, binary: bool = False) -> None:
+async def _require_json(request: Request, or_safetensors: bool = False) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None and not await request.body():
         return  # no body at all: validation reports what is missing
     if content_type is None or not _is_json(content_type):
-        also = f", or {MEDIA} (a safetensors file)" if binary else ""
+        also = f", or {MEDIA} (a safetensors file)" if or_safetensors else ""
         raise PROBLEM_TYPES["unsupported-media-type"].error(
             f"Content-Type {content_type or '(none)'} is not JSON; send application/json{also}.",
             content_type=content_type,
@@ -166,7 +166,7 @@ class BodyFastRoute(ORJSONRoute):
             if accepts_binary and _is_binary(request.headers.get("content-type")):
                 request = await _as_json_request(request)
             else:
-                await _require_json(request, binary=accepts_binary)
+                await _require_json(request, or_safetensors=accepts_binary)
             arguments = await fast_arguments(request) if fast else None
             if arguments is not None:
                 return await endpoint(**arguments)
