@@ -12,6 +12,7 @@ from safetensors.numpy import load, save
 
 from tests.sessions.helpers import (
     Session,
+    TorchRun,
     array,
     assert_close,
     batch_inputs,
@@ -117,13 +118,19 @@ def test_a_request_program_extends_or_replaces_the_sessions(session):
     # This step minimises its own loss: the session's plus an L2 penalty on W1.
     reg = "reg = loss + 0.01 * (W1 ** 2).sum()"
     answer = session.ok("POST", "/train", {"inputs": INPUTS, "expr": reg, "loss": "reg"})
-    p = _torch_params(mlp_parameters())
-    opt = torch.optim.Adam(p.values(), lr=0.01, amsgrad=True)
-    total = torch_mlp_loss(p, X, Y) + 0.01 * (p["W1"] ** 2).sum()
-    total.backward()
-    opt.step()
-    assert answer["loss"] == pytest.approx(total.item(), rel=1e-6)
-    assert_close(session.parameters(), {n: t.detach().numpy() for n, t in p.items()})
+
+    def torch_step(wide):
+        cast = (lambda a: a.astype(np.float64)) if wide else (lambda a: a)
+        p = _torch_params({n: cast(a) for n, a in mlp_parameters().items()})
+        opt = torch.optim.Adam(p.values(), lr=0.01, amsgrad=True)
+        total = torch_mlp_loss(p, cast(X), Y) + 0.01 * (p["W1"] ** 2).sum()
+        total.backward()
+        opt.step()
+        return total.item(), {n: t.detach().numpy() for n, t in p.items()}
+
+    (loss32, theirs), (_, wide) = torch_step(False), torch_step(True)
+    assert answer["loss"] == pytest.approx(loss32, rel=1e-6)
+    assert_close(session.parameters(), TorchRun(theirs, wide))
     # Replace: a different model for this call only, here a linear one on W1's first 3 rows.
     replaced = {"inputs": INPUTS, "program": "replace",
                 "expr": "z = linear(x, W1)[:, :3]\nloss = cross_entropy(z, y)"}  # fmt: skip
@@ -144,9 +151,13 @@ def test_a_nodes_program_session(http):
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     t = np.array([[1.0], [2.0]], np.float32)
     session.ok("POST", "/train", {"inputs": {"x": tensor(x), "t": tensor(t)}})
-    w = torch.ones(3, 1, requires_grad=True)
-    torch.nn.functional.mse_loss(torch.from_numpy(x) @ w, torch.from_numpy(t)).backward()
-    assert_close(session.parameters(), {"w": (w - 0.1 * w.grad).detach().numpy()})
+    stepped = []
+    for dtype in (torch.float32, torch.float64):
+        w = torch.ones(3, 1, requires_grad=True, dtype=dtype)
+        xt, tt = torch.from_numpy(x).to(dtype), torch.from_numpy(t).to(dtype)
+        torch.nn.functional.mse_loss(xt @ w, tt).backward()
+        stepped.append({"w": (w - 0.1 * w.grad).detach().numpy()})
+    assert_close(session.parameters(), TorchRun(*stepped))
 
 
 def test_init_specs_follow_torch_nn_init(http):

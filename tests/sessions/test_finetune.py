@@ -7,8 +7,10 @@ import math
 import numpy as np
 import torch
 
+from tests.float_ref import assert_float32_close
 from tests.sessions.helpers import (
     Session,
+    TorchRun,
     array,
     assert_close,
     assert_same,
@@ -78,24 +80,30 @@ def test_freeze_replace_the_head_and_train(http):
     assert info["fc_weight"]["optimizer_state"] == ["momentum_buffer"]
 
     # torch, from the same starting values: the body frozen, the optimizer holding everything.
-    model = {n: torch.tensor(before[n]) for n in before}
-    for name in ("fc_weight", "fc_bias"):
-        model[name].requires_grad_(True)
-    opt = torch.optim.SGD(model.values(), lr=1e-2, momentum=0.9)
-    F = torch.nn.functional
-    for x, y in data:
-        opt.zero_grad()
-        h = torch.relu(F.linear(torch.from_numpy(x), model["W1"], model["b1"]))
-        logits = F.linear(h, model["fc_weight"], model["fc_bias"])
-        F.cross_entropy(logits, torch.from_numpy(y)).backward()
-        opt.step()
+    # Also in float64 from the same values: the reference the float32 results are judged by.
+    def torch_run(dtype):
+        model = {n: torch.tensor(before[n], dtype=dtype) for n in before}
+        for name in ("fc_weight", "fc_bias"):
+            model[name].requires_grad_(True)
+        opt = torch.optim.SGD(model.values(), lr=1e-2, momentum=0.9)
+        F = torch.nn.functional
+        for x, y in data:
+            opt.zero_grad()
+            h = torch.relu(F.linear(torch.from_numpy(x).to(dtype), model["W1"], model["b1"]))
+            logits = F.linear(h, model["fc_weight"], model["fc_bias"])
+            F.cross_entropy(logits, torch.from_numpy(y)).backward()
+            opt.step()
+        return model, opt
+
+    (model, opt), (wide, wide_opt) = torch_run(torch.float32), torch_run(torch.float64)
     theirs = {n: t.detach().numpy() for n, t in model.items()}
     assert_same({n: theirs[n] for n in frozen}, {n: pretrained[n] for n in frozen})
-    assert_close(after, theirs)
+    assert_close(after, TorchRun(theirs, {n: t.detach().numpy() for n, t in wide.items()}))
 
     momentum = session.ok("GET", "/parameters/fc_bias?include=grad,optimizer_state&binary=true")
-    np.testing.assert_allclose(
+    assert_float32_close(
         array(momentum["optimizer_state"]["momentum_buffer"]),
-        opt.state[model["fc_bias"]]["momentum_buffer"].numpy(),
-        rtol=1e-5, atol=1e-6,
-    )  # fmt: skip
+        opt.state[model["fc_bias"]]["momentum_buffer"],
+        wide_opt.state[wide["fc_bias"]]["momentum_buffer"],
+        "fc_bias momentum",
+    )
