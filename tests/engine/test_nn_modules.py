@@ -16,9 +16,9 @@ import torch
 import engine
 from engine import nn
 from engine.errors import EngineError
+from tests.float_ref import assert_float32_close
 
 LIBS = pytest.mark.parametrize("m", [torch, engine], ids=["torch", "engine"])
-TOL = {"rtol": 1e-5, "atol": 1e-6}
 needs = lambda *ops: pytest.mark.skipif(  # noqa: E731
     any(op not in engine.FUNCTIONS for op in ops), reason=f"ops {ops} not registered yet"
 )
@@ -209,13 +209,16 @@ def test_apply_visits_children_first(m):
 
 def test_forward_and_gradients_equal_torchs():
     tm, em = _pair()
+    wide = copy.deepcopy(tm).double()  # the float64 reference (tests/float_ref.py)
     x = np.random.default_rng(1).standard_normal((6, 4)).astype(np.float32)
     out_t, out_e = tm(torch.tensor(x)), em(engine.tensor(x))
-    np.testing.assert_allclose(out_e.detach().numpy(), out_t.detach().numpy(), **TOL)
-    (out_t**2).sum().backward()
-    (out_e**2).sum().backward()
-    for (name, pe), (_, pt) in zip(em.named_parameters(), tm.named_parameters(), strict=True):
-        np.testing.assert_allclose(pe.grad.numpy(), pt.grad.numpy(), err_msg=name, **TOL)
+    out_w = wide(torch.tensor(x.astype(np.float64)))
+    assert_float32_close(out_e, out_t, out_w, "output")
+    for out in (out_t, out_e, out_w):
+        (out**2).sum().backward()
+    params = zip(em.named_parameters(), tm.parameters(), wide.parameters(), strict=True)
+    for (name, pe), pt, pw in params:
+        assert_float32_close(pe.grad, pt.grad, pw.grad, f"gradient of {name}")
 
 
 def test_double_casts_floating_parameters_and_buffers():
@@ -554,27 +557,35 @@ def _copy_weights(em, tm):
 
 
 def _check_layer(make, shape, seed=0, train=True, steps=1):
+    """Values, input and parameter gradients and buffers of our float32 layer against torch's,
+    judged by torch's float64 twin of the layer (tests/float_ref.py)."""
     torch.manual_seed(seed)
     tm, em = make(torch), make(engine)
     _copy_weights(em, tm)
-    tm.train(train)
-    em.train(train)
+    wide = copy.deepcopy(tm).double()
+    for module in (tm, em, wide):
+        module.train(train)
     rng = np.random.default_rng(seed)
     for _ in range(steps):
         x = rng.standard_normal(shape).astype(np.float32)
         xt, xe = torch.tensor(x, requires_grad=True), engine.tensor(x, requires_grad=True)
-        yt, ye = tm(xt), em(xe)
-        np.testing.assert_allclose(ye.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        xw = torch.tensor(x.astype(np.float64), requires_grad=True)
+        yt, ye, yw = tm(xt), em(xe), wide(xw)
+        assert_float32_close(ye, yt, yw, "output")
         w = rng.standard_normal(yt.shape).astype(np.float32)
         (yt * torch.tensor(w)).sum().backward()
         (ye * engine.tensor(w)).sum().backward()
-        np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
-    for (name, pe), (_, pt) in zip(em.named_parameters(), tm.named_parameters(), strict=True):
-        np.testing.assert_allclose(
-            pe.grad.numpy(), pt.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name
-        )
-    for (name, be), (_, bt) in zip(em.named_buffers(), tm.named_buffers(), strict=True):
-        np.testing.assert_allclose(be.numpy(), bt.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        (yw * torch.tensor(w.astype(np.float64))).sum().backward()
+        assert_float32_close(xe.grad, xt.grad, xw.grad, "input gradient")
+    params = zip(em.named_parameters(), tm.parameters(), wide.parameters(), strict=True)
+    for (name, pe), pt, pw in params:
+        assert_float32_close(pe.grad, pt.grad, pw.grad, f"gradient of {name}")
+    buffers = zip(em.named_buffers(), tm.buffers(), wide.buffers(), strict=True)
+    for (name, be), bt, bw in buffers:
+        if bt.dtype == torch.float32:
+            assert_float32_close(be, bt, bw, name)
+        else:
+            np.testing.assert_array_equal(be.numpy(), bt.numpy(), err_msg=name)
 
 
 def test_linear_and_mlp_layers_equal_torchs():
