@@ -22,6 +22,7 @@ from engine.program.names import OPERATORS
 from engine.registry import FUNCTIONS
 from service import jsonio
 from service.wire import decode_tensor, encode_tensor
+from tests.float_ref import assert_float32_close
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Prog:
     expr: str
     inputs: dict = field(default_factory=dict)
     backward: str | None = "y"  # the output backward starts from (None: forward only)
-    rtol: float = 1e-5
+    rtol: float = 1e-10  # float64 results; float32 ones are judged by torch's float64 run
 
 
 M34, V4 = I(3, 4), I(4)
@@ -260,18 +261,28 @@ def live(live_server):
         yield client
 
 
+def _np(t):
+    return None if t is None else t.detach().numpy()
+
+
 def _answer(json_tensor):
     fields = {k: v for k, v in json_tensor.items() if k not in ("grad_fn", "requires_grad")}
     array, _ = decode_tensor(fields)
     return array
 
 
-def _assert_same(ours: np.ndarray, theirs: torch.Tensor, what: str, rtol: float) -> None:
+def _assert_same(
+    ours: np.ndarray, theirs: torch.Tensor, what: str, rtol: float, reference=None
+) -> None:
+    """Equal to torch's result: a float32 one judged against torch's float64 `reference` run
+    of the same inputs (tests/float_ref.py), float64 ones to `rtol`, others exactly."""
     theirs_np = theirs.detach().numpy()
     assert str(ours.dtype) == str(theirs_np.dtype), (what, ours.dtype, theirs_np.dtype)
     assert ours.shape == theirs_np.shape, (what, ours.shape, theirs_np.shape)
-    if ours.dtype.kind == "f":
-        np.testing.assert_allclose(ours, theirs_np, rtol=rtol, atol=1e-6, err_msg=what)
+    if ours.dtype == np.float32 and reference is not None:
+        assert_float32_close(ours, theirs_np, reference, what)
+    elif ours.dtype.kind == "f":
+        np.testing.assert_allclose(ours, theirs_np, rtol=rtol, atol=1e-12, err_msg=what)
     else:
         np.testing.assert_array_equal(ours, theirs_np, err_msg=what)
 
@@ -294,6 +305,9 @@ def test_every_registered_function_appears_in_some_program():
 def test_program_over_http_equals_torch(live, prog):
     arrays = make_inputs(prog)
     leaves, expected = run_torch(prog, arrays)
+    # torch's float64 run of the same float32 values: what float32 results are judged by.
+    wide = {n: a.astype(np.float64) if a.dtype == np.float32 else a for n, a in arrays.items()}
+    wide_leaves, wide_expected = run_torch(prog, wide)
     body = {
         "expr": prog.expr,
         "inputs": {
@@ -313,8 +327,10 @@ def test_program_over_http_equals_torch(live, prog):
             g = rng.standard_normal(tuple(target.shape)).astype(str(target.dtype)[6:])
             gradient = encode_tensor(g, binary=True)
             target.backward(torch.from_numpy(g))
+            wide_expected[prog.backward].backward(torch.from_numpy(g.astype(np.float64)))
         else:
             target.backward()
+            wide_expected[prog.backward].backward()
         body["backward"] = {"output": prog.backward}
         if gradient is not None:
             body["backward"]["gradient"] = gradient
@@ -327,15 +343,16 @@ def test_program_over_http_equals_torch(live, prog):
         values = value if isinstance(value, tuple | list) else None
         if values is None:
             got = out["outputs"][name]
-            _assert_same(_answer(got), value, f"output {name}", prog.rtol)
+            wide_value = _np(wide_expected[name])
+            _assert_same(_answer(got), value, f"output {name}", prog.rtol, wide_value)
             assert got["requires_grad"] == value.requires_grad, name
             fn = value.grad_fn
             assert got["grad_fn"] == (None if fn is None else type(fn).__name__), name
         else:
             for k, item in enumerate(values):
-                _assert_same(
-                    _answer(out["outputs"][f"{name}[{k}]"]), item, f"{name}[{k}]", prog.rtol
-                )
+                wide_item = _np(wide_expected[name][k])
+                got = _answer(out["outputs"][f"{name}[{k}]"])
+                _assert_same(got, item, f"{name}[{k}]", prog.rtol, wide_item)
     if "backward" in body:
         for name, leaf in leaves.items():
             if not leaf.requires_grad:
@@ -344,7 +361,8 @@ def test_program_over_http_equals_torch(live, prog):
             if leaf.grad is None:
                 assert ours is None, name
             else:
-                _assert_same(_answer(ours), leaf.grad, f"grad of {name}", prog.rtol)
+                wide_grad = _np(wide_leaves[name].grad)
+                _assert_same(_answer(ours), leaf.grad, f"grad of {name}", prog.rtol, wide_grad)
 
 
 # -- the program layer's own parity list (tests/program/test_parity.py), over HTTP ----------------
