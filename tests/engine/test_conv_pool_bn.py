@@ -10,6 +10,7 @@ import torch
 
 import engine
 from engine.errors import EngineError
+from tests.float_ref import assert_float32_close
 
 EF, TF = engine.nn.functional, torch.nn.functional
 
@@ -32,29 +33,50 @@ def _pair(x, grad=False):
     ],
 )
 def test_running_statistics_after_several_steps_equal_torchs(dtype, shape, momentum, eps):
+    """Five training steps, then eval: float64 to rtol 1e-12; float32 judged against torch's
+    float64 run of the same float32 values (tests/float_ref.py)."""
     rng = np.random.default_rng(0)
     c = shape[1]
-    rm, trm = _pair(np.zeros(c, dtype))
-    rv, trv = _pair(np.ones(c, dtype))
-    w, tw = _pair(rng.uniform(0.5, 2, c).astype(dtype), grad=True)
-    b, tb = _pair(rng.standard_normal(c).astype(dtype), grad=True)
-    rtol = 1e-12 if dtype == np.float64 else 2e-6
-    for _ in range(5):
-        x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
-        ex, tx = _pair(x, grad=True)
-        y = EF.batch_norm(ex, rm, rv, w, b, training=True, momentum=momentum, eps=eps)
-        ty = TF.batch_norm(tx, trm, trv, tw, tb, training=True, momentum=momentum, eps=eps)
-        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=rtol, atol=rtol)
-        (y * y).sum().backward()
-        (ty * ty).sum().backward()
-        np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=rtol * 10)
-    for ours, theirs in ((rm, trm), (rv, trv), (w.grad, tw.grad), (b.grad, tb.grad)):
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=rtol * 10)
-    # eval mode normalizes with what training accumulated
-    x = rng.standard_normal(shape).astype(dtype)
-    y = EF.batch_norm(engine.tensor(x), rm, rv, w, b, eps=eps)
-    ty = TF.batch_norm(torch.tensor(x), trm, trv, tw, tb, eps=eps)
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=rtol * 10)
+    start = {
+        "rm": np.zeros(c, dtype),
+        "rv": np.ones(c, dtype),
+        "w": rng.uniform(0.5, 2, c).astype(dtype),
+        "b": rng.standard_normal(c).astype(dtype),
+    }
+    xs = [(rng.standard_normal(shape) * 3 + 2).astype(dtype) for _ in range(5)]
+    x_eval = rng.standard_normal(shape).astype(dtype)
+
+    def run(lib, F, wide=False):
+        cast = (lambda a: a.astype(np.float64)) if wide else (lambda a: a)
+        make = lambda a, grad=False: lib.tensor(cast(a).copy(), requires_grad=grad)  # noqa: E731
+        rm, rv, w, b = (
+            make(start["rm"]),
+            make(start["rv"]),
+            make(start["w"], True),
+            make(start["b"], True),
+        )
+        seen = []
+        for x in xs:
+            tx = make(x, True)
+            y = F.batch_norm(tx, rm, rv, w, b, training=True, momentum=momentum, eps=eps)
+            (y * y).sum().backward()
+            seen += [("output", y), ("input gradient", tx.grad)]
+        seen += [("running_mean", rm), ("running_var", rv), ("weight grad", w.grad)]
+        seen += [("bias grad", b.grad), ("eval", F.batch_norm(make(x_eval), rm, rv, w, b, eps=eps))]
+        return seen
+
+    ours, theirs = run(engine, EF), run(torch, TF)
+    if dtype == np.float64:
+        for (what, o), (_, t) in zip(ours, theirs, strict=True):
+            np.testing.assert_allclose(_arr(o), _arr(t), rtol=1e-12, atol=1e-12, err_msg=what)
+        return
+    wide = run(torch, TF, wide=True)
+    for (what, o), (_, t), (_, r) in zip(ours, theirs, wide, strict=True):
+        assert_float32_close(o, t, r, what)
+
+
+def _arr(t):
+    return t.detach().numpy()
 
 
 def test_running_statistics_update_in_place_and_only_in_training():
