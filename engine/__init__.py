@@ -1,7 +1,31 @@
 """A reverse-mode autograd engine on numpy that reads like PyTorch: `import engine` where a
-tutorial says `import torch`."""
+tutorial says `import torch`.
+
+Layers, each importing only from those before it (checked by import-linter, `.importlinter`
+at the repository root, and tests/engine/test_layers.py):
+
+    errors, dtypes, shapes, grad_mode, allocator   plain helpers, no Tensor
+    graph                                          Node, AccumulateGrad: the recorded graph
+    tensor                                         Tensor, Parameter
+    dispatch                                       apply: run an op's forward, record a node
+    frontend                                       engine.<op> functions made from a record
+    registry                                       OPS, FUNCTIONS, defop, deffn
+    autograd                                       the backward loop calling the VJPs;
+                                                   backward, grad, functional, gradcheck
+    ops                                            the op families, registered at import
+    methods                                        Tensor's operators and methods
+    fast                                           generated forwards and backward steps
+    factories                                      engine.tensor, zeros, randn...
+    nn, optim                                      modules, initialisers, optimizers
+    models                                         model specs and safetensors state
+    program                                        the expression and node program forms
+
+The reference path is dispatch.apply and autograd/backprop.py's loop over the VJPs as the
+registry declares them (autograd/vjp.py). engine.fast installs generated code over it when
+the engine starts; ENGINE_FAST=0 in the environment leaves the reference path alone."""
 
 from . import allocator as _allocator
+from . import fast as _fast
 from . import methods as _methods
 from . import ops as _ops  # noqa: F401 - registers every op
 from .dtypes import bool_, float32, float64, int64
@@ -34,6 +58,8 @@ from .registry import FUNCTIONS, OPS
 from .tensor import Parameter, Tensor
 
 _methods.install()
+if _fast.enabled_by_env():
+    _fast.install()
 _allocator.configure_from_env()
 globals().update({name: f.fn for name, f in FUNCTIONS.items() if "." not in name})
 

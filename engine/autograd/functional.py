@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dispatch import apply
 from ..errors import GradError
 from ..grad_mode import enable_grad, is_grad_enabled, set_grad_enabled
 from ..registry import FUNCTIONS, OPS
@@ -48,8 +49,6 @@ def _unpack2(res, is_outer_tuple, is_inner_tuple):
 
 
 def _view_as_self(t: Tensor) -> Tensor:
-    from ..dispatch import apply
-
     return apply(OPS["view"], (t,), {"shape": tuple(t.shape)})
 
 

@@ -1,4 +1,4 @@
-"""The generated fast paths (engine/forward.py, engine/autograd/compiled.py, inline.py)
+"""The generated fast paths (engine/fast: forward.py, backward.py, inline.py)
 give what the general ones give: `engine.autograd.grad` runs the general backward loop,
 `.backward()` the compiled one."""
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import engine
-from engine.autograd import compiled
-from engine.autograd.inline import expression
+from engine.fast import backward as compiled
+from engine.fast.inline import expression
 
 SCALE = 3.0
 

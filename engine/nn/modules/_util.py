@@ -9,6 +9,7 @@ import numpy as np
 from ... import dtypes as _dt
 from ...registry import FUNCTIONS
 from ...tensor import Parameter, Tensor
+from .. import init
 
 
 def parameter(shape, dtype=None) -> Parameter:
@@ -37,8 +38,6 @@ def fn(name: str):
 def reset_weight_and_bias(weight, bias) -> None:
     """torch's default for Linear and Conv: kaiming_uniform_(a=√5) weights, and biases
     uniform in ±1/√fan_in."""
-    from .. import init
-
     init.kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
         fan_in, _ = init._fan_in_and_fan_out(weight)

@@ -10,7 +10,7 @@ module's path from the outermost one being called is prefixed to the message
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,32 +18,9 @@ import numpy as np
 from ... import dtypes as _dt
 from ...errors import ArgumentError, EngineError
 from ...tensor import Parameter, Tensor
+from ._state import load, load_local
 
 _calls = threading.local()  # the modules whose forward is running, outermost first
-
-
-class StateDictError(EngineError, RuntimeError):
-    """load_state_dict found missing, unexpected or mis-shaped entries (torch's message).
-
-    `missing_keys`, `unexpected_keys` and `mismatched` ((key, checkpoint shape, model shape)
-    triples) say which, for callers that answer with something other than the text."""
-
-    def __init__(self, message, missing_keys=(), unexpected_keys=(), mismatched=()):
-        super().__init__(message)
-        self.missing_keys = list(missing_keys)
-        self.unexpected_keys = list(unexpected_keys)
-        self.mismatched = list(mismatched)
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
 
 
 def _typename(obj) -> str:
@@ -369,13 +346,9 @@ class Module:
         """Copy tensors (engine Tensors or numpy arrays) into this module's parameters and
         buffers in place; raise StateDictError as torch does for missing / unexpected keys
         (strict) and shape mismatches (always). Returns (missing_keys, unexpected_keys)."""
-        from ._state import load
-
         return load(self, state_dict, strict, assign)
 
     def _load_from_state_dict(self, state_dict, prefix, strict, report, assign) -> None:
-        from ._state import load_local
-
         load_local(self, state_dict, prefix, strict, report, assign)
 
     # -- printing ---------------------------------------------------------------------------
