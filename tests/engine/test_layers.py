@@ -103,3 +103,17 @@ def _local_imports(path):
 def test_no_function_local_imports_in_the_engine():
     found = [hit for path in sorted(ENGINE.rglob("*.py")) for hit in _local_imports(path)]
     assert found == []
+
+
+MAX_LINES = 400
+DATA_TABLES: set[str] = set()  # modules that are only data, exempt from the budget (none yet)
+
+
+def test_every_engine_module_fits_the_line_budget():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in sorted(ENGINE.rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+        and str(path.relative_to(ROOT)) not in DATA_TABLES
+    }
+    assert long == {}
