@@ -26,7 +26,6 @@ from ..errors import GradError
 from ..graph import FREED_MESSAGE, AccumulateGrad
 from ..tensor import Tensor, array_of
 from .calls import numpy_vjps
-from .inline import expression
 from .source import define
 
 _BACKS: dict = {}  # op -> generated step, shared by the op's node classes
@@ -266,10 +265,6 @@ def _generate(op):
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
         call = f"vjp{i}({', '.join(args)})"
-        inlined = expression(fn, args, f"G{i}")
-        if inlined is not None:  # (the lambda's body itself: one call less)
-            call = inlined
-            scope[f"G{i}"] = fn.__globals__
         distinct = _REPEAT.format(same=" or ".join(f"gi is h{j}" for j in handed)) if handed else ""
         if i < last:
             distinct += f"        h{i} = gi\n"
