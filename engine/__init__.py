@@ -1,24 +1,26 @@
 """A reverse-mode autograd engine on numpy that reads like PyTorch: `import engine` where a
 tutorial says `import torch`.
 
-Layers, each importing only from those before it (checked by import-linter, `.importlinter`
-at the repository root, and tests/engine/test_layers.py):
+Layers, highest first; each imports only from the layers below it (`a | b`: two that do not
+import each other). Checked by import-linter (`.importlinter` at the repository root, run by
+`lint-imports` and by tests/engine/test_layers.py, which also finds no import cycle):
 
-    errors, dtypes, shapes, grad_mode, allocator   plain helpers, no Tensor
-    graph                                          Node, AccumulateGrad: the recorded graph
-    tensor                                         Tensor, Parameter
-    dispatch                                       apply: run an op's forward, record a node
-    frontend                                       engine.<op> functions made from a record
-    registry                                       OPS, FUNCTIONS, defop, deffn
+    program                                        the expression and node program forms
+    models                                         model specs and safetensors state
+    nn | optim                                     modules, initialisers, optimizers
+    fast                                           generated forwards and backward steps
+    methods                                        Tensor's operators, methods, backward
+    ops                                            the op families, registered at import
     autograd                                       the backward loop calling the VJPs;
                                                    backward, grad, functional, gradcheck
-    ops                                            the op families, registered at import
-    methods                                        Tensor's operators and methods
-    fast                                           generated forwards and backward steps
-    factories                                      engine.tensor, zeros, randn...
-    nn, optim                                      modules, initialisers, optimizers
-    models                                         model specs and safetensors state
-    program                                        the expression and node program forms
+    registry                                       OPS, FUNCTIONS, defop, deffn
+    frontend                                       engine.<op> functions made from a record
+    dispatch | factories                           apply: run a forward, record a node |
+                                                   engine.tensor, zeros, randn...
+    tensor                                         Tensor, Parameter
+    graph                                          Node, AccumulateGrad: the recorded graph
+    dtypes | shapes | grad_mode | allocator        plain helpers, no Tensor
+    errors                                         the exception classes
 
 The reference path is dispatch.apply and autograd/backprop.py's loop over the VJPs as the
 registry declares them (autograd/vjp.py). engine.fast installs generated code over it when
