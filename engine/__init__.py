@@ -1,7 +1,33 @@
 """A reverse-mode autograd engine on numpy that reads like PyTorch: `import engine` where a
-tutorial says `import torch`."""
+tutorial says `import torch`.
+
+Layers, highest first; each imports only from the layers below it (`a | b`: two that do not
+import each other). Checked by import-linter (`.importlinter` at the repository root, run by
+`lint-imports` and by tests/engine/test_layers.py, which also finds no import cycle):
+
+    program                                        the expression and node program forms
+    models                                         model specs and safetensors state
+    nn | optim                                     modules, initialisers, optimizers
+    fast                                           generated forwards and backward steps
+    methods                                        Tensor's operators, methods, backward
+    ops                                            the op families, registered at import
+    autograd                                       the backward loop calling the VJPs;
+                                                   backward, grad, functional, gradcheck
+    registry                                       OPS, FUNCTIONS, defop, deffn
+    frontend                                       engine.<op> functions made from a record
+    dispatch | factories                           apply: run a forward, record a node |
+                                                   engine.tensor, zeros, randn...
+    tensor                                         Tensor, Parameter
+    graph                                          Node, AccumulateGrad: the recorded graph
+    dtypes | shapes | grad_mode | allocator        plain helpers, no Tensor
+    errors                                         the exception classes
+
+The reference path is dispatch.apply and autograd/backprop.py's loop over the VJPs as the
+registry declares them (autograd/vjp.py). engine.fast installs generated code over it when
+the engine starts; ENGINE_FAST=0 in the environment leaves the reference path alone."""
 
 from . import allocator as _allocator
+from . import fast as _fast
 from . import methods as _methods
 from . import ops as _ops  # noqa: F401 - registers every op
 from .dtypes import bool_, float32, float64, int64
@@ -34,6 +60,8 @@ from .registry import FUNCTIONS, OPS
 from .tensor import Parameter, Tensor
 
 _methods.install()
+if _fast.enabled_by_env():
+    _fast.install()
 _allocator.configure_from_env()
 globals().update({name: f.fn for name, f in FUNCTIONS.items() if "." not in name})
 

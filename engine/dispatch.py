@@ -1,9 +1,11 @@
-"""Running an op: convert operands, call the numpy forward, record the backward node.
+"""Running an op: `apply` converts the operands, calls the numpy forward and records the
+backward node. This is the reference semantics of every op application.
 
-This is the hot path of every operation, so it is written for speed: no signature binding,
+It is the hot path of every operation, so it is written for speed: no signature binding,
 no per-call introspection; everything about the op was resolved at registration. The
 commonest cases (Tensor operators, one-operand ops on floats) run code generated per op
-from its record: forward.py."""
+from its record when engine.fast is installed: its runners enter through `UNARY` here (and
+through the Tensor operators engine.fast attaches); without it they are `apply`."""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def apply(op, args, attrs):
     try:
         out = op.forward(*arrays, **attrs)
     except (ValueError, IndexError) as exc:
-        raise _explain(op, args, attrs, exc) from None
+        raise explain(op, args, attrs, exc) from None
     if op.n_outputs == 1 and type(out) is not np.ndarray:
         out = np.asarray(out)  # numpy gives scalars for 0-d results; a Tensor holds an array
 
@@ -73,7 +75,7 @@ def apply(op, args, attrs):
     return tuple(Tensor(o) for o in out)
 
 
-_EMPTY: dict = {}
+EMPTY: dict = {}  # the attrs of ops without attributes: never modified
 
 
 def producer(t):
@@ -95,21 +97,42 @@ def leaf_node(t):
     return acc
 
 
-def apply_unary(op, x, attrs, cls=None):
-    """`unary(op)(x, attrs, cls)` (forward.py), made once per op; attributes left out of
-    attrs take their defaults."""
-    run = _UNARY.get(op.name)
-    if run is None or run.op is not op:
-        from .forward import unary
+class Runners(dict):
+    """op -> its one-operand runner `run(x, attrs, cls=None)`, made on first use by `make`
+    (engine.fast's generated forward when it is installed); with no `make`, none: the op
+    goes to `apply`."""
 
-        run = _UNARY[op.name] = unary(op)
-        run.op = op
+    make = None
+
+    def __missing__(self, op):
+        if self.make is None:
+            return None
+        run = self[op] = self.make(op)
+        return run
+
+
+UNARY = Runners()
+
+
+def apply_unary(op, x, attrs, cls=None):
+    """Apply op to Tensor x with attributes attrs (those left out take their defaults);
+    `cls`, when given, is the node class `op.node_class(attrs)` names."""
     if len(attrs) != len(op.attrs):
         attrs = complete(op, attrs)
+    run = UNARY[op]
+    if run is None:
+        return apply(op, (x,), attrs)
     return run(x, attrs, cls)
 
 
-_UNARY: dict = {}
+def unary(op):
+    """`run(x, attrs, cls=None)`: `apply_unary` of op, for a family module to keep."""
+
+    def run(x, attrs, cls=None):
+        return apply_unary(op, x, attrs, cls)
+
+    run.__name__ = op.name
+    return run
 
 
 def defaults(op):
@@ -186,7 +209,7 @@ def _promote(op, arrays, tensors):
     return [x.astype(target) if type(x) is np.ndarray and x.dtype != target else x for x in arrays]
 
 
-def _explain(op, args, attrs, exc):
+def explain(op, args, attrs, exc):
     """Turn numpy's complaint into ours, naming the op and the operand shapes."""
     if isinstance(exc, EngineError):  # the forward already explained it (a bad dim...)
         return exc

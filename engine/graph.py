@@ -7,6 +7,7 @@ tensors; a leaf that requires grad is reached through its `AccumulateGrad` node.
 from __future__ import annotations
 
 import itertools
+import weakref
 
 from .errors import GradError
 
@@ -14,8 +15,8 @@ from .errors import GradError
 # inputs' nodes), so backward can visit nodes newest first without first walking the graph
 # to count dependencies. The heap key counts down, so the newest node has the smallest key;
 # sinks count up from 1 and so come after every op node.
-_node_keys = itertools.count(0, -1)
-_sink_keys = itertools.count(1)
+node_keys = itertools.count(0, -1)
+sink_keys = itertools.count(1)
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -27,9 +28,10 @@ FREED_MESSAGE = (
 
 
 class Node:
-    """One recorded op application. Made by `new_node` (or field by field in the compiled
-    forwards, forward.py): a class call without `__init__` is half the cost of one with.
-    The op is a class attribute of each op's node classes (`Op.node_class`)."""
+    """One recorded op application. Made by `new_node`, its one constructor (the generated
+    forwards of engine/fast set the same fields one by one: a class call without `__init__`
+    is half the cost of one with; tests/engine/test_constructors.py checks both set every
+    slot). The op is a class attribute of each op's node classes (`Op.node_class`)."""
 
     __slots__ = (
         "attrs",
@@ -73,13 +75,6 @@ class Node:
         if self.freed:
             raise GradError(FREED_MESSAGE)
 
-    def _back(self, g, buffers, heap, stack, keep, depth):
-        """The numpy backward step of this node (see autograd/compiled.py): compiled for
-        the node's class on first use, then called directly."""
-        from .autograd.compiled import install
-
-        return install(type(self))(self, g, buffers, heap, stack, keep, depth)
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {id(self):#x}>"
 
@@ -88,6 +83,7 @@ ZEROS = tuple((0,) * n for n in range(9))  # `nrs` of nodes whose inputs are all
 
 
 def new_node(cls, attrs, edges, nrs, saved, ans, shapes, dtypes, n_out=1):
+    """The Node constructor: a node of class `cls` (an op's node class) with every slot set."""
     node = cls()
     node.attrs = attrs
     node.edges = edges
@@ -100,7 +96,7 @@ def new_node(cls, attrs, edges, nrs, saved, ans, shapes, dtypes, n_out=1):
     node.n_out = n_out
     node.retained = None
     node.freed = False
-    node.key = next(_node_keys)
+    node.key = next(node_keys)
     node.uses = 0 if n_out == 1 else 1  # (see `uses`)
     return node
 
@@ -124,6 +120,11 @@ class AccumulateGrad:
     n_out = 1
     retained = None
 
+    def __init__(self, variable) -> None:
+        self._ref = weakref.ref(variable)
+        self.key = next(sink_keys)
+        self.uses = 0
+
     @property
     def variable(self):
         return self._ref()
@@ -137,11 +138,6 @@ class AccumulateGrad:
     @property
     def next_functions(self):
         return ()
-
-    def _back(self, g, buffers, heap, stack, keep, depth):
-        from .autograd.compiled import install
-
-        return install(AccumulateGrad)(self, g, buffers, heap, stack, keep, depth)
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"

@@ -1,10 +1,12 @@
 """Tensor's operators and methods, attached from the registry so there is one definition of
-each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op."""
+each op: `x.exp()` is `engine.exp(x)`, `x * y` is the `mul` op; and `Tensor.backward`, the
+autograd loop's. These are the reference ones: engine.fast attaches generated operators and
+backward over them."""
 
 from __future__ import annotations
 
+from .autograd.backprop import tensor_backward
 from .dispatch import apply
-from .forward import binary, unary
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
 
@@ -31,15 +33,22 @@ def _compare(name):
     return lambda self, other: fn(self, other)
 
 
+def _operator(name):
+    op = OPS[name]
+    return lambda self, other: apply(op, (self, other), _NO_ATTRS)
+
+
 def install() -> None:
     t = Tensor
-    t.__add__ = t.__radd__ = binary(OPS["add"])
-    t.__sub__ = binary(OPS["sub"])
+    t.backward = tensor_backward
+    t.__add__ = t.__radd__ = _operator("add")
+    t.__sub__ = _operator("sub")
     t.__rsub__ = _rsub
-    t.__mul__ = t.__rmul__ = binary(OPS["mul"])
-    t.__truediv__ = binary(OPS["div"])
+    t.__mul__ = t.__rmul__ = _operator("mul")
+    t.__truediv__ = _operator("div")
     t.__rtruediv__ = _rtruediv
-    t.__pow__ = unary(OPS["pow"], "exponent", FUNCTIONS["pow"].fn)
+    pow_fn = FUNCTIONS["pow"].fn
+    t.__pow__ = lambda self, exponent: pow_fn(self, exponent)
     t.__rpow__ = _rpow
     t.__neg__ = lambda self: apply(OPS["neg"], (self,), _NO_ATTRS)
     t.__pos__ = lambda self: self

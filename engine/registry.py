@@ -17,7 +17,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from . import dtypes as _dt
 from .errors import UnknownOpError
+from .frontend import make_function
+from .graph import Node
 
 OPS: dict[str, Op] = {}
 
@@ -47,10 +52,6 @@ class Function:
 def default_dtype(op, dtypes):
     """The dtype rule every op follows unless it declares its own: torch's promotion for
     elementwise ops, integers computed as float for `to_float` ops, else the first operand's."""
-    import numpy as np
-
-    from . import dtypes as _dt
-
     tensors = [d for d in dtypes if isinstance(d, np.dtype)]
     numbers = [d(0) for d in dtypes if d is int or d is float or d is bool]
     if op is not None and op.promote:
@@ -91,21 +92,18 @@ class Op:
     n_outputs: int  # 1, or -1 when forward returns a tuple of variable length
     method: str | None
     dtype_rule: Callable | None = None
-    # Filled in by _compile: per VJP, (kind, key) pairs saying where each argument comes from.
+    # Filled in by _plan: per VJP, (kind, key) pairs saying where each argument comes from.
     plans: tuple = field(default=(), repr=False)
     saves_out: tuple = field(default=(), repr=False)
     saves_in: tuple = field(default=(), repr=False)
     node_classes: dict = field(default_factory=dict, repr=False)
     save_masks: tuple = field(default=(), repr=False)  # per VJP: bit mask of operands read
     cls: type | None = field(default=None, repr=False)  # the Node class when it is fixed
-    calls: tuple = field(default=(), repr=False)  # per VJP: fn(node, g) for numpy backward
 
     def node_class(self, attrs):
         name = self.grad_fn if isinstance(self.grad_fn, str) else self.grad_fn(attrs)
         cls = self.node_classes.get(name)
         if cls is None:
-            from .graph import Node
-
             cls = type(name, (Node,), {"__slots__": (), "op": self})
             self.node_classes[name] = cls
         return cls
@@ -179,11 +177,9 @@ def defop(
             method=method,
             dtype_rule=dtype,
         )
-        _compile(op)
+        _plan(op)
         OPS[name] = op
         if public:
-            from .frontend import make_function
-
             front = make_function(op)
             _add_function(Function(name, front, op, method, shape, text, family, dtype))
             return front  # so the family module can call its own ops on Tensors
@@ -192,8 +188,9 @@ def defop(
     return register
 
 
-def _compile(op: Op) -> None:
-    """Resolve each VJP's parameter names to the places its arguments come from."""
+def _plan(op: Op) -> None:
+    """Resolve each VJP's parameter names to the places its arguments come from
+    (`Op.plans`; autograd.backprop.vjp_args reads them) and what the node must save."""
     plans, saves_in, saves_out = [], [], []
     index = {n: i for i, n in enumerate(op.inputs)}
     for fn in op.vjps:
@@ -226,43 +223,6 @@ def _compile(op: Op) -> None:
     op.save_masks = tuple(-1 if -1 in ins else sum(1 << i for i in set(ins)) for ins in saves_in)
     if isinstance(op.grad_fn, str):
         op.cls = op.node_class({})
-    op.calls = tuple(
-        None if fn is None else _compile_call(fn, plan, op.attrs)
-        for fn, plan in zip(op.vjps, plans, strict=True)
-    )
-
-
-def _compile_call(fn, plan, defaults):
-    """A closure calling one VJP with numpy arguments straight from a node, so the backward
-    loop does not interpret the plan per call. (Tensors are unwrapped to their arrays.)"""
-    lines, args = [], []
-    for i, (kind, key) in enumerate(plan):
-        if kind == "g":
-            args.append("g")
-        elif kind == "in":
-            lines.append(f"a{i} = node.saved[{key}]; a{i} = getattr(a{i}, '_a', a{i})")
-            args.append(f"a{i}")
-        elif kind == "attr":
-            args.append(f"node.attrs.get({key!r}, d_{key})")
-        elif kind == "shape":
-            args.append(f"node.shapes[{key}]")
-        elif kind == "ans":
-            args.append("node.ans")
-        elif kind == "all":
-            args.append("tuple(_arr(s) for s in node.saved)")
-        elif kind == "shapes":
-            args.append("node.shapes")
-    body = "".join(f"    {line}\n" for line in lines)
-    src = f"def call(node, g):\n{body}    return fn({', '.join(args)})\n"
-    scope = {"fn": fn, "_arr": _arr}
-    scope.update({f"d_{k}": v for k, v in defaults.items()})
-    exec(src, scope)  # noqa: S102 - our own template, no user text
-    return scope["call"]
-
-
-def _arr(x):
-    a = getattr(x, "_a", None)
-    return x if a is None else a
 
 
 def deffn(name=None, *, op=None, method=False, shape=None, dtype=None, doc=None):

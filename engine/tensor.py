@@ -1,7 +1,11 @@
 """The Tensor front end: a numpy array, its autograd bookkeeping and torch's attribute names.
 
-Arithmetic and op methods are attached from the registry by `engine.methods`; this module
-holds only what is not an op."""
+Arithmetic and op methods, and `backward`, are attached by `engine.methods` (a higher layer:
+they need the registry and the autograd loop); this module holds only what is not an op.
+
+The numpy array is the attribute `_a`, engine-internal. Outside the engine, read it through
+`Tensor.array` (the array itself, no copy, whether or not the tensor requires grad) or torch's
+`Tensor.numpy()` (the same array, refused on a tensor that requires grad)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .errors import ArgumentError, DTypeError, GradError
-from .graph import AccumulateGrad, _sink_keys
+from .graph import AccumulateGrad
 
 
 class Tensor:
@@ -19,6 +23,8 @@ class Tensor:
     __array_priority__ = 1000  # so ndarray <op> Tensor defers to our reflected methods
 
     def __init__(self, array, requires_grad=False, grad_fn=None, output_nr=0):
+        """The Tensor constructor: every slot set. (engine/fast sets the same slots one by
+        one on `object.__new__(Tensor)`; tests/engine/test_constructors.py checks both.)"""
         self._a = array
         self._rg = requires_grad
         self.grad = None
@@ -28,6 +34,17 @@ class Tensor:
         self._retain = False
 
     # -- attributes torch users reach for -------------------------------------------------
+    @property
+    def array(self) -> np.ndarray:
+        """The numpy array holding the values: the storage itself, not a copy, and not cut
+        from the graph (writing into it changes what the graph saved). Setting it replaces
+        the storage, as `.data = ...` does, without autograd knowing."""
+        return self._a
+
+    @array.setter
+    def array(self, value: np.ndarray) -> None:
+        self._a = value
+
     @property
     def data(self) -> Tensor:
         """The same storage, cut from the graph (as torch's `.data`)."""
@@ -116,11 +133,7 @@ class Tensor:
         """The leaf's AccumulateGrad node, made once and shared by every edge into it."""
         acc = self._acc
         if acc is None:
-            acc = AccumulateGrad()
-            acc._ref = weakref.ref(self)
-            acc.key = next(_sink_keys)
-            acc.uses = 0
-            self._acc = acc
+            acc = self._acc = AccumulateGrad(self)
         return acc
 
     def detach(self) -> Tensor:
@@ -132,6 +145,8 @@ class Tensor:
         return self
 
     def numpy(self) -> np.ndarray:
+        """The numpy array itself (no copy, as torch's: they share memory). Refused on a
+        tensor that requires grad; `.detach().numpy()` or `.array` reach it then."""
         if self._rg:
             raise GradError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
@@ -170,12 +185,6 @@ class Tensor:
 
     __hash__ = object.__hash__  # __eq__ is elementwise, identity stays the hash
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        if gradient is None and not create_graph and inputs is None:
-            _scalar_backward(self, retain_graph)
-        else:
-            _backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
-
     def __repr__(self) -> str:
         body = np.array2string(self._a, separator=", ", prefix="tensor(", **_print_options(self._a))
         extras = []
@@ -207,6 +216,12 @@ def _print_options(a: np.ndarray) -> dict:
     return {}
 
 
+def array_of(x):
+    """x's numpy array when x is a Tensor, else x itself (a number or a constant array)."""
+    a = getattr(x, "_a", None)
+    return x if a is None else a
+
+
 class Parameter(Tensor):
     """A leaf tensor that a Module registers; requires grad unless told otherwise."""
 
@@ -218,22 +233,3 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
-
-
-def _bind():
-    # Bound on first use: autograd imports this module.
-    global _backward, _scalar_backward
-    from .autograd.backprop import backward
-    from .autograd.compiled import scalar_backward
-
-    _backward, _scalar_backward = backward, scalar_backward
-
-
-def _backward(*args, **kwargs):
-    _bind()
-    return _backward(*args, **kwargs)
-
-
-def _scalar_backward(t, retain_graph):
-    _bind()
-    return _scalar_backward(t, retain_graph)

@@ -1,12 +1,16 @@
-"""Reverse-mode evaluation of the recorded graph: `backward`, `grad` and the general loop.
+"""Reverse-mode evaluation of the recorded graph: `backward`, `grad` and the loop (`run`).
 
 Nodes run newest first (a heap on creation order), so a chain of 100,000 ops needs no
-recursion and no walk to count dependencies. Gradients flow as numpy arrays; with
+recursion and no walk to count dependencies. Each node's gradients come from its op's VJPs
+as the registry declares them (vjp.py). Gradients flow as numpy arrays; with
 `create_graph=True` they flow as Tensors through the same VJPs with recording on, which
-makes the backward pass differentiable. The ordinary case (numpy gradients into leaves'
-.grad) runs compiled steps: compiled.py. Gradient arrays are never written in place: one
+makes the backward pass differentiable. Gradient arrays are never written in place: one
 gradient may reach several nodes, so accumulation always allocates, and a leaf's .grad
-never shares memory with another gradient (`own`, `distinct`)."""
+never shares memory with another gradient (`own`, `distinct`).
+
+This is the reference path. engine.fast, installed when the engine starts unless
+ENGINE_FAST=0, fills the slots of `FAST` with generated steps for the ordinary case
+(numpy gradients into leaves' .grad); the results are the same, bit for bit."""
 
 from __future__ import annotations
 
@@ -18,7 +22,20 @@ from ..errors import GradError
 from ..grad_mode import _set, is_grad_enabled
 from ..graph import AccumulateGrad
 from ..tensor import Tensor
-from .sum_to import sum_to
+from .vjp import node_vjps, own
+
+
+class FastSlots:
+    """What engine.fast installs over the reference loop; None runs the reference."""
+
+    # loop(stack, buffers, heap, keep): the ordinary backward (numpy gradients into
+    # leaves' .grad, nothing captured), from gradients already sent into the heap.
+    loop = None
+    # numpy_vjps(node, g): node_vjps(node, g, create=False), generated per op.
+    numpy_vjps = None
+
+
+FAST = FastSlots()
 
 
 def _initial_grad(t: Tensor, g, create: bool):
@@ -30,7 +47,7 @@ def _initial_grad(t: Tensor, g, create: bool):
                 "the vector-Jacobian product) to backward(), or reduce the output first, e.g. "
                 "out.sum().backward()"
             )
-        g = _ones(t._a)
+        g = ones_for(t._a)
         return Tensor(g) if create else g
     arr = g._a if isinstance(g, Tensor) else np.asarray(g, dtype=t._a.dtype)
     if arr.shape != t._a.shape:
@@ -43,17 +60,17 @@ def _initial_grad(t: Tensor, g, create: bool):
     return arr.astype(t._a.dtype, copy=True)
 
 
-_ONES = {}  # (shape, dtype) -> ones; dtype -> 0-d ones
+ONES = {}  # (shape, dtype) -> ones; dtype -> 0-d ones
 
 
-def _ones(a):
+def ones_for(a):
     """A shared read-only ones array for the implicit gradient of a scalar output."""
     key = (a.shape, a.dtype) if a.ndim else a.dtype
-    one = _ONES.get(key)
+    one = ONES.get(key)
     if one is None:
         one = np.ones(a.shape, a.dtype)
         one.flags.writeable = False
-        _ONES[key] = one
+        ONES[key] = one
     return one
 
 
@@ -71,6 +88,12 @@ def _roots(tensors, grads, create):
             )
         )
     return roots
+
+
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Tensor.backward (attached by engine.methods): the gradient of self into leaves'
+    .grad."""
+    backward([self], [gradient], retain_graph, create_graph, inputs=inputs)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -142,8 +165,7 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
 
     Nodes are visited newest first (a heap on creation order): every consumer of a node was
     created after it, so by the time a node is popped all gradient into it has arrived. No
-    walk to count dependencies first, no recursion. The ordinary case (numpy gradients into
-    leaves' .grad) is one call per node to its compiled step (`compiled.py`)."""
+    walk to count dependencies first, no recursion."""
     buffers = {}
     heap = []
     for (node, nr), g in roots:
@@ -155,11 +177,11 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
         # A root that is some other root's single consumer's input would be run from the
         # stack before its own gradient was added: such runs take the general loop.
         simple = not create and not targets and only is None and accumulate
-        if simple and (len(roots) == 1 or all(n.uses != 1 for (n, _), _ in roots)):
-            from .compiled import loop
-
-            loop([], buffers, heap, keep)
+        fast = FAST.loop
+        if fast and simple and (len(roots) == 1 or all(n.uses != 1 for (n, _), _ in roots)):
+            fast([], buffers, heap, keep)
             return captured
+        numpy_vjps = None if create else FAST.numpy_vjps
         while heap:
             node = heappop(heap)[1]
             buf = buffers.pop(node)
@@ -173,15 +195,11 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             if type(node) is AccumulateGrad:
                 v = node.variable
                 if accumulate and (only is None or id(node) in only) and v is not None:
-                    _accumulate(v, buf, create)
+                    accumulate_grad(v, buf, create)
                 continue
             if node.retained:
-                _retain(node, buf)
-            op = node.op
-            if create or node.n_out != 1 or op.variadic or node.freed:
-                grads = _apply_node(node, buf, create)
-            else:
-                grads = _numpy_vjps(node, op, buf)
+                retain(node, buf)
+            grads = numpy_vjps(node, buf) if numpy_vjps else node_vjps(node, buf, create)
             if not keep and (node.saved or node.ans is not None):
                 node.release()
             for e, nr, gi in zip(node.edges, node.nrs, grads, strict=True):
@@ -210,7 +228,8 @@ def send(buffers, heap, node, nr, g):
     buf[nr] = _add(buf[nr], g)
 
 
-def _retain(node, buf):
+def retain(node, buf):
+    """Give the tensors that asked for retain_grad() their gradient."""
     for nr, refs in node.retained.items():
         g = buf if node.n_out == 1 else buf[nr]
         if g is None:
@@ -229,28 +248,8 @@ def _accumulated(old, g):
     return Tensor(old._a + g)
 
 
-def own(g, leaf):
-    """Gradient array g as leaf's new .grad. The .grad is the user's to modify, so g itself
-    only when nothing else can reach it: not a view (a broadcast, a reshape, or a second
-    hand-out of one gradient, see `distinct`), not read-only (a shared constant); and laid
-    out as the leaf is, so optimizers update over matching layouts. Else a copy."""
-    if g.base is not None or not g.flags.writeable or not g.flags.c_contiguous:
-        return np.array(g, order="C" if leaf.flags.c_contiguous else "K")
-    return g
-
-
-def distinct(grads):
-    """The gradients a node hands out, none twice: a VJP may pass its incoming gradient
-    through unchanged (add's `g`), and two leaves must not get one array as their .grad.
-    A repeat becomes a view (no copy), which a leaf copies (`own`)."""
-    for i in range(1, len(grads)):
-        gi = grads[i]
-        if type(gi) is np.ndarray and any(gi is gj for gj in grads[:i]):
-            grads[i] = gi.view()
-    return grads
-
-
-def _accumulate(v: Tensor, g, create: bool):
+def accumulate_grad(v: Tensor, g, create: bool):
+    """Add gradient g into leaf v's .grad."""
     if not create and g.dtype != v._a.dtype:
         g = g.astype(v._a.dtype)
     if v.grad is None:
@@ -259,118 +258,3 @@ def _accumulate(v: Tensor, g, create: bool):
         v.grad = v.grad + (g if isinstance(g, Tensor) else Tensor(g))
     else:
         v.grad._a = v.grad._a + (g._a if isinstance(g, Tensor) else g)
-
-
-def _apply_node(node, buf, create):
-    if node.freed:
-        node.check_alive()
-    op = node.op
-    if node.n_out != 1:
-        # Unused outputs get zeros shaped like the saved outputs; a VJP that does not name
-        # `ans` (nothing saved, so a second backward works as torch's) gets None for them.
-        buf = tuple(
-            g if g is not None or node.ans is None else _zeros_like(a, create)
-            for g, a in zip(buf, node.ans or buf, strict=True)
-        )
-    if op.variadic:
-        grads = op.vjps[0](*_args(op.plans[0], node, buf, create))
-        grads = [
-            None if e is None else _fit(gi, node.shapes[i], node.dtypes[i], create)
-            for i, (e, gi) in enumerate(zip(node.edges, grads, strict=True))
-        ]
-        return grads if create else distinct(grads)
-    out = []
-    if create:
-        for i, e in enumerate(node.edges):
-            if e is None:
-                out.append(None)
-            else:
-                gi = op.vjps[i](*_args(op.plans[i], node, buf, True))
-                out.append(_fit(gi, node.shapes[i], node.dtypes[i], True))
-        return out
-    calls = op.calls
-    shapes = node.shapes
-    dtypes = node.dtypes
-    for i, e in enumerate(node.edges):
-        if e is None:
-            out.append(None)
-            continue
-        gi = calls[i](node, buf)
-        if type(gi) is not np.ndarray or gi.shape != shapes[i] or gi.dtype != dtypes[i]:
-            gi = _fit(gi, shapes[i], dtypes[i], False)
-        out.append(gi)
-    return distinct(out)
-
-
-def _numpy_vjps(node, op, g):
-    """The common case, kept lean: single-output node, numpy gradients."""
-    calls = op.calls
-    out = []
-    for i, e in enumerate(node.edges):
-        if e is not None:
-            gi = calls[i](node, g)
-            if (
-                type(gi) is not np.ndarray
-                or gi.shape != node.shapes[i]
-                or (gi.dtype != node.dtypes[i])
-            ):
-                gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
-            out.append(gi)
-        else:
-            out.append(None)
-    return distinct(out)
-
-
-def _zeros_like(a, create):
-    z = np.zeros_like(a)
-    return Tensor(z) if create else z
-
-
-def _fit(gi, shape, dtype, create):
-    if gi is None:
-        return None
-    if create:
-        if not isinstance(gi, Tensor):
-            gi = Tensor(np.asarray(gi, dtype=dtype))
-        if gi._a.shape != shape:
-            gi = sum_to(gi, shape)
-        return gi
-    if type(gi) is not np.ndarray:
-        gi = np.asarray(gi, dtype=dtype)
-    if gi.shape != shape:
-        gi = sum_to(gi, shape)
-    if gi.dtype != dtype:
-        gi = gi.astype(dtype)
-    return gi
-
-
-def _args(plan, node, g, create):
-    args = []
-    for kind, key in plan:
-        if kind == "g":
-            args.append(g)
-        elif kind == "in":
-            s = node.saved[key]
-            args.append(s if create or not isinstance(s, Tensor) else s._a)
-        elif kind == "attr":
-            a = node.attrs
-            args.append(a[key] if key in a else node.op.attrs[key])
-        elif kind == "shape":
-            args.append(node.shapes[key])
-        elif kind == "ans":
-            args.append(_ans(node, create))
-        elif kind == "all":
-            args.append(
-                tuple(s if create or not isinstance(s, Tensor) else s._a for s in node.saved)
-            )
-        elif kind == "shapes":
-            args.append(node.shapes)
-    return args
-
-
-def _ans(node, create):
-    if not create:
-        return node.ans
-    if node.n_out == 1:
-        return Tensor(node.ans, True, node, 0)
-    return tuple(Tensor(a, True, node, i) for i, a in enumerate(node.ans))

@@ -3,6 +3,8 @@ Every op relies on it (the backward loop applies it), so no op author writes it.
 
 import numpy as np
 
+from ..registry import FUNCTIONS
+
 
 def reduce_axes(shape, target) -> tuple[tuple[int, ...], int]:
     lead = len(shape) - len(target)
@@ -13,10 +15,10 @@ def reduce_axes(shape, target) -> tuple[tuple[int, ...], int]:
 
 
 def sum_to(g, shape):
+    """g summed over its broadcast axes to `shape`: a numpy array, or a Tensor (with
+    create_graph, through the registry's differentiable `sum_to_size`)."""
     if type(g) is not np.ndarray:
-        from ..ops.shape import sum_to_size
-
-        return sum_to_size(g, shape)
+        return FUNCTIONS["sum_to_size"].fn(g, tuple(shape))
     shape = tuple(shape)
     if g.shape == shape:
         return g

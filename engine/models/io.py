@@ -1,12 +1,13 @@
 """State dicts as safetensors (the format torch's safetensors.torch.save_file writes):
 `save_safetensors(model)` → bytes, `load_safetensors(model, data)` from bytes or a path.
-safetensors is imported when called (safetensors.numpy only: no torch)."""
+Through safetensors.numpy only: no torch."""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
+from safetensors.numpy import load, load_file, save, save_file
 
 from ..nn import Module
 
@@ -18,8 +19,6 @@ def state_arrays(model: Module) -> dict[str, np.ndarray]:
 
 def save_safetensors(model: Module, path=None, metadata: dict | None = None):
     """The model's state_dict in safetensors format: written to path, or returned as bytes."""
-    from safetensors.numpy import save, save_file
-
     arrays = state_arrays(model)
     if path is None:
         return save(arrays, metadata=metadata)
@@ -29,8 +28,6 @@ def save_safetensors(model: Module, path=None, metadata: dict | None = None):
 
 def read_safetensors(data) -> dict[str, np.ndarray]:
     """bytes or a path → {key: numpy array}."""
-    from safetensors.numpy import load, load_file
-
     if isinstance(data, (bytes, bytearray, memoryview)):
         return load(bytes(data))
     return load_file(os.fspath(data))

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..registry import FUNCTIONS
 from ..tensor import Tensor
+from .erf import np_erf
 
 
 def _is_t(x) -> bool:
@@ -234,8 +235,6 @@ def unbind(x, dim):
 def erf(x):
     if _is_t(x):
         return _f("erf")(x)
-    from .special import np_erf
-
     return np_erf(x)
 
 

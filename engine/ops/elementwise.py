@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes as S
-from ..dispatch import apply, apply_unary
+from ..dispatch import apply, apply_unary, unary
 from ..dtypes import SCALARS, scalar_array
-from ..forward import unary
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d

@@ -14,9 +14,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .. import shapes as S
-from ..dispatch import apply, apply_unary
+from ..dispatch import apply, apply_unary, unary
 from ..errors import ArgumentError, DTypeError
-from ..forward import unary
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from . import dual as d
 

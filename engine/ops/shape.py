@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import shapes as S
+from ..autograd.sum_to import sum_to
 from ..dispatch import apply
 from ..errors import ShapeError
 from ..registry import OPS, deffn, defop
@@ -179,8 +180,6 @@ def _expand(input, *, size):
 
 
 def _np_sum_to(g, shape):
-    from ..autograd.sum_to import sum_to
-
     return sum_to(g, shape)
 
 

@@ -9,7 +9,7 @@ before any numpy work, evaluated by one interpreter loop, and their backward gra
 Every refusal is a ProgramError with a machine-readable `kind` (see `KINDS`) and the line
 and column (expr) or node id (nodes) it is about. Pure Python + numpy."""
 
-from .check import Checked, TensorSpec, check, spec_of
+from .check import Checked, check
 from .dag import GraphvizMissing, describe, render_svg, to_dot
 from .errors import KINDS, ProgramError
 from .expr import parse_expr, set_cache_size, to_python
@@ -18,6 +18,7 @@ from .limits import DEFAULT as DEFAULT_LIMITS
 from .limits import Limits
 from .nodes import parse_nodes
 from .run import run
+from .specs import TensorSpec, spec_of
 
 
 def compile_program(

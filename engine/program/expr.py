@@ -13,96 +13,26 @@ result is provably small (`x**10**100` is refused, not computed)."""
 from __future__ import annotations
 
 import ast
-import bisect
 import functools
-import math
-import operator
 import re
 from types import GeneratorType
 
 from .errors import ProgramError
-from .ir import Eqn, List, Program, Ref, Where
+from .expr_source import FORBIDDEN, Source
+from .expr_values import Values
+from .ir import Eqn, Program, Ref, Where
 from .limits import DEFAULT, Limits
 from .names import DTYPE_NAMES, NAMESPACES, function_name, method_name, resolve
 from .notation import PosMap, prescan, to_python
 
 # -- compiling the AST --------------------------------------------------------------------------
 
-_BINOPS = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
-    ast.MatMult: "@",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-}
-_CMPOPS = {
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-}
-_FOLD = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "//": operator.floordiv,
-    "%": operator.mod,
-    "**": operator.pow,
-    "&": operator.and_,
-    "|": operator.or_,
-    "^": operator.xor,
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_FORBIDDEN = {
-    "Lambda": "lambda",
-    "ListComp": "list comprehension",
-    "SetComp": "set comprehension",
-    "DictComp": "dict comprehension",
-    "GeneratorExp": "generator expression",
-    "IfExp": "conditional expression",
-    "NamedExpr": "assignment expression (:=)",
-    "JoinedStr": "f-string",
-    "FormattedValue": "f-string",
-    "Dict": "dict",
-    "Set": "set",
-    "BoolOp": "and/or",
-    "Await": "await",
-    "Yield": "yield",
-    "YieldFrom": "yield",
-    "Starred": "starred argument (*x)",
-    "Import": "import",
-    "ImportFrom": "import",
-    "AugAssign": "in-place assignment (write `h = h + x`)",
-    "AnnAssign": "annotated assignment",
-    "FunctionDef": "function definition",
-    "AsyncFunctionDef": "function definition",
-    "ClassDef": "class definition",
-    "Delete": "del",
-    "Global": "global",
-    "Nonlocal": "nonlocal",
-}
-_NUMBERS = (bool, int, float)
 
+class _Compiler(Source, Values):
+    """The AST of one `expr` text to a Program: statements, names, calls and attributes here;
+    positions and screening in `Source` (expr_source.py); operators, constant folding,
+    indexing and literals in `Values` (expr_values.py)."""
 
-def _is_number(v) -> bool:
-    return isinstance(v, _NUMBERS)
-
-
-class _Compiler:
     def __init__(self, text: str, src: str, pos: PosMap, limits: Limits):
         self.text, self.src, self.pos, self.limits = text, src, pos, limits
         self.lines = src.split("\n")
@@ -121,70 +51,7 @@ class _Compiler:
         self.root = None  # the value node of the assignment being compiled
         self.target = None
 
-    # -- positions ------------------------------------------------------------------------
-    def line_bytes(self, lineno: int) -> bytes | None:
-        """The line as UTF-8, or None when it is ASCII (byte and character columns agree)."""
-        if lineno not in self.encoded:
-            line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
-            self.encoded[lineno] = None if line.isascii() else line.encode("utf-8")
-        return self.encoded[lineno]
-
-    def where_at(self, lineno: int, byte_col: int) -> Where:
-        """Where, in the client's text, a position of the rewritten source is (ast gives
-        columns in UTF-8 bytes)."""
-        raw = self.line_bytes(lineno)
-        col = byte_col if raw is None else len(raw[:byte_col].decode("utf-8", "ignore"))
-        i = self.starts[min(lineno, len(self.starts)) - 1] + col
-        orig = self.pos[i]
-        line = bisect.bisect_right(self.text_lines, orig)
-        return Where(line=line, col=orig - self.text_lines[line - 1] + 1)
-
-    def where(self, node) -> Where:
-        return self.where_at(node.lineno, node.col_offset)
-
-    def op_where(self, node, left, right) -> Where:
-        """Where the operator between two operands is (for `x @ W`, the `@`)."""
-        if left.end_lineno == right.lineno == node.lineno:
-            raw = self.line_bytes(node.lineno)
-            line = self.lines[node.lineno - 1] if raw is None else raw.decode("latin-1")
-            seg = line[left.end_col_offset : right.col_offset]  # latin-1: one char per byte
-            k = len(seg) - len(seg.lstrip(" )\t"))
-            return self.where_at(node.lineno, left.end_col_offset + k)
-        return self.where(node)
-
-    def error(self, message, kind, node=None, where=None, **extra):
-        w = where or (self.where(node) if node is not None else None)
-        loc = {"line": w.line, "col": w.col} if w else {}
-        return ProgramError(message, kind=kind, **loc, **extra)
-
     # -- driving --------------------------------------------------------------------------
-    def screen(self, module: ast.Module) -> None:
-        """Refuse forbidden constructs anywhere (before compiling anything), counting the
-        nodes: ast.walk is breadth-first with a queue, so depth costs no stack."""
-        for n, node in enumerate(ast.walk(module), 1):
-            if n > self.limits.max_syntax_nodes:
-                raise self.error(
-                    f"program has more than {self.limits.max_syntax_nodes} syntax nodes",
-                    "limit",
-                    node if hasattr(node, "lineno") else None,
-                    limit="max_syntax_nodes",
-                )
-            kind = type(node).__name__
-            if kind in _FORBIDDEN and kind not in ("Expr",):
-                raise self.error(f"{_FORBIDDEN[kind]} is not allowed", "forbidden", node)
-            name = getattr(node, "id", None) or getattr(node, "attr", None)
-            if isinstance(node, ast.keyword):
-                name = node.arg or ""
-            if isinstance(name, str) and (
-                name.startswith("__") or (name.startswith("_") and not isinstance(node, ast.Name))
-            ):
-                what = "dunder names" if name.startswith("__") else "private names"
-                raise self.error(
-                    f"{name!r}: {what} are not allowed",
-                    "forbidden",
-                    node if hasattr(node, "lineno") else None,
-                )
-
     def compile(self, module: ast.Module) -> Program:
         self.screen(module)
         for stmt in module.body:
@@ -208,7 +75,7 @@ class _Compiler:
                 "a statement must be an assignment `name = expression`", "syntax", stmt
             )
         if not isinstance(stmt, ast.Assign):
-            what = _FORBIDDEN.get(kind, kind)
+            what = FORBIDDEN.get(kind, kind)
             raise self.error(f"{what} is not allowed: only assignments", "forbidden", stmt)
         if len(stmt.targets) != 1:
             raise self.error("chained assignment (a = b = ...) is not allowed", "syntax", stmt)
@@ -271,7 +138,7 @@ class _Compiler:
                 self.tick(node)
                 handler = getattr(self, "v_" + type(node).__name__, None)
                 if handler is None:
-                    what = _FORBIDDEN.get(type(node).__name__, type(node).__name__)
+                    what = FORBIDDEN.get(type(node).__name__, type(node).__name__)
                     raise self.error(f"{what} is not allowed", "forbidden", node)
                 r = handler(node)
                 if isinstance(r, GeneratorType):
@@ -459,133 +326,6 @@ class _Compiler:
             raise self.error(
                 f"{what}: needs a tensor, got {type(value).__name__} {value!r}", "argument", node
             )
-
-    # -- operators ------------------------------------------------------------------------
-    def v_BinOp(self, node):
-        sym = _BINOPS.get(type(node.op))
-        if sym is None:
-            raise self.error(
-                f"operator {type(node.op).__name__} is not supported", "forbidden", node
-            )
-        left = yield node.left
-        right = yield node.right
-        where = self.op_where(node, node.left, node.right)
-        return self.operate(sym, (left, right), where, node)
-
-    def v_UnaryOp(self, node):
-        if isinstance(node.op, ast.Not):
-            raise self.error("`not` is not supported (use ~ on bool tensors)", "forbidden", node)
-        value = yield node.operand
-        if isinstance(node.op, ast.UAdd):
-            if _is_number(value) or isinstance(value, Ref):
-                return value if isinstance(value, Ref) else +value
-            raise self.error("unary + needs a tensor or a number", "argument", node)
-        sym = "neg" if isinstance(node.op, ast.USub) else "~"
-        return self.operate(sym, (value,), self.where(node), node)
-
-    def v_Compare(self, node):
-        if len(node.ops) != 1:
-            raise self.error("chained comparisons are not supported", "forbidden", node)
-        sym = _CMPOPS.get(type(node.ops[0]))
-        if sym is None:
-            raise self.error(
-                f"comparison {type(node.ops[0]).__name__} is not supported", "forbidden", node
-            )
-        left = yield node.left
-        right = yield node.comparators[0]
-        return self.operate(
-            sym, (left, right), self.op_where(node, node.left, node.comparators[0]), node
-        )
-
-    def operate(self, sym, values, where, node):
-        if all(_is_number(v) for v in values):
-            return self.fold(sym, values, where)
-        for v in values:
-            if not (isinstance(v, Ref) or _is_number(v)):
-                raise ProgramError(
-                    f"operator {sym}: operands must be tensors or numbers, got "
-                    f"{type(v).__name__} {v!r}",
-                    kind="argument",
-                    line=where.line,
-                    col=where.col,
-                    op=sym,
-                )
-        self.resolve(sym, where)
-        return self.emit(sym, values, (), where, node)
-
-    def fold(self, sym, values, where):
-        """Constant arithmetic, computed only when the result is provably small."""
-        if sym == "neg":
-            return self.checked(-values[0], where)
-        if sym == "~":
-            if isinstance(values[0], float):
-                raise ProgramError(
-                    "~ needs an integer", kind="argument", line=where.line, col=where.col
-                )
-            return ~values[0]
-        a, b = values
-        if sym == "**" and isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-            bits = b * math.log2(abs(a))
-            if bits > self.limits.max_int_bits:
-                raise ProgramError(
-                    f"constant {a}**{b} would have about {bits:.3g} bits, over the limit of "
-                    f"{self.limits.max_int_bits}",
-                    kind="limit",
-                    limit="max_int_bits",
-                    line=where.line,
-                    col=where.col,
-                )
-        try:
-            out = _FOLD[sym](a, b)
-        except (ZeroDivisionError, OverflowError, ValueError, TypeError) as e:
-            raise ProgramError(
-                f"constant {a!r} {sym} {b!r}: {e}", kind="argument", line=where.line, col=where.col
-            ) from None
-        if isinstance(out, complex):
-            raise ProgramError(
-                f"constant {a!r} {sym} {b!r} is complex",
-                kind="argument",
-                line=where.line,
-                col=where.col,
-            )
-        return self.checked(out, where)
-
-    def checked(self, v, where):
-        return (
-            self.small_int(v, where=where) if isinstance(v, int) and not isinstance(v, bool) else v
-        )
-
-    # -- indexing and literals ------------------------------------------------------------
-    def v_Subscript(self, node):
-        value = yield node.value
-        self.need_tensor(value, "indexing", node.value)
-        index = yield node.slice
-        if isinstance(index, Ref):
-            index = (index,)  # x[i] is x[(i,)] for a tensor i: rules read it as an index tuple
-        where = self.where_at(node.value.end_lineno, node.value.end_col_offset)
-        self.resolve("[]", where)
-        return self.emit("[]", (value, index), (), where, node)
-
-    def v_Slice(self, node):
-        parts = []
-        for part in (node.lower, node.upper, node.step):
-            v = None if part is None else (yield part)
-            if not (v is None or (isinstance(v, int) and not isinstance(v, bool))):
-                raise self.error("slice bounds must be integer constants", "argument", part)
-            parts.append(v)
-        return slice(*parts)
-
-    def v_Tuple(self, node):
-        items = []
-        for e in node.elts:
-            items.append((yield e))
-        return tuple(items)
-
-    def v_List(self, node):
-        items = []
-        for e in node.elts:
-            items.append((yield e))
-        return List(items)
 
 
 def _parse(text: str, limits: Limits) -> Program:

@@ -1,4 +1,4 @@
-"""The generated fast paths (engine/forward.py, engine/autograd/compiled.py, inline.py)
+"""The generated fast paths (engine/fast: forward.py, backward.py)
 give what the general ones give: `engine.autograd.grad` runs the general backward loop,
 `.backward()` the compiled one."""
 
@@ -10,27 +10,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.autograd import compiled
-from engine.autograd.inline import expression
-
-SCALE = 3.0
-
-
-def test_a_lambda_vjp_becomes_its_body():
-    f = lambda g, other: g * other  # noqa: E731
-    assert expression(f, ["g", "s1"], "G0") == "(g * s1)"
-    h = lambda g, x: np.abs(g) * SCALE + max(x, 1)  # noqa: E731
-    assert expression(h, ["g", "s1"], "G0") == "(G0['np'].abs(g) * G0['SCALE'] + max(s1, 1))"
-
-
-def test_the_right_lambda_of_a_line_and_none_for_the_rest():
-    pair = (lambda g: g + 1, lambda g: g + 2)  # noqa: E731
-    assert [expression(f, ["a"], "G") for f in pair] == ["(a + 1)", "(a + 2)"]
-    k = 2
-    assert expression(lambda g: g * k, ["a"], "G") is None  # a closure
-    assert expression(lambda g, k=2: g * k, ["a", "b"], "G") is None  # a default
-    assert expression(lambda g: [g for _ in range(2)], ["a"], "G") is None  # a scope
-    assert expression(np.add, ["a", "b"], "G") is None
+from engine.fast import backward as compiled
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from engine.program import (
     parse_nodes,
     run,
 )
-from engine.program.check import IntArg
+from engine.program.infer import IntArg
 from engine.registry import FUNCTIONS
 
 

@@ -4,13 +4,38 @@ size mismatches; the errors are raised together, in torch's order and wording.""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
 import numpy as np
 
+from ...errors import EngineError
 from ...grad_mode import no_grad
 from ...tensor import Parameter, Tensor
+
+
+class StateDictError(EngineError, RuntimeError):
+    """load_state_dict found missing, unexpected or mis-shaped entries (torch's message).
+
+    `missing_keys`, `unexpected_keys` and `mismatched` ((key, checkpoint shape, model shape)
+    triples) say which, for callers that answer with something other than the text."""
+
+    def __init__(self, message, missing_keys=(), unexpected_keys=(), mismatched=()):
+        super().__init__(message)
+        self.missing_keys = list(missing_keys)
+        self.unexpected_keys = list(unexpected_keys)
+        self.mismatched = list(mismatched)
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 class _Report:
@@ -22,8 +47,6 @@ class _Report:
 
 
 def load(module, state_dict, strict: bool, assign: bool):
-    from .module import StateDictError, _IncompatibleKeys
-
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
     report = _Report()

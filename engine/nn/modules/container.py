@@ -7,7 +7,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from itertools import chain, islice
 
-from .module import Module, _addindent
+from ._util import addindent
+from .module import Module
 
 
 def _renumber(container: Module) -> None:
@@ -189,7 +190,7 @@ class ModuleList(Module):
             text = f"({start}): {r}"
             if start != end:
                 text = f"({start}-{end}): {end - start + 1} x {r}"
-            lines.append(_addindent(text, 2))
+            lines.append(addindent(text, 2))
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 

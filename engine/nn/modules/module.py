@@ -10,7 +10,7 @@ module's path from the outermost one being called is prefixed to the message
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,55 +18,10 @@ import numpy as np
 from ... import dtypes as _dt
 from ...errors import ArgumentError, EngineError
 from ...tensor import Parameter, Tensor
+from ._state import load, load_local
+from ._util import addindent, check_name, typename
 
 _calls = threading.local()  # the modules whose forward is running, outermost first
-
-
-class StateDictError(EngineError, RuntimeError):
-    """load_state_dict found missing, unexpected or mis-shaped entries (torch's message).
-
-    `missing_keys`, `unexpected_keys` and `mismatched` ((key, checkpoint shape, model shape)
-    triples) say which, for callers that answer with something other than the text."""
-
-    def __init__(self, message, missing_keys=(), unexpected_keys=(), mismatched=()):
-        super().__init__(message)
-        self.missing_keys = list(missing_keys)
-        self.unexpected_keys = list(unexpected_keys)
-        self.mismatched = list(mismatched)
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
-def _typename(obj) -> str:
-    if isinstance(obj, Tensor):
-        return f"engine.{type(obj).__name__}"
-    t = type(obj)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-def _addindent(s: str, spaces: int) -> str:
-    lines = s.split("\n")
-    if len(lines) == 1:
-        return s
-    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
-
-
-def _check_name(kind: str, name) -> None:
-    if not isinstance(name, str):
-        raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
-    if "." in name:
-        raise KeyError(f'{kind} name can\'t contain "."')
-    if name == "":
-        raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
 class Module:
@@ -109,12 +64,12 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        _check_name("parameter", name)
+        check_name("parameter", name)
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
-                f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                f"cannot assign '{typename(param)}' object to parameter '{name}' "
                 "(engine.nn.Parameter or None required)"
             )
         if param is not None and param.grad_fn is not None:
@@ -128,12 +83,12 @@ class Module:
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        _check_name("buffer", name)
+        check_name("buffer", name)
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
-                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                f"cannot assign '{typename(tensor)}' object to buffer '{name}' "
                 "(engine Tensor or None required)"
             )
         self._buffers[name] = tensor
@@ -144,9 +99,9 @@ class Module:
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{_typename(module)} is not a Module subclass")
+            raise TypeError(f"{typename(module)} is not a Module subclass")
         if not isinstance(name, str):
-            raise TypeError(f"module name should be a string. Got {_typename(name)}")
+            raise TypeError(f"module name should be a string. Got {typename(name)}")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
         if "." in name:
@@ -175,7 +130,7 @@ class Module:
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(
-                    f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                    f"cannot assign '{typename(value)}' as parameter '{name}' "
                     "(engine.nn.Parameter or None expected)"
                 )
             self.register_parameter(name, value)
@@ -187,14 +142,14 @@ class Module:
         elif name in d.get("_modules", ()):
             if value is not None:
                 raise TypeError(
-                    f"cannot assign '{_typename(value)}' as child module '{name}' "
+                    f"cannot assign '{typename(value)}' as child module '{name}' "
                     "(engine.nn.Module or None expected)"
                 )
             self._modules[name] = value
         elif name in d.get("_buffers", ()):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(
-                    f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                    f"cannot assign '{typename(value)}' as buffer '{name}' "
                     "(engine Tensor or None expected)"
                 )
             self._buffers[name] = value
@@ -369,13 +324,9 @@ class Module:
         """Copy tensors (engine Tensors or numpy arrays) into this module's parameters and
         buffers in place; raise StateDictError as torch does for missing / unexpected keys
         (strict) and shape mismatches (always). Returns (missing_keys, unexpected_keys)."""
-        from ._state import load
-
         return load(self, state_dict, strict, assign)
 
     def _load_from_state_dict(self, state_dict, prefix, strict, report, assign) -> None:
-        from ._state import load_local
-
         load_local(self, state_dict, prefix, strict, report, assign)
 
     # -- printing ---------------------------------------------------------------------------
@@ -389,7 +340,7 @@ class Module:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
         child_lines = [
-            f"({key}): " + _addindent(repr(module), 2) for key, module in self._modules.items()
+            f"({key}): " + addindent(repr(module), 2) for key, module in self._modules.items()
         ]
         lines = extra_lines + child_lines
         main = self._get_name() + "("

@@ -1,4 +1,4 @@
-"""The common forward cases, compiled per op from its registry record.
+"""The common forward cases, generated per op from its registry record.
 
 `binary(op)` is a Tensor operator (`x + y`, `3 * x`): a Tensor and a Tensor of the same
 floating dtype, or a floating Tensor and a Python number. `unary(op)` runs an op on one
@@ -12,18 +12,20 @@ A Python number goes to numpy as a cached 0-d array of the tensor's dtype
 weak-scalar rule, half numpy's cost on small arrays.
 
 Tensors and nodes are made field by field (a class call without `__init__` costs half of
-one with), so every field of `Tensor` and `Node` is set here too."""
+one with): this is the documented fast constructor of `Tensor` and of `Node`, so every slot
+of both is set here too (tests/engine/test_constructors.py checks it)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes as _dt
-from .dispatch import _EMPTY, _explain, apply, defaults
-from .grad_mode import _state, off
-from .graph import ZEROS, _node_keys
-from .shapes import same
-from .tensor import Parameter, Tensor
+from .. import dtypes as _dt
+from ..dispatch import EMPTY, apply, defaults, explain
+from ..grad_mode import _state, off
+from ..graph import ZEROS, node_keys
+from ..shapes import same
+from ..tensor import Parameter, Tensor
+from .source import define
 
 _F32, _F64 = _dt.float32, _dt.float64
 
@@ -34,13 +36,13 @@ _SCOPE = {
     "Parameter": Parameter,
     "new": object.__new__,
     "apply": apply,
-    "explain": _explain,
+    "explain": explain,
     "state": _state,
     "off": off,
-    "keys": _node_keys,
+    "keys": node_keys,
     "ZERO1": ZEROS[1],
     "ZERO2": ZEROS[2],
-    "EMPTY": _EMPTY,
+    "EMPTY": EMPTY,
     "F32": _F32,
     "F64": _F64,
     "C32": _dt.SCALARS[_F32],
@@ -208,10 +210,9 @@ def _saves(op, need0, need1=False):
     return saved, ans
 
 
-def _make(src, op, **scope):
+def _make(src, op, kind, **scope):
     scope = {**_SCOPE, "op": op, "forward": op.forward, **scope}
-    exec(compile(src, f"<forward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
-    run = scope["run"]
+    run = define(src, f"<engine.fast {kind} of {op.name}>", scope, "run")
     run.__name__ = op.name
     return run
 
@@ -225,7 +226,7 @@ def binary(op):
         saved_xy=saved_xy, ans_xy=ans_xy, saved_x=saved_x, ans_x=ans_x, saved_y=saved_y, ans_y=ans_y
     )
     # Every node of the operator shares one attrs dict (the op's defaults): never modified.
-    return _make(src, op, cls=op.cls, attrs=defaults(op) or _EMPTY)
+    return _make(src, op, "binary operator", cls=op.cls, attrs=defaults(op) or EMPTY)
 
 
 _HEAD = """\
@@ -274,4 +275,5 @@ def unary(op, operand=None, other=None):
         ans=ans,
         same_shape=op.shape is same,  # the shape rule: the output has the input's shape
     )
-    return _make(src, op, CLS=op.cls, node_class=op.node_class, other=other)
+    kind = f"{operand} operator" if operand else "forward"
+    return _make(src, op, kind, CLS=op.cls, node_class=op.node_class, other=other)

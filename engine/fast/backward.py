@@ -1,7 +1,8 @@
-"""The ordinary backward (numpy gradients into leaves' .grad, no create_graph), compiled
-per node class.
+"""The ordinary backward (numpy gradients into leaves' .grad, no create_graph), generated
+per node class: the fast path over autograd/backprop.py's loop and autograd/vjp.py's steps.
 
-`Node._back(g, buffers, heap, stack, keep, depth)` runs one node: it calls the VJPs of the
+`Node._back(g, buffers, heap, stack, keep, depth)` (attached by `engine.fast.install`) runs
+one node: it calls the VJPs of the
 inputs that need a gradient, fits each result to its input (`sum_to`, dtype) and hands it
 to the producer. For an op with one output it is generated from the op's registry record
 (`Op.plans`: which VJP reads what), so there is one call per node instead of an interpreter
@@ -19,16 +20,25 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from ..autograd.backprop import ONES, accumulate_grad, backward, ones_for, retain, send
+from ..autograd.vjp import fit
 from ..errors import GradError
 from ..graph import FREED_MESSAGE, AccumulateGrad
-from ..registry import _arr
-from ..tensor import Tensor
-from .backprop import _ONES, _accumulate, _apply_node, _fit, _ones, _retain, backward, send
-from .inline import expression
+from ..tensor import Tensor, array_of
+from .calls import numpy_vjps
+from .source import define
 
-_BACKS: dict = {}  # op name -> compiled step, shared by the op's node classes
+_BACKS: dict = {}  # op -> generated step, shared by the op's node classes
 MAX_DEPTH = 32  # nested direct calls of single-use producers (then the stack takes over)
 _new = object.__new__
+
+
+def tensor_backward(t, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Tensor.backward: `scalar_backward` for the common case, else the general one."""
+    if gradient is None and not create_graph and inputs is None:
+        scalar_backward(t, retain_graph)
+    else:
+        backward([t], [gradient], retain_graph, create_graph, inputs=inputs)
 
 
 def scalar_backward(t: Tensor, retain_graph=None) -> None:
@@ -38,9 +48,9 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
     if node is None or a.size != 1:
         backward([t], None, retain_graph)  # a leaf, or the errors of the general path
         return
-    g = _ONES.get(a.dtype) if not a.ndim else None
+    g = ONES.get(a.dtype) if not a.ndim else None
     if g is None:
-        g = _ones(a)
+        g = ones_for(a)
     # No grad mode to set: this backward records nothing (its gradients are arrays).
     keep = bool(retain_graph)
     buffers, heap, stack = {}, [], []
@@ -64,21 +74,32 @@ def loop(stack, buffers, heap, keep):
         node._back(buffers.pop(node), buffers, heap, stack, keep, 0)
 
 
+def forget() -> None:
+    """Drop the generated steps (engine.fast.uninstall removes them from the classes)."""
+    _BACKS.clear()
+
+
+def first_back(node, g, buffers, heap, stack, keep, depth):
+    """`Node._back` until a node class has its own: generate it (`install`), then run it."""
+    return install(type(node))(node, g, buffers, heap, stack, keep, depth)
+
+
 def install(cls):
-    """Compile the backward step of node class `cls` and attach it as `cls._back`."""
+    """Generate the backward step of node class `cls` and attach it as `cls._back`."""
     if cls is AccumulateGrad:
-        fn = _leaf
+        fn = leaf
     else:
         op = cls.op
-        fn = _BACKS.get(op.name)
+        fn = _BACKS.get(op)
         if fn is None:
             simple = op.n_outputs == 1 and not op.variadic and op.differentiable
-            fn = _BACKS[op.name] = _generate(op) if simple else _general
+            fn = _BACKS[op] = _generate(op) if simple else _general
     cls._back = fn
     return fn
 
 
-def _leaf(node, g, buffers, heap, stack, keep, depth):
+def leaf(node, g, buffers, heap, stack, keep, depth):
+    """AccumulateGrad's step: g into the leaf's .grad."""
     if not keep:
         node.uses = 0  # the graph's edges into it are spent (see AccumulateGrad)
     v = node._ref()
@@ -88,10 +109,10 @@ def _leaf(node, g, buffers, heap, stack, keep, depth):
     if g.dtype is not a.dtype and g.dtype != a.dtype:
         g = g.astype(a.dtype)
     if v.grad is None:
-        # (backprop.own, inlined)
+        # (autograd.vjp.own, inlined)
         if g.base is not None or not g.flags.carray:  # (carray: writeable, C-contiguous)
             g = np.array(g, order="C" if a.flags.c_contiguous else "K")
-        t = _new(Tensor)  # (Tensor(g), field by field)
+        t = _new(Tensor)  # (Tensor(g), field by field: the fast constructor)
         t._a = g
         t._rg = False
         t.grad = None
@@ -101,13 +122,13 @@ def _leaf(node, g, buffers, heap, stack, keep, depth):
         t._retain = False
         v.grad = t
     else:
-        _accumulate(v, g, False)
+        accumulate_grad(v, g, False)
 
 
 def _general(node, g, buffers, heap, stack, keep, depth):
     if node.retained:
-        _retain(node, g)
-    grads = _apply_node(node, g, False)  # (distinct)
+        retain(node, g)
+    grads = numpy_vjps(node, g)  # (distinct)
     if not keep and (node.saved or node.ans is not None):
         node.release()
     for e, nr, gi in zip(node.edges, node.nrs, grads, strict=True):
@@ -128,7 +149,7 @@ def give(buffers, heap, stack, node, nr, g):
 
 def _fit_give(gi, node, i, buffers, heap, stack):
     """`give` for a VJP result that is not yet the shape and dtype of input i."""
-    gi = _fit(gi, node.shapes[i], node.dtypes[i], False)
+    gi = fit(gi, node.shapes[i], node.dtypes[i], False)
     if gi is not None:
         give(buffers, heap, stack, node.edges[i], node.nrs[i], gi)
 
@@ -136,7 +157,7 @@ def _fit_give(gi, node, i, buffers, heap, stack):
 _TEMPLATE = """\
 def back(node, g, buffers, heap, stack, keep, depth):
     if node.retained:
-        _retain(node, g)
+        retain(node, g)
 {check}    {edges} = node.edges
 {steps}{release}{calls}"""
 
@@ -190,7 +211,7 @@ _CALL = """\
             stack.append((n{i}, g{i}))
 """
 
-# backprop.distinct, inlined: a gradient this node already handed out goes again as a view.
+# autograd.vjp.distinct, inlined: a gradient this node already handed out goes again as a view.
 _REPEAT = """\
         if ({same}) and type(gi) is ndarray:
             gi = gi.view()
@@ -205,9 +226,9 @@ def _generate(op):
         "FREED_MESSAGE": FREED_MESSAGE,
         "heappush": heappush,
         "send": send,
-        "_retain": _retain,
+        "retain": retain,
         "_fit_give": _fit_give,
-        "_arr": _arr,
+        "array_of": array_of,
     }
     steps, handed = [], []  # handed: inputs whose gradient a later step compares with
     last = max(i for i, fn in enumerate(op.vjps) if fn is not None)
@@ -233,7 +254,7 @@ def _generate(op):
                 reads.append(f"if type(s{j}) is Tensor:")
                 reads.append(f"    s{j} = s{j}._a")
                 reads.append(f"elif type(s{j}) is not ndarray:")
-                reads.append(f"    s{j} = _arr(s{j})")
+                reads.append(f"    s{j} = array_of(s{j})")
                 args.append(f"s{j}")
             elif kind == "attr":  # (a node's attrs hold every attribute: dispatch.complete)
                 args.append(f"node.attrs[{key!r}]")
@@ -244,10 +265,6 @@ def _generate(op):
             else:  # pragma: no cover - variadic plans take the general path
                 raise ValueError(f"op {op.name!r}: cannot compile a {kind!r} argument")
         call = f"vjp{i}({', '.join(args)})"
-        inlined = expression(fn, args, f"G{i}")
-        if inlined is not None:  # (the lambda's body itself: one call less)
-            call = inlined
-            scope[f"G{i}"] = fn.__globals__
         distinct = _REPEAT.format(same=" or ".join(f"gi is h{j}" for j in handed)) if handed else ""
         if i < last:
             distinct += f"        h{i} = gi\n"
@@ -271,5 +288,4 @@ def _generate(op):
         release=_RELEASE if reads_saved else "",
         calls="".join(_CALL.format(i=i, max_depth=MAX_DEPTH) for i in later),
     )
-    exec(compile(src, f"<backward of {op.name}>", "exec"), scope)  # noqa: S102 - our template
-    return scope["back"]
+    return define(src, f"<engine.fast backward of {op.name}>", scope, "back")
