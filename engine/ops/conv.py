@@ -19,6 +19,7 @@ import numpy as np
 from ..dispatch import apply
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 from .conv_rules import conv2d_dtype, conv2d_shape, conv_shape, parse_conv
 from .im2col import col2im, im2col
@@ -111,6 +112,7 @@ def _attrs(stride, padding, dilation, groups):
     public=False,
     grad_fn="ConvolutionBackward0",
     shape=conv_shape,
+    cost=costs.convolution,
     vjp=(
         lambda g, weight, input_shape, stride, padding, dilation, groups: _grad_input(
             g, weight, input_shape[2:], _attrs(stride, padding, dilation, groups)
@@ -211,7 +213,7 @@ def constant_pad_nd(input, *, pad, value=0.0):
 # -- torch.nn.functional.conv2d ---------------------------------------------------------------
 
 
-@deffn("conv2d", shape=conv2d_shape, dtype=conv2d_dtype)
+@deffn("conv2d", shape=conv2d_shape, dtype=conv2d_dtype, cost=costs.convolution)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution over a (N, C, H, W) or (C, H, W) input (ConvolutionBackward0)."""
     bshape = None if bias is None else tuple(bias.shape)

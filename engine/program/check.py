@@ -17,12 +17,16 @@ their default. A list of tensors (`cat`'s) is passed as one operand per tensor.
 A function without a shape rule, or whose rule does not accept the call, is refused with
 kind `no_rule` (a registry bug, reported with the function's name), never run unchecked.
 
-FLOPs are estimated per family: contractions (matmul, mm, bmm, mv, dot, addmm, linear...)
-as 2·(output elements)·k with k the contracted size (`CONTRACTIONS`; for convolutions k is
-C_in/groups·kH·kW, the weight's size per output channel); everything else as
-the larger of its output and input element counts. With `backward=True` the FLOP estimate
-is tripled and the element count doubled (a gradient per tensor), as the backward pass
-costs about twice the forward.
+FLOPs are estimated by each callee's cost rule, read from its registry record like the
+shape and dtype rules:
+
+    FUNCTIONS[fn].cost(*tensor operand shapes, out=result shapes)
+
+(`ops.costs`: contractions such as matmul, mm, addmm, linear cost 2·(output elements)·k with
+k the contracted size; convolutions 2·(output elements)·C_in/groups·kH·kW; everything else,
+by default, the larger of its output and input element counts). With `backward=True` the
+FLOP estimate is tripled and the element count doubled (a gradient per tensor), as the
+backward pass costs about twice the forward.
 """
 
 from __future__ import annotations
@@ -47,15 +51,6 @@ from .names import Callee, resolve
 
 _P = inspect.Parameter
 _NUMBER = (bool, int, float)
-
-#: Families whose cost is a contraction, 2·(output elements)·k, with k the last dimension
-#: of the operand at this index (None: the largest last dimension, an upper bound).
-CONVOLUTIONS = {"conv2d", "convolution", "conv1d", "conv3d"}
-CONTRACTIONS = {
-    "matmul": 0, "mm": 0, "bmm": 0, "mv": 0, "dot": 0, "vdot": 0, "inner": 0, "linear": 0,
-    "tensordot": 0, "addmm": 1, "addmv": 1, "baddbmm": 1, "addbmm": 1, "einsum": None,
-    "bilinear": None,
-}  # fmt: skip
 
 
 class TensorSpec(tuple):
@@ -457,7 +452,7 @@ def infer(eqn: Eqn, specs: dict):
     dtype = _call_rule(callee, callee.dtype, "dtype", bound, _for_dtype, shapes)
     grad = callee.differentiable and any(s.requires_grad for s in operands)
     out = _result(callee, shape, dtype, grad, shapes)
-    return out, _flops(callee, shapes, out)
+    return out, _cost(callee, bound, shapes, out)
 
 
 def _call_rule(callee, rule, what, bound, adapt, shapes):
@@ -555,17 +550,10 @@ def _pick(args, kwargs):
     return multi[index]
 
 
-def _flops(callee, shapes, out) -> int:
+def _cost(callee, bound, shapes, out) -> int:
+    """The FLOP estimate of one call: the callee's cost rule (registry `cost=`, by default
+    `ops.costs.pointwise`) on the tensor operands' shapes and the result's shapes."""
     outs = out if isinstance(out, Multi) else (out,)
-    n_out = sum(s.size for s in outs)
-    if callee.family in CONVOLUTIONS and len(shapes) > 1 and len(shapes[1]) > 2:
-        # Each output element is a dot product over C_in/groups × kH × kW weights.
-        return 2 * n_out * math.prod(shapes[1][1:])
-    if callee.family in CONTRACTIONS:
-        at = CONTRACTIONS[callee.family]
-        if at is not None and at < len(shapes) and shapes[at]:
-            k = shapes[at][-1]
-        else:
-            k = max((s[-1] for s in shapes if s), default=1)
-        return 2 * n_out * max(k, 1)
-    return max(n_out, sum(math.prod(s) for s in shapes))
+    rule = callee.cost
+    kw = {n: _probe(v) for n, v in bound.arguments.items() if n in rule.names and n != "out"}
+    return rule.fn(*shapes, out=tuple(tuple(s) for s in outs), **kw)
