@@ -19,8 +19,12 @@ numpy arrays, and must return what the formula returns (a test compares every on
 Rules, the one calling convention (what `program.check` and `dispatch` call):
 
 - shape: `shape(*operand shapes, **attributes) -> shape` (or a list of shapes for a
-  tuple-valued op). Operand shapes come positionally, in the op's (or function's) operand
-  order, a Python number as `()`; attributes by keyword.
+  tuple-valued op). In the rule's signature the operands are the positional parameters, in
+  the op's (or function's) order, a Python number passed as `()`, an optional operand
+  defaulting to None or `()`; every attribute is keyword-only (after `*`), e.g.
+  `conv_shape(input, weight, bias=(), *, stride, padding, dilation, groups)`. Callers pass
+  operands positionally (`dispatch`) or, when the rule names the parameter, by name
+  (`program.check`, so a left-out optional operand does not shift the next one).
 - dtype: `dtype(*operand dtypes, **attributes) -> dtype`, a Python number as its type
   (`int`, `float`, `bool`); by default `default_dtype` (torch's promotion).
 - cost: `cost(*tensor operand shapes, out=(result shapes...), **named attributes) -> FLOPs`,

@@ -67,7 +67,7 @@ def _dtype_of(x):
 def _alpha_dtype(name):
     """The dtype rule of add/sub: torch's promotion, refusing an alpha torch refuses."""
 
-    def rule(input, other, alpha=1, **_):
+    def rule(input, other, *, alpha=1, **_):
         out = default_dtype(OPS[name], (input, other))
         kind = alpha if isinstance(alpha, type) else type(alpha)  # graph checks pass types
         if kind is bool and out.kind != "b":
@@ -82,7 +82,7 @@ def _alpha_dtype(name):
 
 
 def _check_alpha(name, input, other, alpha):
-    _alpha_dtype(name)(_dtype_of(input), _dtype_of(other), alpha)
+    _alpha_dtype(name)(_dtype_of(input), _dtype_of(other), alpha=alpha)
 
 
 @deffn("add", op="add", method=True, dtype=_alpha_dtype("add"))

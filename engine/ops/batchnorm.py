@@ -160,7 +160,7 @@ def _dx_graph(g, input, weight, ans, training, eps):
 _NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
 
 
-def _bn_shape(input, running_mean, running_var, weight=None, bias=None, training=False,
+def _bn_shape(input, running_mean, running_var, weight=None, bias=None, *, training=False,
               momentum=0.1, eps=1e-5):  # fmt: skip
     """The output shape (the input's), after torch's checks of every operand's size."""
     shape = tuple(input)
@@ -189,8 +189,8 @@ def _bn_shape(input, running_mean, running_var, weight=None, bias=None, training
     return shape
 
 
-def _bn_dtype(input, running_mean=None, running_var=None, weight=None, bias=None, training=False,
-              momentum=0.1, eps=1e-5):  # fmt: skip
+def _bn_dtype(input, running_mean=None, running_var=None, weight=None, bias=None, *,
+              training=False, momentum=0.1, eps=1e-5):  # fmt: skip
     dt = _dt.canonical(input)
     if dt.kind != "f":
         raise DTypeError(f"\"batch_norm\" not implemented for '{_NAMES.get(str(dt), dt)}'")

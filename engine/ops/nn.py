@@ -162,13 +162,13 @@ def _cast(input, dtype):
     return input if dtype is None else _f("to")(input, dtype)
 
 
-def _fn_shape(input_shape, dim=None, _stacklevel=3, dtype=None):
+def _fn_shape(input_shape, *, dim=None, _stacklevel=3, dtype=None):
     """The rule of softmax/log_softmax as called: dim may be left out (torch's legacy choice)."""
     S.norm_dim(_implicit_dim(len(input_shape)) if dim is None else dim, len(input_shape), "softmax")
     return tuple(input_shape)
 
 
-def _fn_dtype(input, dim=None, _stacklevel=3, dtype=None):
+def _fn_dtype(input, *, dim=None, _stacklevel=3, dtype=None):
     out = input if dtype is None else _dt.canonical(dtype)
     if out.kind != "f":
         raise DTypeError(f"softmax(): expected a floating point input, got {out}")

@@ -12,7 +12,9 @@ Which arguments are operands is read from the signatures, never from the op's na
 parameter the rule takes by keyword gets the value (a `TensorSpec` for a tensor: it is a
 shape tuple with `.shape`, so `np.shape(spec)` works too); tensor-valued or required
 positional parameters are operands; other attributes are passed by keyword unless left at
-their default. A list of tensors (`cat`'s) is passed as one operand per tensor.
+their default. A list of tensors (`cat`'s) is passed as one operand per tensor. Every rule
+follows the registry's one convention (operand shapes positional, attributes keyword-only;
+registry.py's docstring), which tests/engine/test_op_records.py checks.
 
 A function without a shape rule, or whose rule does not accept the call, is refused with
 kind `no_rule` (a registry bug, reported with the function's name), never run unchecked.

@@ -3,6 +3,8 @@ backward runs) must equal its VJP formula, and the cost estimate is the record's
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,47 @@ def test_check_sums_the_records_cost_rules():
     conv = 2 * (2 * 4 * 6 * 6) * (3 * 3 * 3)
     mm = 2 * (2 * 4 * 6 * 5) * 6
     assert flops == conv + mm + 2 * 4 * 6 * 5
+
+
+# -- one calling convention for shape and dtype rules -------------------------------------
+
+_P = inspect.Parameter
+_ATTRIBUTE_NAMES = {"dim", "dtype", "stride", "kernel_size", "keepdim", "p", "unbiased"}
+
+
+def _rules():
+    for name, op in OPS.items():
+        for what, rule in (("shape", op.shape), ("dtype", op.dtype_rule)):
+            if rule is not None:
+                yield f"op {name} {what}", rule, set(op.attrs), set(op.inputs)
+    for name, f in FUNCTIONS.items():
+        for what, rule in (("shape", f.shape), ("dtype", f.dtype)):
+            if rule is not None and (f.op is None or rule not in (f.op.shape, f.op.dtype_rule)):
+                yield f"function {name} {what}", rule, None, None
+
+
+def _positional(rule):
+    sig = inspect.signature(rule)
+    kinds = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+    return [p for p in sig.parameters.values() if p.kind in kinds]
+
+
+def test_every_rule_takes_operand_shapes_positionally_and_attributes_by_keyword():
+    """`rule(*operand shapes, **attributes)` (registry's docstring): for an op, its inputs
+    are the positional parameters and its attributes keyword-only; for a function, a
+    positional parameter with a default is an optional operand (default None or ())."""
+    wrong = []
+    for label, rule, attrs, inputs in _rules():
+        sig = inspect.signature(rule)
+        pos = _positional(rule)
+        kw_only = {p.name for p in sig.parameters.values() if p.kind is _P.KEYWORD_ONLY}
+        if attrs is not None:
+            if {p.name for p in pos} & attrs or kw_only & inputs:
+                wrong.append(f"{label}{sig}")
+        elif any(
+            p.name in _ATTRIBUTE_NAMES
+            or (p.default is not _P.empty and p.default not in (None, ()))
+            for p in pos[1:]
+        ):
+            wrong.append(f"{label}{sig}")
+    assert wrong == []
