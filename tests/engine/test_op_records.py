@@ -16,10 +16,16 @@ from engine.program.names import resolve
 from engine.registry import FUNCTIONS, OPS
 
 # Inputs for every op that declares a fast_vjp: (operand shapes, attributes), float64.
+_STATS = {"running_mean": np.linspace(-0.5, 0.5, 3), "running_var": np.linspace(0.5, 2.0, 3)}
 SAMPLES = {
     "pow": [
         (((3, 4),), {"exponent": e})
         for e in (2, 3, 4, -1, -2, 0.5, 2.5, 2.0, 3.0, 0, 1, 7)
+    ],
+    "native_batch_norm": [
+        (((4, 3, 5), (3,), (3,)), {"training": True, "eps": 1e-5}),
+        (((4, 3), (3,), (3,)), {"training": True, "eps": 1e-3}),
+        (((2, 3, 2, 2), (3,), (3,)), {"training": False, **_STATS}),
     ],
 }  # fmt: skip
 
@@ -42,7 +48,7 @@ def _args(op, i, arrays, attrs, g, ans):
         elif kind == "attr":
             out.append(attrs.get(key, op.attrs[key]))
         elif kind == "shape":
-            out.append(arrays[key].shape)
+            out.append(np.shape(arrays[key]))
         elif kind == "ans":
             out.append(ans)
         else:  # pragma: no cover - variadic ops declare no fast_vjp yet
@@ -50,26 +56,46 @@ def _args(op, i, arrays, attrs, g, ans):
     return out
 
 
+def _tensors(x):
+    if isinstance(x, tuple):
+        return tuple(_tensors(v) for v in x)
+    return engine.tensor(x) if isinstance(x, np.ndarray) else x
+
+
+def _numpy(x):
+    return x.numpy() if isinstance(x, engine.Tensor) else np.asarray(x)
+
+
+CASES = [(n, i, s, a) for n in FAST for i, (s, a) in enumerate(SAMPLES.get(n, []))]
+
+
 @pytest.mark.parametrize(
-    ("name", "shapes", "attrs"),
-    [pytest.param(n, s, a, id=f"{n}-{a}") for n in FAST for s, a in SAMPLES.get(n, [])],
+    ("name", "shapes", "attrs"), [pytest.param(n, s, a, id=f"{n}-{i}") for n, i, s, a in CASES]
 )
 def test_fast_vjp_equals_the_formula_on_random_float64_inputs(name, shapes, attrs):
+    """The kernel on arrays (what the numpy backward runs) against the formula on Tensors
+    (what create_graph runs), and on arrays where the formula takes them (pow)."""
     op = OPS[name]
     rng = np.random.default_rng(11)
     arrays = [rng.uniform(0.5, 2.0, s) for s in shapes]
-    if all(float(v).is_integer() for v in attrs.values() if isinstance(v, int | float)):
+    if all(float(v).is_integer() for v in attrs.values() if type(v) in (int, float)):
         arrays = [a * rng.choice([-1.0, 1.0], a.shape) for a in arrays]  # negatives too
     ans = op.forward(*arrays, **attrs)
+    outs = ans if isinstance(ans, tuple) else (ans,)
+    gs = tuple(rng.standard_normal(np.shape(a)) for a in outs)
+    g = gs if isinstance(ans, tuple) else gs[0]
     for i, (fast, formula) in enumerate(zip(op.fast_vjps, op.vjps, strict=True)):
         if fast is None:
             continue
         assert op.array_vjps[i] is fast  # the numpy backward runs the kernel
-        g = rng.standard_normal(np.shape(ans))
-        want = formula(*_args(op, i, arrays, attrs, g, ans))
-        got = fast(*_args(op, i, arrays, attrs, g.copy(), ans))
-        assert np.asarray(got).dtype == np.asarray(want).dtype
-        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+        got = fast(*_args(op, i, arrays, attrs, g, ans))
+        assert type(got) is np.ndarray and got.dtype == np.float64
+        wants = [formula(*_args(op, i, _tensors(tuple(arrays)), attrs, _tensors(g), ans))]
+        if name == "pow":
+            wants.append(formula(*_args(op, i, arrays, attrs, g, ans)))
+        for want in wants:
+            want = np.broadcast_to(_numpy(want), got.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_backward_through_pow_runs_the_fast_kernel_and_matches_the_formula():
