@@ -1,13 +1,36 @@
 """The op registry: every op is declared once, here-shaped, in a family module under ops/.
 
-An `Op` holds the numpy forward, one vector-Jacobian product per differentiable input, the
-shape rule and the grad_fn name. The Tensor methods, the functions in `engine`, the
-expression parser, the JSON node format and the API's op list all read `OPS`.
+An `Op` record carries the whole op: the numpy forward, one vector-Jacobian product per
+differentiable input (a formula), optionally a faster in-place numpy kernel for some of them
+(`fast_vjp`), the shape, dtype and cost rules and the grad_fn name; the public `Function`s
+(overloads, aliases, torch's argument parsing) are declared right beside it. The Tensor
+methods, the functions in `engine`, the expression parser, the JSON node format and the
+API's op list all read `OPS` and `FUNCTIONS`.
 
 A VJP names what it needs by parameter name, as derivatives.yaml does: `g` (the incoming
 gradient), `ans` (the op's output), the forward's input names (`x`, `y`...), `<input>_shape`
 and any attribute. The node saves only what the VJPs of inputs that need a gradient use, so
-intermediates nobody needs are freed during the forward pass, not after backward.
+intermediates nobody needs are freed during the forward pass, not after backward. A VJP is
+written with the dual helpers (`ops.dual`), so the same formula runs on numpy arrays and,
+under create_graph, on Tensors. A `fast_vjp` takes the same parameters, is only ever given
+numpy arrays, and must return what the formula returns (a test compares every one);
+`Op.array_vjps` is the one place that picks it for the numpy backward.
+
+Rules, the one calling convention (what `program.check` and `dispatch` call):
+
+- shape: `shape(*operand shapes, **attributes) -> shape` (or a list of shapes for a
+  tuple-valued op). In the rule's signature the operands are the positional parameters, in
+  the op's (or function's) order, a Python number passed as `()`, an optional operand
+  defaulting to None or `()`; every attribute is keyword-only (after `*`), e.g.
+  `conv_shape(input, weight, bias=(), *, stride, padding, dilation, groups)`. Callers pass
+  operands positionally (`dispatch`) or, when the rule names the parameter, by name
+  (`program.check`, so a left-out optional operand does not shift the next one).
+- dtype: `dtype(*operand dtypes, **attributes) -> dtype`, a Python number as its type
+  (`int`, `float`, `bool`); by default `default_dtype` (torch's promotion).
+- cost: `cost(*tensor operand shapes, out=(result shapes...), **named attributes) -> FLOPs`,
+  the estimate `program.check` holds to `max_flops`; numbers are not operands here, and only
+  the attributes the rule names are passed. By default `ops.costs.pointwise` (the larger of
+  the output and input element counts); the shared family rules live in `ops.costs`.
 """
 
 from __future__ import annotations
@@ -41,6 +64,7 @@ class Function:
     doc: str
     family: str
     dtype: Callable | None = None  # (*operand dtypes or number types, **attrs) -> dtype
+    cost: Callable | None = None  # (*tensor operand shapes, out=shapes) -> FLOPs; None: op's
 
     def result_dtype(self, *dtypes, **attrs):
         """The output dtype for operands of these dtypes (Python number types for numbers)."""
@@ -92,6 +116,9 @@ class Op:
     n_outputs: int  # 1, or -1 when forward returns a tuple of variable length
     method: str | None
     dtype_rule: Callable | None = None
+    cost: Callable | None = None  # (*tensor operand shapes, out=shapes) -> FLOPs
+    fast_vjps: tuple = ()  # per input: an in-place numpy kernel equal to its VJP, or None
+    array_vjps: tuple = ()  # per input: what the numpy backward runs (fast_vjp or the VJP)
     # Filled in by _plan: per VJP, (kind, key) pairs saying where each argument comes from.
     plans: tuple = field(default=(), repr=False)
     saves_out: tuple = field(default=(), repr=False)
@@ -129,6 +156,8 @@ def defop(
     method=False,
     public=True,
     dtype=None,
+    cost=None,
+    fast_vjp=(),
     doc=None,
 ):
     """Decorator registering `forward` as op `name`.
@@ -139,7 +168,9 @@ def defop(
 
     The forward's positional parameters are the tensor operands; keyword-only ones are
     attributes with their defaults. `vjp` is one callable per operand (or a single callable
-    for a variadic op, returning the tuple of all gradients)."""
+    for a variadic op, returning the tuple of all gradients). `fast_vjp`, shaped like `vjp`
+    (None where there is none), holds numpy kernels the backward runs instead of the
+    formula on arrays; `cost` is the FLOP estimate's rule (see the module docstring)."""
 
     def register(forward):
         if name in OPS:
@@ -157,6 +188,11 @@ def defop(
         vjps = vjp if isinstance(vjp, tuple) else (vjp,)
         if differentiable and not variadic and len(vjps) != len(inputs):
             raise ValueError(f"op {name!r}: {len(inputs)} inputs but {len(vjps)} VJPs")
+        fast = fast_vjp if isinstance(fast_vjp, tuple) else (fast_vjp,)
+        fast = fast + (None,) * (len(vjps) - len(fast))
+        for f, v in zip(fast, vjps, strict=True):
+            if f is not None and inspect.signature(f) != inspect.signature(v):
+                raise ValueError(f"op {name!r}: fast_vjp {f.__name__} differs from its VJP's")
         family = forward.__module__.rsplit(".", 1)[-1]
         text = doc or (inspect.getdoc(forward) or "").split("\n")[0]
         op = Op(
@@ -176,12 +212,16 @@ def defop(
             n_outputs=n_outputs,
             method=method,
             dtype_rule=dtype,
+            cost=cost,
+            fast_vjps=fast,
+            # The one place a fast_vjp is chosen: the numpy backward runs these.
+            array_vjps=tuple(f or v for f, v in zip(fast, vjps, strict=True)),
         )
         _plan(op)
         OPS[name] = op
         if public:
             front = make_function(op)
-            _add_function(Function(name, front, op, method, shape, text, family, dtype))
+            _add_function(Function(name, front, op, method, shape, text, family, dtype, cost))
             return front  # so the family module can call its own ops on Tensors
         return forward
 
@@ -225,18 +265,23 @@ def _plan(op: Op) -> None:
         op.cls = op.node_class({})
 
 
-def deffn(name=None, *, op=None, method=False, shape=None, dtype=None, doc=None):
+def deffn(
+    name=None, *, op=None, method=False, shape=None, dtype=None, cost=None, family=None, doc=None
+):
     """Decorator registering a hand-written public function (a composite, or the front end
-    of primitive `op`). `shape` and `dtype` are its rules for validating a graph before
-    running it; by default those of `op`."""
+    of primitive `op`). `shape`, `dtype` and `cost` are its rules for validating a graph
+    before running it; by default those of `op`. `family` (the API's grouping) defaults to
+    the declaring module's name."""
 
     def register(fn):
         text = doc or (inspect.getdoc(fn) or "").split("\n")[0]
-        family = fn.__module__.rsplit(".", 1)[-1]
+        fam = family or fn.__module__.rsplit(".", 1)[-1]
         prim = OPS[op] if isinstance(op, str) else op
         rule = shape or (prim.shape if prim else None)
         drule = dtype or (prim.dtype_rule if prim else None)
-        _add_function(Function(name or fn.__name__, fn, prim, method, rule, text, family, drule))
+        crule = cost or (prim.cost if prim else None)
+        f = Function(name or fn.__name__, fn, prim, method, rule, text, fam, drule, crule)
+        _add_function(f)
         return fn
 
     return register

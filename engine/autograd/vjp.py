@@ -20,6 +20,9 @@ def node_vjps(node, buf, create):
     if node.freed:
         node.check_alive()
     op = node.op
+    # On arrays an op's record may name a faster in-place kernel equal to the formula
+    # (fast_vjp); a graph that will be differentiated again runs the formulas on Tensors.
+    vjps = op.vjps if create else op.array_vjps
     if node.n_out != 1:
         # Unused outputs get zeros shaped like the saved outputs; a VJP that does not name
         # `ans` (nothing saved, so a second backward works as torch's) gets None for them.
@@ -28,7 +31,7 @@ def node_vjps(node, buf, create):
             for g, a in zip(buf, node.ans or buf, strict=True)
         )
     if op.variadic:  # one VJP returns the gradients of all the operands
-        grads = op.vjps[0](*vjp_args(op.plans[0], node, buf, create))
+        grads = vjps[0](*vjp_args(op.plans[0], node, buf, create))
         grads = [
             None if e is None else fit(gi, node.shapes[i], node.dtypes[i], create)
             for i, (e, gi) in enumerate(zip(node.edges, grads, strict=True))
@@ -39,7 +42,7 @@ def node_vjps(node, buf, create):
             if e is None:
                 grads.append(None)
             else:
-                gi = op.vjps[i](*vjp_args(op.plans[i], node, buf, create))
+                gi = vjps[i](*vjp_args(op.plans[i], node, buf, create))
                 grads.append(fit(gi, node.shapes[i], node.dtypes[i], create))
     return grads if create else distinct(grads)
 

@@ -240,7 +240,7 @@ def _generate(op):
         if fn is not None
         for kind, _ in plan
     )
-    for i, (fn, plan) in enumerate(zip(op.vjps, op.plans, strict=True)):
+    for i, (fn, plan) in enumerate(zip(op.array_vjps, op.plans, strict=True)):  # fast_vjp
         if fn is None:
             continue
         scope[f"vjp{i}"] = fn

@@ -19,7 +19,7 @@ class Calls(dict):
     def __missing__(self, op):
         calls = self[op] = tuple(
             None if fn is None else _call(op, i, fn, plan)
-            for i, (fn, plan) in enumerate(zip(op.vjps, op.plans, strict=True))
+            for i, (fn, plan) in enumerate(zip(op.array_vjps, op.plans, strict=True))
         )
         return calls
 

@@ -1,6 +1,7 @@
 """torch's arithmetic functions over the elementwise primitives: add/sub with alpha, mul,
 div with rounding_mode (div.Tensor_mode, DivBackward2, when rounding_mode is given at all),
-true_divide, square (torch's pow(input, 2)) and the subtract/multiply/divide aliases.
+true_divide and the subtract/multiply/divide aliases (square, torch's pow(input, 2), is with
+pow in elementwise.py).
 
 Either operand may be a Python number; type promotion is torch's (see dispatch)."""
 
@@ -14,7 +15,7 @@ from ..errors import ArgumentError
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
-from .elementwise import _pow_dtype
+from . import elementwise  # noqa: F401 - its ops (add, sub, mul, div) are registered first
 
 ew = S.elementwise
 
@@ -66,7 +67,7 @@ def _dtype_of(x):
 def _alpha_dtype(name):
     """The dtype rule of add/sub: torch's promotion, refusing an alpha torch refuses."""
 
-    def rule(input, other, alpha=1, **_):
+    def rule(input, other, *, alpha=1, **_):
         out = default_dtype(OPS[name], (input, other))
         kind = alpha if isinstance(alpha, type) else type(alpha)  # graph checks pass types
         if kind is bool and out.kind != "b":
@@ -81,7 +82,7 @@ def _alpha_dtype(name):
 
 
 def _check_alpha(name, input, other, alpha):
-    _alpha_dtype(name)(_dtype_of(input), _dtype_of(other), alpha)
+    _alpha_dtype(name)(_dtype_of(input), _dtype_of(other), alpha=alpha)
 
 
 @deffn("add", op="add", method=True, dtype=_alpha_dtype("add"))
@@ -152,11 +153,3 @@ def multiply(input, other):
 def divide(input, other, *, rounding_mode=_KEEP):
     """Alias of div."""
     return div(input, other, rounding_mode=rounding_mode)
-
-
-@deffn(
-    "square", op="pow", method=True, shape=S.same, dtype=lambda input, **_: _pow_dtype(input, int)
-)
-def square(input):
-    """input * input, as torch's pow(input, 2) (PowBackward0)."""
-    return apply(OPS["pow"], (input,), {"exponent": 2})

@@ -186,7 +186,7 @@ def _to_copy(input, *, dtype):
     return input.astype(dtype)
 
 
-def _to_dtype(input, dtype=None, *, copy=False):
+def _to_dtype(input, *, dtype=None, copy=False):
     if dtype is None or isinstance(dtype, str) and dtype == "cpu":
         return input
     return _dt.canonical(dtype)

@@ -7,8 +7,9 @@ unbiased batch variance, as torch); eval normalizes with the running statistics.
 weight or bias is the number 1 or 0, so its edge is None, as torch's.
 
 Gradients are the full formulas (in training the batch statistics depend on the input):
-dx = w*invstd * (g - mean(g) - xhat*mean(g*xhat)), dw = sum(g*xhat), db = sum(g). Under
-create_graph they are recomputed from the input with differentiable ops."""
+dx = w*invstd * (g - mean(g) - xhat*mean(g*xhat)), dw = sum(g*xhat), db = sum(g), written
+with differentiable ops (the VJPs create_graph runs); the numpy backward runs their
+fast_vjp kernels (_dx, _dw, _db: torch's CPU kernel, sums in float64), tested equal."""
 
 from __future__ import annotations
 
@@ -54,7 +55,16 @@ def _update(buf, stat, momentum):
     grad_fn="NativeBatchNormBackward0",
     shape=lambda input, weight, bias, **_: (tuple(input), (input[1],), (input[1],)),
     dtype=lambda input, *_, **__: (input, input, input),
-    vjp=(
+    vjp=(  # the formulas, differentiable again (create_graph runs them on Tensors)
+        lambda g, input, weight, ans, training, eps: _dx_graph(
+            g[0], input, weight, ans, training, eps
+        ),
+        lambda g, input, ans, training, eps: d.sum(
+            g[0] * _xhat(input, ans, training, eps), axis=_axes(g[0].ndim)
+        ),
+        lambda g: d.sum(g[0], axis=_axes(g[0].ndim)),
+    ),
+    fast_vjp=(  # torch's CPU kernel on arrays: float64 sums, one pass, in place
         lambda g, input, weight, ans, training, eps: _dx(g[0], input, weight, ans, training, eps),
         lambda g, input, ans, training, eps: _dw(g[0], input, ans, training, eps),
         lambda g: _db(g[0]),
@@ -93,8 +103,6 @@ def native_batch_norm(
 
 
 def _dx(g, input, weight, ans, training, eps):
-    if isinstance(g, Tensor):
-        return _dx_graph(g, input, weight, ans, training, eps)
     mean, invstd = ans[1], ans[2]
     scale = (invstd * weight).astype(g.dtype, copy=False)
     g3 = _three(g)
@@ -114,16 +122,12 @@ def _dx(g, input, weight, ans, training, eps):
 
 
 def _dw(g, input, ans, training, eps):
-    if isinstance(g, Tensor):
-        return d.sum(g * _xhat(input, ans, training, eps), axis=_axes(g.ndim))
     mean, invstd = ans[1], ans[2]
     dotp = _sum_c(_three(g) * (_three(input) - mean[:, None]))
     return (dotp * invstd).astype(g.dtype)
 
 
 def _db(g):
-    if isinstance(g, Tensor):
-        return d.sum(g, axis=_axes(g.ndim))
     return _sum_c(_three(g)).astype(g.dtype)
 
 
@@ -160,7 +164,7 @@ def _dx_graph(g, input, weight, ans, training, eps):
 _NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
 
 
-def _bn_shape(input, running_mean, running_var, weight=None, bias=None, training=False,
+def _bn_shape(input, running_mean, running_var, weight=None, bias=None, *, training=False,
               momentum=0.1, eps=1e-5):  # fmt: skip
     """The output shape (the input's), after torch's checks of every operand's size."""
     shape = tuple(input)
@@ -189,8 +193,8 @@ def _bn_shape(input, running_mean, running_var, weight=None, bias=None, training
     return shape
 
 
-def _bn_dtype(input, running_mean=None, running_var=None, weight=None, bias=None, training=False,
-              momentum=0.1, eps=1e-5):  # fmt: skip
+def _bn_dtype(input, running_mean=None, running_var=None, weight=None, bias=None, *,
+              training=False, momentum=0.1, eps=1e-5):  # fmt: skip
     dt = _dt.canonical(input)
     if dt.kind != "f":
         raise DTypeError(f"\"batch_norm\" not implemented for '{_NAMES.get(str(dt), dt)}'")

@@ -130,7 +130,7 @@ def conv_shape(input, weight, bias=(), *, stride=(1, 1), padding=(0, 0), dilatio
     return (n, o, (hp - eh) // stride[0] + 1, (wp - ew) // stride[1] + 1)
 
 
-def conv2d_shape(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_shape(input, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """conv2d's output shape for these operand shapes and arguments."""
     bshape = None if bias is None else tuple(bias)
     return parse_conv(tuple(input), tuple(weight), bshape, stride, padding, dilation, groups)[2]
@@ -143,7 +143,7 @@ def _tname(dt):
     return _TYPE.get(str(dt), str(dt))
 
 
-def conv2d_dtype(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_dtype(input, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """The input's dtype; the weight (and bias) must have the same one, as torch requires."""
     dt = _dt.canonical(input)
     if _dt.canonical(weight) != dt:

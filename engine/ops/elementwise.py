@@ -12,6 +12,7 @@ from ..dispatch import apply, apply_unary, unary
 from ..dtypes import SCALARS, scalar_array
 from ..registry import OPS, default_dtype, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 
 ew = S.elementwise
@@ -91,62 +92,18 @@ def reciprocal(input):
     return 1 / input
 
 
-def _int_pow(x, e):
-    # Repeated products are several times faster than np.power for small integer exponents.
-    if e == 2:
-        return x * x
-    if e == 3:
-        return x * x * x
-    return np.power(x, e)
+# -- pow's numpy kernels ------------------------------------------------------------------------
 
 
-def _pow_vjp(g, input, exponent):
-    if (
-        type(input) is _ndarray
-        and type(g) is _ndarray
-        and input.dtype is g.dtype  # (floating: input needs a gradient)
-        and exponent != 0
-        and exponent != 1
-    ):
-        # One temporary, updated in place: at 10⁶ elements the chained form kept three
-        # arrays alive at once. (exponent · input^(exponent-1)) · g, as torch rounds it.
-        # (g has the output's shape, which is input's.)
-        c = SCALARS[g.dtype].get(exponent)
-        if c is None:
-            c = scalar_array(exponent, g.dtype)
-        if exponent == 2:
-            r = input * c
-        else:
-            r = input * input if exponent == 3 else _int_pow(input, exponent - 1)
-            r *= c
-        r *= g
-        return r
-    if exponent == 0:
-        return g * 0
-    if exponent == 1:
-        return g
-    if type(input) is np.ndarray and type(g) is np.ndarray and g.shape == input.shape:
-        r = input.copy() if exponent == 2 else _int_pow(input, exponent - 1)
-        r = r.astype(np.result_type(r, g), copy=False)
-        r *= exponent
-        r *= g
-        return r
-    if exponent == 2:
-        return g * 2 * input
-    return (
-        g
-        * exponent
-        * (
-            _int_pow(input, exponent - 1)
-            if type(input) is np.ndarray
-            else d.pow(input, exponent - 1)
-        )
-    )
+def _powi(x, e):
+    """x ** e: repeated products for e = 2 and 3 (several times faster than np.power on
+    arrays); a Tensor (under create_graph) goes through the pow op."""
+    if isinstance(x, Tensor):
+        return d.pow(x, e)
+    return x * x if e == 2 else x * x * x if e == 3 else np.power(x, e)
 
 
-@defop("pow", vjp=_pow_vjp, shape=S.same, public=False)
-def _pow(input, *, exponent):
-    """input ** exponent for a number exponent."""
+def _pow_np(input, exponent):
     if type(exponent) is int and input.dtype.kind == "f":  # the common cases first
         if exponent == 2:
             return input * input
@@ -159,25 +116,60 @@ def _pow(input, *, exponent):
     ):
         if input.dtype.kind in "biu" and exponent < 0:
             raise ValueError("Integers to negative integer powers are not allowed.")
-        return (
-            _int_pow(input, int(exponent)).astype(input.dtype, copy=False)
-            if exponent > 1
-            else np.power(input, exponent)
-        )
+        if exponent > 1:
+            return _powi(input, int(exponent)).astype(input.dtype, copy=False)
     return np.power(input, exponent)
+
+
+def _pow_fast(g, input, exponent):
+    """pow's VJP on arrays with one temporary updated in place (the formula keeps three
+    arrays alive at once): (exponent · input^(exponent-1)) · g, as torch rounds it."""
+    if type(input) is _ndarray and type(g) is _ndarray and exponent != 0 and exponent != 1:
+        if input.dtype is g.dtype:  # (floating: input needs a gradient; g has its shape)
+            c = SCALARS[g.dtype].get(exponent)
+            if c is None:
+                c = scalar_array(exponent, g.dtype)
+            if exponent == 2:
+                r = input * c
+            else:
+                r = _powi(input, exponent - 1)
+                r *= c
+            r *= g
+            return r
+        if g.shape == input.shape:
+            r = input.copy() if exponent == 2 else _powi(input, exponent - 1)
+            r = r.astype(np.result_type(r, g), copy=False)
+            r *= exponent
+            r *= g
+            return r
+    return OPS["pow"].vjps[0](g, input, exponent)
+
+
+# -- pow: the op, its overloads (tensor exponent, number base), the front end and square -------
+
+
+@defop(
+    "pow",
+    vjp=lambda g, input, exponent: (  # exponent · input^(exponent-1) · g; 0, 1, 2 spelled out
+        g * 0 if exponent == 0 else g if exponent == 1 else g * 2 * input if exponent == 2
+        else g * exponent * _powi(input, exponent - 1)
+    ),
+    fast_vjp=_pow_fast,  # the numpy backward runs this kernel (tests/engine/test_op_records.py)
+    shape=S.same, cost=costs.pointwise, public=False,  # dtype: the front end's _pow_dtype
+)  # fmt: skip
+def _pow(input, *, exponent):
+    """input ** exponent for a number exponent."""
+    return _pow_np(input, exponent)
 
 
 @defop(
     "pow.Tensor_Tensor",
-    grad_fn="PowBackward1",
-    shape=ew,
-    promote=True,
-    public=False,
     vjp=(
         lambda g, input, other: g * other * d.pow(input, other - 1),
         lambda g, input, ans: g * ans * d.log(input),
     ),
-)
+    grad_fn="PowBackward1", shape=ew, promote=True, cost=costs.pointwise, public=False,
+)  # fmt: skip
 def _pow_tt(input, other):
     """input ** other elementwise, both tensors."""
     return np.power(input, other)
@@ -185,12 +177,9 @@ def _pow_tt(input, other):
 
 @defop(
     "pow.Scalar",
-    grad_fn="PowBackward2",
-    shape=S.same,
-    to_float=True,
-    public=False,
     vjp=lambda g, ans, base: g * ans * float(np.log(base)),
-)
+    grad_fn="PowBackward2", shape=S.same, to_float=True, cost=costs.pointwise, public=False,
+)  # fmt: skip
 def _pow_st(exponent, *, base):
     """number ** tensor."""
     return np.power(base, exponent)
@@ -213,6 +202,13 @@ def pow(input, exponent):  # noqa: A001 - torch's name
             return apply(OPS["pow.Tensor_Tensor"], (input, exponent), {})
         return apply(OPS["pow.Scalar"], (exponent,), {"base": input})
     return apply_unary(OPS["pow"], input, {"exponent": exponent})
+
+
+@deffn("square", op="pow", method=True, shape=S.same, family="arithmetic",  # as /v1/ops lists it
+       dtype=lambda input, **_: _pow_dtype(input, int))  # fmt: skip
+def square(input):
+    """input * input, as torch's pow(input, 2) (PowBackward0)."""
+    return apply(OPS["pow"], (input,), {"exponent": 2})
 
 
 @defop("exp", vjp=lambda g, ans: g * ans, shape=S.same, to_float=True, method=True)

@@ -164,7 +164,7 @@ def _max_fn_shape(shape, dim=None, keepdim=False, other=None, _op="max", **_):
     return _dim_shape(shape, dim=dim, keepdim=keepdim, _op=_op)
 
 
-def _max_fn_dtype(input, dim=None, keepdim=False, other=None, **_):
+def _max_fn_dtype(input, other=None, *, dim=None, keepdim=False, **_):
     if other is not None or isinstance(dim, np.dtype):
         return default_dtype(OPS["maximum"], (input, other if other is not None else dim))
     return input if dim is None else (input, _dt.int64)
@@ -184,7 +184,7 @@ def _max_min(name, pairwise, result):
         f"another tensor, torch.{pairwise}."
     )
 
-    def shape(shape, dim=None, keepdim=False, other=None):
+    def shape(shape, other=None, *, dim=None, keepdim=False):
         return _max_fn_shape(shape, dim, keepdim, other, _op=name)
 
     deffn(name, op=name, method=True, shape=shape, dtype=_max_fn_dtype)(fn)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..registry import defop
+from . import costs
 from . import dual as d
 from .shape import (
     _expanded,
@@ -61,6 +62,7 @@ def _mat2_grad(g, input, mat2):
 
 @defop(
     "mm",
+    cost=costs.contraction(0),
     method=True,
     shape=_mm_shape,
     vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), _mat2_grad),
@@ -89,6 +91,7 @@ def _bmm_shape(input_shape, mat2_shape):
 
 @defop(
     "bmm",
+    cost=costs.contraction(0),
     method=True,
     shape=_bmm_shape,
     vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), lambda g, input: d.matmul(_mT(input), g)),
@@ -119,6 +122,7 @@ def _mv_shape(input_shape, vec_shape):
 
 @defop(
     "mv",
+    cost=costs.contraction(0),
     method=True,
     shape=_mv_shape,
     vjp=(
@@ -153,6 +157,7 @@ def _dot_shape(input_shape, other_shape):
 
 @defop(
     "dot",
+    cost=costs.contraction(0),
     method=True,
     shape=_dot_shape,
     vjp=(lambda g, other: g * other, lambda g, input: g * input),
@@ -186,6 +191,7 @@ def _scaled(g, k):
 
 @defop(
     "addmm",
+    cost=costs.contraction(1),
     method=True,
     shape=_addmm_shape,
     vjp=(

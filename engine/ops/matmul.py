@@ -15,6 +15,7 @@ from ..dispatch import apply
 from ..errors import ShapeError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 from .arrange import t, transpose
 from .linalg import _bmm_shape, _dot_shape, _mm_shape, _mv_shape, bmm, dot, mm, mv
@@ -105,7 +106,7 @@ def _matmul_shape(input_shape, other_shape):
     return batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
 
 
-@deffn("matmul", method=True, shape=_matmul_shape)
+@deffn("matmul", method=True, shape=_matmul_shape, cost=costs.contraction(0))
 def matmul(input, other):
     """Matrix product with numpy/torch broadcasting over batch dims (torch.matmul)."""
     a, b = _as_tensor(input), _as_tensor(other)

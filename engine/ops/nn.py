@@ -19,6 +19,7 @@ from ..errors import ArgumentError, DTypeError, ShapeError
 from ..factories import generator
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 
 
@@ -161,13 +162,13 @@ def _cast(input, dtype):
     return input if dtype is None else _f("to")(input, dtype)
 
 
-def _fn_shape(input_shape, dim=None, _stacklevel=3, dtype=None):
+def _fn_shape(input_shape, *, dim=None, _stacklevel=3, dtype=None):
     """The rule of softmax/log_softmax as called: dim may be left out (torch's legacy choice)."""
     S.norm_dim(_implicit_dim(len(input_shape)) if dim is None else dim, len(input_shape), "softmax")
     return tuple(input_shape)
 
 
-def _fn_dtype(input, dim=None, _stacklevel=3, dtype=None):
+def _fn_dtype(input, *, dim=None, _stacklevel=3, dtype=None):
     out = input if dtype is None else _dt.canonical(dtype)
     if out.kind != "f":
         raise DTypeError(f"softmax(): expected a floating point input, got {out}")
@@ -214,7 +215,7 @@ def _linear_shape(input_shape, weight_shape, bias_shape=None):
     return out
 
 
-@deffn("linear", shape=_linear_shape)
+@deffn("linear", shape=_linear_shape, cost=costs.contraction(0))
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, recorded as torch records it: addmm for 2-D input (TBackward0
     on the weight), addmm between views for contiguous N-d input, matmul otherwise."""

@@ -72,7 +72,7 @@ def _vector_norm(input, *, ord=2, dim=None, keepdim=False):  # noqa: A002
         return np.sum(a**ord, axis=axis, keepdims=keepdim) ** (1 / ord)
 
 
-def _norm_fn_shape(shape, p="fro", dim=None, keepdim=False, **_):
+def _norm_fn_shape(shape, *, p="fro", dim=None, keepdim=False, **_):
     return S.reduced(shape, dim, keepdim)
 
 

@@ -242,14 +242,14 @@ def avg_pool2d_backward(
 # -- torch.nn.functional front ends -----------------------------------------------------------
 
 
-def _mp_shape(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+def _mp_shape(input, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
               return_indices=False):  # fmt: skip
     k, s, p, d = pool_args("max_pool2d", kernel_size, stride, padding, dilation)
     out = pool_shape(input, k, s, p, d, ceil_mode)
     return (out, out) if return_indices else out
 
 
-def _mp_dtype(input, kernel_size=None, stride=None, padding=0, dilation=1, ceil_mode=False,
+def _mp_dtype(input, *, kernel_size=None, stride=None, padding=0, dilation=1, ceil_mode=False,
               return_indices=False):  # fmt: skip
     return (input, _dt.int64) if return_indices else input
 
@@ -266,7 +266,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (out, idx) if return_indices else out
 
 
-def _ap_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+def _ap_shape(input, *, kernel_size, stride=None, padding=0, ceil_mode=False,
               count_include_pad=True, divisor_override=None):  # fmt: skip
     k, s, p, _ = pool_args("avg_pool2d", kernel_size, stride, padding)
     if divisor_override is not None and divisor_override == 0:
@@ -278,8 +278,9 @@ def _ap_shape(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):  # fmt: skip
     """Mean over kH x kW windows of a (N, C, H, W) or (C, H, W) input (AvgPool2DBackward0)."""
-    _ap_shape(input.shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
-              divisor_override)  # fmt: skip
+    _ap_shape(input.shape, kernel_size=kernel_size, stride=stride, padding=padding,
+              ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+              divisor_override=divisor_override)  # fmt: skip
     k, s, p, _ = pool_args("avg_pool2d", kernel_size, stride, padding)
     attrs = _avg_attrs(k, s, p, ceil_mode, count_include_pad, divisor_override)
     return apply(OPS["avg_pool2d"], (input,), attrs)

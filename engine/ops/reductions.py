@@ -260,7 +260,7 @@ def _var_args(name, dim, unbiased, correction):
     return dim, correction
 
 
-def _var_fn_shape(shape, dim=None, unbiased=None, keepdim=False, **_):
+def _var_fn_shape(shape, *, dim=None, unbiased=None, keepdim=False, **_):
     return S.reduced(shape, None if isinstance(dim, bool) else dim, keepdim)
 
 

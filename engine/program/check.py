@@ -12,17 +12,23 @@ Which arguments are operands is read from the signatures, never from the op's na
 parameter the rule takes by keyword gets the value (a `TensorSpec` for a tensor: it is a
 shape tuple with `.shape`, so `np.shape(spec)` works too); tensor-valued or required
 positional parameters are operands; other attributes are passed by keyword unless left at
-their default. A list of tensors (`cat`'s) is passed as one operand per tensor.
+their default. A list of tensors (`cat`'s) is passed as one operand per tensor. Every rule
+follows the registry's one convention (operand shapes positional, attributes keyword-only;
+registry.py's docstring), which tests/engine/test_op_records.py checks.
 
 A function without a shape rule, or whose rule does not accept the call, is refused with
 kind `no_rule` (a registry bug, reported with the function's name), never run unchecked.
 
-FLOPs are estimated per family: contractions (matmul, mm, bmm, mv, dot, addmm, linear...)
-as 2·(output elements)·k with k the contracted size (`CONTRACTIONS`; for convolutions k is
-C_in/groups·kH·kW, the weight's size per output channel); everything else as
-the larger of its output and input element counts. With `backward=True` the FLOP estimate
-is tripled and the element count doubled (a gradient per tensor), as the backward pass
-costs about twice the forward.
+FLOPs are estimated by each callee's cost rule, read from its registry record like the
+shape and dtype rules:
+
+    FUNCTIONS[fn].cost(*tensor operand shapes, out=result shapes)
+
+(`ops.costs`: contractions such as matmul, mm, addmm, linear cost 2·(output elements)·k with
+k the contracted size; convolutions 2·(output elements)·C_in/groups·kH·kW; everything else,
+by default, the larger of its output and input element counts). With `backward=True` the
+FLOP estimate is tripled and the element count doubled (a gradient per tensor), as the
+backward pass costs about twice the forward.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ and dtype, and `flops` estimates its cost."""
 from __future__ import annotations
 
 import inspect
-import math
 
 import numpy as np
 
@@ -19,15 +18,6 @@ from .specs import Multi, TensorSpec, values_read
 
 _P = inspect.Parameter
 _NUMBER = (bool, int, float)
-
-#: Families whose cost is a contraction, 2·(output elements)·k, with k the last dimension
-#: of the operand at this index (None: the largest last dimension, an upper bound).
-CONVOLUTIONS = {"conv2d", "convolution", "conv1d", "conv3d"}
-CONTRACTIONS = {
-    "matmul": 0, "mm": 0, "bmm": 0, "mv": 0, "dot": 0, "vdot": 0, "inner": 0, "linear": 0,
-    "tensordot": 0, "addmm": 1, "addmv": 1, "baddbmm": 1, "addbmm": 1, "einsum": None,
-    "bilinear": None,
-}  # fmt: skip
 
 
 # -- one equation ---------------------------------------------------------------------------
@@ -205,7 +195,7 @@ def infer(eqn: Eqn, specs: dict):
     dtype = _call_rule(callee, callee.dtype, "dtype", bound, _for_dtype, shapes)
     grad = callee.differentiable and any(s.requires_grad for s in operands)
     out = _result(callee, shape, dtype, grad, shapes)
-    return out, _flops(callee, shapes, out)
+    return out, _cost(callee, bound, shapes, out)
 
 
 def _call_rule(callee, rule, what, bound, adapt, shapes):
@@ -303,17 +293,10 @@ def _pick(args, kwargs):
     return multi[index]
 
 
-def _flops(callee, shapes, out) -> int:
+def _cost(callee, bound, shapes, out) -> int:
+    """The FLOP estimate of one call: the callee's cost rule (registry `cost=`, by default
+    `ops.costs.pointwise`) on the tensor operands' shapes and the result's shapes."""
     outs = out if isinstance(out, Multi) else (out,)
-    n_out = sum(s.size for s in outs)
-    if callee.family in CONVOLUTIONS and len(shapes) > 1 and len(shapes[1]) > 2:
-        # Each output element is a dot product over C_in/groups × kH × kW weights.
-        return 2 * n_out * math.prod(shapes[1][1:])
-    if callee.family in CONTRACTIONS:
-        at = CONTRACTIONS[callee.family]
-        if at is not None and at < len(shapes) and shapes[at]:
-            k = shapes[at][-1]
-        else:
-            k = max((s[-1] for s in shapes if s), default=1)
-        return 2 * n_out * max(k, 1)
-    return max(n_out, sum(math.prod(s) for s in shapes))
+    rule = callee.cost
+    kw = {n: _probe(v) for n, v in bound.arguments.items() if n in rule.names and n != "out"}
+    return rule.fn(*shapes, out=tuple(tuple(s) for s in outs), **kw)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from .. import dtypes as _dt
 from .. import frontend as _frontend
 from ..errors import ShapeError
+from ..ops import costs
 from ..registry import FUNCTIONS, OPS, default_dtype
 from ..tensor import Tensor
 from .errors import ProgramError
@@ -150,8 +151,8 @@ class Callee:
     operands: frozenset  # parameters that are tensor operands even when given a number
     shape: Rule
     dtype: Rule
+    cost: Rule | None = None  # the FLOP estimate's rule (registry: cost=); None: pointwise
     differentiable: bool = True
-    family: str = ""  # the registry name FLOP estimates key on
     picks: bool = False  # indexing: also picks one tensor of a tuple-valued result
 
 
@@ -230,8 +231,8 @@ def _function_callee(fn: str, f, call=None, label=None) -> Callee:
         operands=operands,
         shape=Rule.of(f.shape),
         dtype=dtype,
+        cost=Rule.of(f.cost or costs.pointwise),
         differentiable=op.differentiable if op is not None else True,
-        family=f.name,
     )
 
 
@@ -246,8 +247,8 @@ def _op_callee(fn: str, op, call, label) -> Callee:
         operands=operands,
         shape=Rule.of(op.shape),
         dtype=Rule.of(dtype),
+        cost=Rule.of(op.cost or costs.pointwise),
         differentiable=op.differentiable,
-        family=op.name,
     )
 
 
@@ -279,8 +280,8 @@ def _attr_callee(a: Attr) -> Callee:
         operands=frozenset(["input"]),
         shape=Rule(a.shape, None, frozenset()),
         dtype=Rule(a.dtype, None, frozenset()),
+        cost=Rule.of(costs.pointwise),
         differentiable=a.grad,
-        family="attr",
     )
 
 
