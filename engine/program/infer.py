@@ -79,7 +79,7 @@ def _unwrap(v):
     return tuple(v)
 
 
-class IntArg(int):
+class _NumberShape:
     """A number argument as a shape rule sees it: the number (a dim, a size) that also reads
     as the shape of a number, `()` (len 0, iterates empty, `.shape == ()`). Registry rules
     take some numbers as attributes (`max(x, 1)`: dim) and others as operands
@@ -96,16 +96,12 @@ class IntArg(int):
         return iter(())
 
 
-class FloatArg(float):
+class IntArg(_NumberShape, int):
     __slots__ = ()
-    shape = ()
-    ndim = 0
 
-    def __len__(self) -> int:
-        return 0
 
-    def __iter__(self):
-        return iter(())
+class FloatArg(_NumberShape, float):
+    __slots__ = ()
 
 
 def _for_shape(v):
