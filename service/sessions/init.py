@@ -30,7 +30,7 @@ def build(spec: InitSpec) -> np.ndarray:
             _fill(spec, t, rng)
     except EngineError as exc:
         raise InitError(str(exc)) from None
-    return t._a
+    return t.numpy()
 
 
 def _fill(spec: InitSpec, t: Tensor, rng: np.random.Generator) -> None:

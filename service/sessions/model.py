@@ -247,7 +247,7 @@ class Model:
 
     def buffer_changes(self) -> dict[str, np.ndarray | None]:
         """The buffers training forwards wrote (running statistics, num_batches_tracked)."""
-        return {name: self.buffers[name]._a for name in sorted(self.touched)}
+        return {name: self.buffers[name].numpy() for name in sorted(self.touched)}
 
     def ran(self, source: Source) -> None:
         """After a model's program ran in training mode: count the batch (+1 to each
@@ -255,17 +255,17 @@ class Model:
         for name in source.counters:
             counter = self.buffers.get(name)
             if counter is not None:
-                counter._a = counter._a + 1
+                counter.data = Tensor(counter.numpy() + 1)  # a new array: as `+= 1` would
                 self.touched.add(name)
         self.touched.update(n for n in source.updates if n in self.buffers)
 
     def grads(self) -> dict[str, np.ndarray]:
-        return {n: p.grad._a for n, p in self.params.items() if p.grad is not None}
+        return {n: p.grad.detach().numpy() for n, p in self.params.items() if p.grad is not None}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params.values():
             if p.grad is not None:
-                p.grad = None if set_to_none else Tensor(np.zeros_like(p.grad._a))
+                p.grad = None if set_to_none else Tensor(np.zeros_like(p.grad.detach().numpy()))
 
     def decode_batch(
         self, inputs: Mapping[str, Any], settings: Any, pointer: str = "/inputs"
@@ -381,7 +381,7 @@ def backward(model: Model, evaluated: Evaluated, loss: str, limits: Limits) -> f
     value = evaluated.values[loss]
     with guard(Source(None, None, None, REQUEST), limits):  # type: ignore[arg-type]
         value.backward()
-    return float(value._a.reshape(()))
+    return float(value.detach().numpy().reshape(()))
 
 
 def check_outputs(names: list[str], known: Iterable[str], pointer: str = "/outputs") -> None:
