@@ -11,7 +11,7 @@ from service.body_limit import BodyLimitMiddleware
 from service.metrics import TimedStore
 from service.observability import ServiceApp
 from service.openapi import install_openapi, operation_id
-from service.problems import install_problem_handlers
+from service.problems.handlers import install_problem_handlers
 from service.responses import ORJSONResponse
 from service.routes import (
     derivatives,

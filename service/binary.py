@@ -32,9 +32,7 @@ _DTYPES = {"F32": "float32", "F64": "float64", "I64": "int64", "BOOL": "bool"}
 
 
 def malformed(detail: str, pointer: str = "") -> ProblemError:
-    return PROBLEM_TYPES["invalid-safetensors"].error(
-        detail, errors=[{"pointer": pointer, "detail": detail}]
-    )
+    return PROBLEM_TYPES["invalid-safetensors"].at(pointer, detail)
 
 
 def header(data: bytes) -> dict[str, Any]:

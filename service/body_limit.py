@@ -16,15 +16,19 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.problems.handlers import HTTPProblem, problem_response
 
 
 def _too_large(size: int, limit: int, declared: bool, name: str) -> ProblemError:
     what = "declares" if declared else "has at least"
-    return PROBLEM_TYPES["body-too-large"].error(
-        f"The request body {what} {size} bytes; the limit is {limit}.",
-        limit=name,
-        value=size,
-        maximum=limit,
+    # raised from `receive`, inside FastAPI's body reading: an HTTPException passes through
+    return HTTPProblem.of(
+        PROBLEM_TYPES["body-too-large"].error(
+            f"The request body {what} {size} bytes; the limit is {limit}.",
+            limit=name,
+            value=size,
+            maximum=limit,
+        )
     )
 
 
@@ -83,7 +87,7 @@ class BodyLimitMiddleware:
 
         async def refuse() -> None:
             assert refusal is not None
-            await refusal.response(scope["path"])(scope, receive, send)
+            await problem_response(refusal, scope["path"])(scope, receive, send)
 
         async def guarded_send(message: Message) -> None:
             nonlocal started, replaced

@@ -36,9 +36,7 @@ from service.wire import encode_tensor
 
 
 def _problem(slug: str, pointer: str, detail: str, **extensions: Any) -> ProblemError:
-    return PROBLEM_TYPES[slug].error(
-        detail, errors=[{"pointer": pointer, "detail": detail}], **extensions
-    )
+    return PROBLEM_TYPES[slug].at(pointer, detail, **extensions)
 
 
 @dataclass

@@ -64,15 +64,11 @@ def _selected(body: EvaluateCreate, names: tuple[str, ...]) -> list[str]:
 
 def _unknown_output(name: str, names: tuple[str, ...], pointer: str) -> ProblemError:
     detail = f"{name!r} is not an output of the program; its outputs are {', '.join(names)}"
-    return PROBLEM_TYPES["unknown-name"].error(
-        detail, errors=[{"pointer": pointer, "detail": detail}], outputs=list(names)
-    )
+    return PROBLEM_TYPES["unknown-name"].at(pointer, detail, outputs=list(names))
 
 
 def _invalid_backward(pointer: str, detail: str, **extensions: Any) -> ProblemError:
-    return PROBLEM_TYPES["invalid-backward"].error(
-        detail, errors=[{"pointer": pointer, "detail": detail}], **extensions
-    )
+    return PROBLEM_TYPES["invalid-backward"].at(pointer, detail, **extensions)
 
 
 def _plan_backward(body: EvaluateCreate, checked: Checked, settings: Settings) -> list[_Backward]:
@@ -125,9 +121,9 @@ def _check_shapes(plans: list[_Backward], values: dict[str, Any]) -> None:
                 f'output needs "gradient", a tensor of that shape (grad can be implicitly '
                 "created only for scalar outputs)"
             )
-            raise PROBLEM_TYPES["gradient-required"].error(
+            raise PROBLEM_TYPES["gradient-required"].at(
+                f"{step.pointer}/gradient",
                 detail,
-                errors=[{"pointer": f"{step.pointer}/gradient", "detail": detail}],
                 output=step.output,
                 shape=list(shape),
             )

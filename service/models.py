@@ -87,7 +87,7 @@ TEMPLATES: dict[str, Template] = {
 
 
 def _error(slug: str, detail: str, pointer: str, **ext: Any) -> ProblemError:
-    return PROBLEM_TYPES[slug].error(detail, errors=[{"pointer": pointer, "detail": detail}], **ext)
+    return PROBLEM_TYPES[slug].at(pointer, detail, **ext)
 
 
 def template_of(name: Any, pointer: str = "/model/name", slug: str = "unknown-model") -> Template:

@@ -72,9 +72,9 @@ def repeated_passes_problem(
         f"floating-point operations (overheads included), {cost} in all; the limit is "
         f"{maximum}"
     )
-    return PROBLEM_TYPES["limit-exceeded"].error(
+    return PROBLEM_TYPES["limit-exceeded"].at(
+        pointer,
         detail,
-        errors=[{"pointer": pointer, "detail": detail}],
         limit="max_flops",
         value=cost,
         maximum=maximum,
@@ -167,10 +167,7 @@ def program_problem(err: ProgramError, body: ProgramCreate, limits: Limits) -> P
         maximum = getattr(limits, err.limit, None)
         if maximum is not None:
             extensions["maximum"] = maximum
-    detail = str(err)
-    return PROBLEM_TYPES[slug].error(
-        detail, errors=[{"pointer": pointer, "detail": err.message}], **extensions
-    )
+    return PROBLEM_TYPES[slug].at(pointer, err.message, summary=str(err), **extensions)
 
 
 def engine_problem(exc: Exception, pointer: str = "", op: str | None = None) -> ProblemError:
@@ -181,8 +178,7 @@ def engine_problem(exc: Exception, pointer: str = "", op: str | None = None) -> 
         extensions["op"] = op or exc.op  # type: ignore[attr-defined]
     if getattr(exc, "shapes", None):
         extensions["shapes"] = [list(s) for s in exc.shapes]  # type: ignore[attr-defined]
-    errors = [{"pointer": pointer, "detail": str(exc)}] if pointer else None
-    return PROBLEM_TYPES[slug].error(str(exc), errors=errors, **extensions)
+    return PROBLEM_TYPES[slug].at(pointer or None, str(exc), **extensions)
 
 
 class guard:  # noqa: N801 - used as `with guard(...)`, like a contextmanager function
@@ -223,9 +219,8 @@ class guard:  # noqa: N801 - used as `with guard(...)`, like a contextmanager fu
         if isinstance(exc, ArithmeticError | ValueError | TypeError | IndexError):
             # numpy's own refusals reaching us from an engine call: the request's values.
             log.info("engine call failed: %r", exc)
-            raise PROBLEM_TYPES["evaluation-error"].error(
-                f"{type(exc).__name__}: {exc}",
-                errors=[{"pointer": pointer, "detail": str(exc)}] if pointer else None,
+            raise PROBLEM_TYPES["evaluation-error"].at(
+                pointer or None, str(exc), summary=f"{type(exc).__name__}: {exc}"
             ) from None
         return False
 

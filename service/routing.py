@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from service import binary, jsonio
 from service.binary import MEDIA
 from service.problems import PROBLEM_TYPES, json_pointer
+from service.problems.handlers import HTTPProblem
 
 
 class ORJSONRequest(Request):
@@ -52,14 +53,16 @@ def _first_null_member(document: Any) -> list[str | int] | None:
 def _refuse_nested_null(document: Any) -> None:
     """No request schema admits a null member (optional members are left out), so one is
     refused where it is, before validation would read it as "absent" or trip over it. A
-    null array element is left to validation, which names it (a tensor's is invalid-tensor)."""
+    null array element is left to validation, which names it (a tensor's is invalid-tensor).
+    Raised while FastAPI reads the body, so as an HTTPException, which it passes through."""
     path = _first_null_member(document)
     if path is not None:
         pointer = json_pointer(path)
         detail = "null is not a value here: leave the member out for its default"
-        raise PROBLEM_TYPES["validation-error"].error(
-            f"{pointer}: {detail}", errors=[{"pointer": pointer, "detail": detail}]
+        problem = PROBLEM_TYPES["validation-error"].at(
+            pointer, detail, summary=f"{pointer}: {detail}"
         )
+        raise HTTPProblem.of(problem)
 
 
 @lru_cache(maxsize=64)

@@ -52,18 +52,17 @@ class _Plan:
 
 
 def _invalid(pointer: str, detail: str, **extensions: Any) -> ProblemError:
-    return PROBLEM_TYPES["invalid-tensor"].error(
-        f"{detail} (at {pointer or '/'})",
-        errors=[{"pointer": pointer, "detail": detail}],
-        **extensions,
+    return PROBLEM_TYPES["invalid-tensor"].at(
+        pointer, detail, summary=f"{detail} (at {pointer or '/'})", **extensions
     )
 
 
 def _over_limit(pointer: str, what: str, limit: str, value: int, maximum: int) -> ProblemError:
     detail = f"{what} has {value} elements; the limit is {maximum}"
-    return PROBLEM_TYPES["limit-exceeded"].error(
-        f"{detail} (at {pointer or '/'})",
-        errors=[{"pointer": pointer, "detail": detail}],
+    return PROBLEM_TYPES["limit-exceeded"].at(
+        pointer,
+        detail,
+        summary=f"{detail} (at {pointer or '/'})",
         limit=limit,
         value=value,
         maximum=maximum,

@@ -24,7 +24,7 @@ from service.wire import decode_tensor, decode_tensors
 
 
 def invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
-    return PROBLEM_TYPES[slug].error(detail, errors=[{"pointer": pointer, "detail": detail}], **ext)
+    return PROBLEM_TYPES[slug].at(pointer, detail, **ext)
 
 
 def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> Exception:
@@ -35,9 +35,10 @@ def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -
 
 def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:
     detail = f"{value} elements; the limit is {maximum}"
-    return PROBLEM_TYPES["limit-exceeded"].error(
-        f"{detail} (at {pointer})",
-        errors=[{"pointer": pointer, "detail": detail}],
+    return PROBLEM_TYPES["limit-exceeded"].at(
+        pointer,
+        detail,
+        summary=f"{detail} (at {pointer})",
         limit=limit,
         value=value,
         maximum=maximum,

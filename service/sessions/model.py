@@ -192,8 +192,7 @@ def programs_for(
 
 
 def _invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
-    errors = [{"pointer": pointer, "detail": detail}] if pointer else None
-    return PROBLEM_TYPES[slug].error(detail, errors=errors, **ext)
+    return PROBLEM_TYPES[slug].at(pointer or None, detail, **ext)
 
 
 def _prune(program: Program, wanted: set[str]) -> Program:

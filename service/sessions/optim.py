@@ -51,9 +51,8 @@ def _refused(exc: Exception, pointer: str) -> ProblemError:
         if found:
             field = "/" + name.format(*found.groups())
             break
-    return PROBLEM_TYPES["invalid-optimizer"].error(
-        f"torch.optim refuses these hyperparameters: {message}",
-        errors=[{"pointer": pointer + field, "detail": message}],
+    return PROBLEM_TYPES["invalid-optimizer"].at(
+        pointer + field, message, summary=f"torch.optim refuses these hyperparameters: {message}"
     )
 
 

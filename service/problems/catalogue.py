@@ -1,30 +1,12 @@
-"""RFC 9457 problem details: the one shape of every non-2xx answer, and the handlers making it.
+"""Every kind of problem the service reports, one entry each: clients branch on `type`, so a
+kind has one fixed status and title, and `GET /problems/{slug}` documents it. The table is
+data (it may run long); `ProblemType.error` and `.at` build the exception a request raises."""
 
-Clients branch on `type`, so each kind of problem the service reports has one entry in
-`PROBLEM_TYPES` with a fixed status and title; `GET /problems/{slug}` documents it. Plain HTTP
-errors (404, 405, 500) use "about:blank" with the status phrase as title, as the RFC asks.
-"""
-
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from service import request_id
-from service.responses import ProblemResponse
-
-log = logging.getLogger(__name__)
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-MAX_ERRORS = 50
-_STANDARD_MEMBERS = frozenset(
-    {"type", "title", "status", "detail", "instance", "errors", "request_id"}
-)
+from service.problems.errors import ProblemError
 
 
 @dataclass(frozen=True)
@@ -45,7 +27,7 @@ class ProblemType:
         errors: list[dict[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         **extensions: Any,
-    ) -> "ProblemError":
+    ) -> ProblemError:
         return ProblemError(
             self.status,
             self.title,
@@ -55,6 +37,14 @@ class ProblemType:
             headers=headers,
             **extensions,
         )
+
+    def at(
+        self, pointer: str | None, detail: str, *, summary: str | None = None, **extensions: Any
+    ) -> ProblemError:
+        """This problem about one place in the request: `errors` is `[{pointer, detail}]`
+        (none when `pointer` is None); the document's own `detail` is `summary`, or `detail`."""
+        errors = None if pointer is None else [{"pointer": pointer, "detail": detail}]
+        return self.error(detail if summary is None else summary, errors=errors, **extensions)
 
 
 def _catalogue(*types: ProblemType) -> dict[str, ProblemType]:
@@ -352,245 +342,3 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "refused). Nothing was loaded.",
     ),
 )
-
-
-class ProblemError(StarletteHTTPException):
-    """Raise from anywhere in a request to answer with a problem document.
-
-    A subclass of Starlette's HTTPException so that FastAPI re-raises it untouched even from
-    inside body reading (where other exceptions become a generic 400).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        type: str = "about:blank",
-        errors: list[dict[str, str]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        clash = _STANDARD_MEMBERS & extensions.keys()
-        if clash:
-            raise ValueError(f"extension members shadow standard ones: {sorted(clash)}")
-        super().__init__(status_code=status, detail=detail, headers=headers)
-        self.title = title
-        self.type = type
-        self.errors = errors
-        self.extensions = extensions
-
-    def document(self, instance: str | None = None) -> dict[str, Any]:
-        return problem_document(
-            self.status_code,
-            self.title,
-            self.detail,
-            type=self.type,
-            instance=instance,
-            errors=self.errors,
-            **self.extensions,
-        )
-
-    def response(self, instance: str | None = None) -> ProblemResponse:
-        return ProblemResponse(
-            self.document(instance), status_code=self.status_code, headers=self.headers
-        )
-
-
-def problem_document(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    type: str = "about:blank",
-    instance: str | None = None,
-    errors: list[dict[str, str]] | None = None,
-    **extensions: Any,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {"type": type, "title": title, "status": status, "detail": detail}
-    if instance is not None:
-        doc["instance"] = instance
-    if errors:
-        doc["errors"] = errors
-    doc.update(extensions)
-    rid = request_id.current()  # the id of the request answered: quote it to the operators
-    if rid is not None:
-        doc["request_id"] = rid
-    return doc
-
-
-def json_pointer(parts: Iterable[str | int]) -> str:
-    """RFC 6901 pointer to the value reached by following `parts` from the root."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _body_path(body: Any, loc: tuple[Any, ...], missing: bool) -> list[str | int]:
-    """The part of a pydantic `loc` that exists in the body.
-
-    Pydantic inserts the names of union members into `loc` (`x`, `int`, ...); they are not in
-    the document, so segments that cannot be followed are dropped, except the key a "missing"
-    error names, which is absent by definition.
-    """
-    path: list[str | int] = []
-    node = body
-    for i, seg in enumerate(loc):
-        in_object = isinstance(node, dict) and seg in node
-        in_array = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
-        if in_object or in_array:
-            node = node[seg]
-        elif not (missing and isinstance(node, dict) and i == len(loc) - 1):
-            continue
-        path.append(seg)
-    return path
-
-
-def _error_items(exc: RequestValidationError) -> list[dict[str, str]]:
-    items = []
-    for err in exc.errors():
-        where, *rest = err["loc"] or ("body",)
-        if where == "body":
-            path = _body_path(exc.body, tuple(rest), err["type"] == "missing")
-            item = {"pointer": json_pointer(path)}
-        else:
-            item = {"parameter": str(rest[0]) if rest else str(where)}
-        items.append({**item, "detail": err["msg"]})
-    return items
-
-
-def _invalid_json(request: Request, err: dict[str, Any], doc: Any) -> ProblemResponse:
-    pos = err["loc"][1] if len(err["loc"]) > 1 else 0
-    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc or "")
-    line = text.count("\n", 0, pos) + 1
-    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    reason = err.get("ctx", {}).get("error", "invalid JSON")
-    detail = f"Malformed JSON at line {line}, column {column}: {reason}"
-    if text.startswith(("NaN", "Infinity", "-Infinity"), pos):
-        detail += '; write non-finite numbers as the strings "NaN", "Infinity", "-Infinity"'
-    problem = PROBLEM_TYPES["invalid-json"].error(detail, line=line, column=column, position=pos)
-    return problem.response(request.url.path)
-
-
-async def _on_validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
-    for err in exc.errors():
-        if err["type"] == "json_invalid":
-            return _invalid_json(request, err, exc.body)
-    items = _error_items(exc)
-    first = items[0]
-    where = first.get("pointer", first.get("parameter")) or "body"
-    detail = f"{where}: {first['detail']}"
-    extensions = {}
-    if len(items) > 1:
-        detail = f"{len(items)} invalid fields; first {detail}"
-    if len(items) > MAX_ERRORS:  # a long list of bad elements must not make a huge answer
-        extensions["error_count"] = len(items)
-        items = items[:MAX_ERRORS]
-    problem = PROBLEM_TYPES["validation-error"].error(detail, errors=items, **extensions)
-    return problem.response(request.url.path)
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-def _allow_every_method(request: Request, headers: Mapping[str, str] | None) -> Any:
-    """A 405's `Allow`: every method documented for the path's route template. Starlette
-    names only those of the first route that matched the path (GET for a resource that
-    also has DELETE)."""
-    template = getattr(request.scope.get("route"), "path_format", None)
-    documented = request.app.openapi().get("paths", {}).get(template, {})
-    methods = sorted(m.upper() for m in documented if m.upper() in _METHODS)
-    return {**(headers or {}), "Allow": ", ".join(methods)} if methods else headers
-
-
-def _http_detail(
-    request: Request, exc: StarletteHTTPException, phrase: str, headers: Mapping[str, str] | None
-) -> str:
-    if exc.detail and exc.detail != phrase:
-        return str(exc.detail)
-    if exc.status_code == 404:
-        return f"No resource at {request.url.path}"
-    if exc.status_code == 405:
-        allowed = (headers or {}).get("Allow", "")
-        return f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
-    return phrase
-
-
-async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
-    if isinstance(exc, ProblemError):
-        return exc.response(request.url.path)
-    phrase = HTTPStatus(exc.status_code).phrase
-    headers = exc.headers
-    if exc.status_code == 405:
-        headers = _allow_every_method(request, headers)
-    detail = _http_detail(request, exc, phrase, headers)
-    problem = ProblemError(exc.status_code, phrase, detail, headers=headers)
-    return problem.response(request.url.path)
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    problem = ProblemError(
-        500, "Internal Server Error", "An unexpected error occurred; it has been logged."
-    )
-    return problem.response(request.url.path)
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(Exception, _on_unexpected)
-
-
-_STATUS_DESCRIPTIONS = {
-    400: "Malformed JSON (problem type /problems/invalid-json).",
-    404: "No such resource.",
-    413: "Request body over the size limit (/problems/body-too-large).",
-    415: "Body is not JSON (/problems/unsupported-media-type).",
-    406: "The Accept header names no media type this operation answers (/problems/not-acceptable).",
-    422: "Invalid request: a field (/problems/validation-error), a tensor "
-    "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
-    500: "Unexpected server error.",
-    503: "Not ready (/problems/not-ready).",
-    401: "No bearer token (/problems/unauthorized).",
-    409: "The store is full (/problems/store-full) or the session kept changing "
-    "(/problems/session-conflict).",
-    412: "If-Match does not match the session's ETag (/problems/precondition-failed).",
-}
-
-
-PROGRAM_422 = (
-    "The program or its request is invalid, found before any computation: its text or nodes "
-    "(/problems/program-syntax, /problems/forbidden-construct, /problems/unknown-name, "
-    "/problems/invalid-graph, /problems/invalid-arguments), its shapes and dtypes "
-    "(/problems/shape-mismatch, /problems/dtype-mismatch), a limit "
-    "(/problems/limit-exceeded), a tensor (/problems/invalid-tensor), a field "
-    "(/problems/validation-error); or the engine refused a value while running "
-    "(/problems/evaluation-error)."
-)
-PROGRAM_501 = (
-    "The program calls a function the service cannot check (/problems/unsupported-function)."
-)
-PROGRAM_503 = "The server ran out of memory (/problems/insufficient-memory), or is not ready."
-
-
-def problem_responses(
-    *statuses: int,
-    descriptions: Mapping[int, str] | None = None,
-    examples: Mapping[int, Mapping[str, Any]] | None = None,
-) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status documented as a problem document, with the
-    route's own description and named OpenAPI examples when given."""
-    responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
-        if examples and status in examples:
-            media["examples"] = dict(examples[status])
-        description = (descriptions or {}).get(status) or _STATUS_DESCRIPTIONS.get(
-            status, HTTPStatus(status).phrase
-        )
-        responses[status] = {"description": description, "content": {PROBLEM_MEDIA_TYPE: media}}
-    return responses
-
-
-PROBLEM_RESPONSES = problem_responses(400, 413, 415, 422, 500)
-"""The errors any route taking a JSON body can answer with."""
