@@ -26,7 +26,7 @@ from service.routes import (
 )
 from service.sessions.live import LiveStore
 from service.settings import Settings
-from service.store import make_store
+from service.store.factory import make_store
 
 DESCRIPTION = """\
 Evaluate PyTorch-style autograd graphs: send an expression and its input tensors, get back

@@ -13,13 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import request_id
 from service.problems.catalogue import PROBLEM_TYPES
-from service.problems.errors import ProblemError, json_pointer
+from service.problems.errors import ProblemError
+from service.problems.validation import validation_problem
 from service.responses import ProblemResponse
 
 # The name operators filter on for unexpected errors; it predates this module's.
 log = logging.getLogger("service.problems")
-
-MAX_ERRORS = 50
 
 
 class HTTPProblem(ProblemError, StarletteHTTPException):
@@ -41,39 +40,6 @@ def problem_response(problem: ProblemError, instance: str | None = None) -> Prob
     return ProblemResponse(doc, status_code=problem.status_code, headers=problem.headers)
 
 
-def _body_path(body: Any, loc: tuple[Any, ...], missing: bool) -> list[str | int]:
-    """The part of a pydantic `loc` that exists in the body.
-
-    Pydantic inserts the names of union members into `loc` (`x`, `int`, ...); they are not in
-    the document, so segments that cannot be followed are dropped, except the key a "missing"
-    error names, which is absent by definition.
-    """
-    path: list[str | int] = []
-    node = body
-    for i, seg in enumerate(loc):
-        in_object = isinstance(node, dict) and seg in node
-        in_array = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
-        if in_object or in_array:
-            node = node[seg]
-        elif not (missing and isinstance(node, dict) and i == len(loc) - 1):
-            continue
-        path.append(seg)
-    return path
-
-
-def _error_items(exc: RequestValidationError) -> list[dict[str, str]]:
-    items = []
-    for err in exc.errors():
-        where, *rest = err["loc"] or ("body",)
-        if where == "body":
-            path = _body_path(exc.body, tuple(rest), err["type"] == "missing")
-            item = {"pointer": json_pointer(path)}
-        else:
-            item = {"parameter": str(rest[0]) if rest else str(where)}
-        items.append({**item, "detail": err["msg"]})
-    return items
-
-
 def _invalid_json(request: Request, err: dict[str, Any], doc: Any) -> ProblemResponse:
     pos = err["loc"][1] if len(err["loc"]) > 1 else 0
     text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc or "")
@@ -91,17 +57,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     for err in exc.errors():
         if err["type"] == "json_invalid":
             return _invalid_json(request, err, exc.body)
-    items = _error_items(exc)
-    first = items[0]
-    where = first.get("pointer", first.get("parameter")) or "body"
-    detail = f"{where}: {first['detail']}"
-    extensions = {}
-    if len(items) > 1:
-        detail = f"{len(items)} invalid fields; first {detail}"
-    if len(items) > MAX_ERRORS:  # a long list of bad elements must not make a huge answer
-        extensions["error_count"] = len(items)
-        items = items[:MAX_ERRORS]
-    problem = PROBLEM_TYPES["validation-error"].error(detail, errors=items, **extensions)
+    problem = validation_problem(exc.errors(), exc.body)
     return problem_response(problem, request.url.path)
 
 

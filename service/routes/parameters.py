@@ -9,6 +9,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service import jsonio
 from service.deps import SettingsDep
+from service.http.session_routes import READ, WRITE, CallDep, ParameterName
+from service.http.session_routes import mutate as _mutate
+from service.http.session_routes import ok as _ok
+from service.http.sessions import JSON, etag
 from service.problems import PROBLEM_TYPES
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
@@ -19,10 +23,6 @@ from service.schemas_sessions import (
     ParameterWire,
 )
 from service.sessions import actions, examples
-from service.sessions.http import JSON, etag
-from service.sessions.protocol import READ, WRITE, CallDep, ParameterName
-from service.sessions.protocol import mutate as _mutate
-from service.sessions.protocol import ok as _ok
 from service.store import SessionRecord
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)

@@ -12,6 +12,24 @@ from starlette.concurrency import run_in_threadpool
 
 from service import jsonio, models
 from service.deps import SettingsDep, StoreDep
+from service.http.session_routes import (
+    BINARY_BODY,
+    READ,
+    WRITE,
+    CallDep,
+    SessionRoute,
+    octet_body,
+    replayable,
+)
+from service.http.session_routes import mutate as _mutate
+from service.http.session_routes import ok as _ok
+from service.http.sessions import (
+    JSON,
+    etag,
+    public,
+    quota,
+    unavailable,
+)
 from service.negotiation import negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
 from service.routing import ORJSONRoute
@@ -34,27 +52,15 @@ from service.schemas_sessions import (
 )
 from service.sessions import actions, examples, model_calls, state
 from service.sessions.build import record_from
-from service.sessions.http import (
-    JSON,
-    UNAVAILABLE,
-    etag,
-    public,
-    quota,
-    unavailable,
-)
-from service.sessions.protocol import (
-    BINARY_BODY,
-    READ,
-    WRITE,
-    CallDep,
-    SessionRoute,
-    octet_body,
-    replayable,
-)
-from service.sessions.protocol import mutate as _mutate
-from service.sessions.protocol import ok as _ok
 from service.settings import Settings
-from service.store import QuotaExceeded, SessionRecord, SessionStore, new_session_id, new_token
+from service.store import (
+    QuotaExceeded,
+    SessionRecord,
+    SessionStore,
+    StoreUnavailable,
+    new_session_id,
+    new_token,
+)
 from service.store import hash_token as hash_
 
 OCTET = "application/octet-stream"
@@ -96,7 +102,7 @@ def _created(
         meta = store.get_meta(record.id)
     except QuotaExceeded as exc:
         raise quota(exc) from None
-    except UNAVAILABLE as exc:
+    except StoreUnavailable as exc:
         raise unavailable(exc) from exc
     assert meta is not None
     content = {**public(meta, settings.session_ttl_seconds), "token": token}

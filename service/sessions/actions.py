@@ -22,7 +22,6 @@ from service.schemas_sessions import (
 )
 from service.sessions import optim
 from service.sessions.build import decode_parameter, invalid
-from service.sessions.http import Outcome
 from service.sessions.model import (
     REQUEST,
     Model,
@@ -35,6 +34,7 @@ from service.sessions.model import (
     pruned,
     selected,
 )
+from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store import Changes, SessionRecord
 from service.wire import decode_tensor, encode_tensor

@@ -8,12 +8,12 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from engine.models.program import INPUT, OUTPUT
 from service import models
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
+from service.problems.validation import validation_problem
 from service.programs import limits_for
 from service.schemas_sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
@@ -27,10 +27,10 @@ def invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any
     return PROBLEM_TYPES[slug].at(pointer, detail, **ext)
 
 
-def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> Exception:
+def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> ProblemError:
     """A pydantic error inside a pass-through field, as the request validation error it is."""
     errors = [{**e, "loc": ("body", *prefix, *e["loc"])} for e in exc.errors()]
-    return RequestValidationError(errors, body=body)
+    return validation_problem(errors, body)
 
 
 def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:

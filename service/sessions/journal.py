@@ -28,7 +28,7 @@ from service.schemas_sessions import (
     SessionZeroGradCreate,
 )
 from service.sessions import actions, model_calls
-from service.sessions.http import Outcome
+from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store.records import Changes, SessionRecord, applied
 

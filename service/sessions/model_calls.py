@@ -17,8 +17,8 @@ from service.programs import limits_for
 from service.schemas_sessions import SessionForwardCreate
 from service.sessions.actions import _encode
 from service.sessions.build import invalid
-from service.sessions.http import Outcome
 from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
+from service.sessions.outcome import Outcome
 from service.sessions.state import _check_sizes
 from service.settings import Settings
 from service.store import Changes, SessionRecord

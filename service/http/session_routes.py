@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from service.binary import MEDIA
 from service.deps import StoreDep, get_settings, get_store
+from service.http.sessions import JSON, Call
+from service.http.sessions import bearer as parse_bearer
 from service.problems import problem_responses
 from service.routing import BODY_MEDIA, BodyFastRoute, FastPathDeclined
 from service.sessions import journal
-from service.sessions.http import JSON, Call, Outcome
-from service.sessions.http import bearer as parse_bearer
+from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store import SessionRecord
 

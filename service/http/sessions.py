@@ -14,21 +14,18 @@ retry replays it and never applies the change twice.
 
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import redis
 from fastapi import Response
 
 from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.sessions.outcome import Outcome
 from service.store import (
-    Changes,
     KeyReused,
     QuotaExceeded,
     SessionMeta,
@@ -36,6 +33,7 @@ from service.store import (
     SessionRecord,
     SessionStore,
     StoredResponse,
+    StoreUnavailable,
     VersionConflict,
     hash_token,
     request_fingerprint,
@@ -52,7 +50,6 @@ JSON = "application/json"
 REPLAYED = "Idempotent-Replayed"
 _BEARER = re.compile(r"Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*", re.IGNORECASE)
 _UNUSED_HASH = hash_token("no session has this token")
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError)
 
 
 def bearer(authorization: str | None) -> str:
@@ -124,12 +121,12 @@ def quota(exc: QuotaExceeded) -> ProblemError:
     )
 
 
-def unavailable(exc: Exception) -> ProblemError:
-    log.warning("session store unavailable: %r", exc)
+def unavailable(exc: StoreUnavailable) -> ProblemError:
+    log.warning("session store unavailable: %r", exc.__cause__ or exc)
     return PROBLEM_TYPES["not-ready"].error(
         "The session store is not answering; retry shortly.",
         headers={"Retry-After": "1"},
-        checks={"store": type(exc).__name__},
+        checks={"store": exc.reason},
     )
 
 
@@ -171,16 +168,6 @@ def public(meta: SessionMeta, ttl_seconds: float) -> dict[str, Any]:
 
 
 @dataclass
-class Outcome:
-    """What a mutating call computed: the answer, and the change to commit (None: none)."""
-
-    content: dict[str, Any] | None
-    changes: Changes | None
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
 class Call:
     """One request to a session, as the protocol layer needs it."""
 
@@ -198,29 +185,20 @@ class Call:
         """`use(the whole session)`, if the token opens it; marks it used. `use` runs under
         the session's lock: the arrays are the ones a step in another thread updates."""
         try:
-            with self._lock():
+            with self.store.lock(self.session_id):
                 record = self.store.get(self.session_id)
                 authorize(record, self.token, self.session_id)
                 assert record is not None
                 self._touch(record)
                 return use(record)
-        except UNAVAILABLE as exc:
+        except StoreUnavailable as exc:
             raise unavailable(exc) from exc
-
-    def _lock(self) -> AbstractContextManager[Any]:
-        lock = getattr(self.store, "lock", None)  # a LiveStore's; a bare backend has none
-        return nullcontext() if lock is None else lock(self.session_id)
-
-    def _forget(self) -> None:
-        forget = getattr(self.store, "forget", None)
-        if forget is not None:
-            forget(self.session_id)
 
     def read_meta(self) -> SessionMeta:
         try:
             meta = authorize(self.store.get_meta(self.session_id), self.token, self.session_id)
             self._touch(meta)
-        except UNAVAILABLE as exc:
+        except StoreUnavailable as exc:
             raise unavailable(exc) from exc
         return meta
 
@@ -237,7 +215,7 @@ class Call:
             self._check_if_match(meta.version)  # type: ignore[union-attr]
             if not self.store.delete(self.session_id):
                 raise not_found(self.session_id)
-        except UNAVAILABLE as exc:
+        except StoreUnavailable as exc:
             raise unavailable(exc) from exc
 
     def _check_if_match(self, version: int) -> None:
@@ -269,9 +247,9 @@ class Call:
         """Read, compute, commit with compare-and-set; the answer (or its replay). `replay`
         is the request as a journal entry, when the call can be computed again from it."""
         try:
-            with self._lock():
+            with self.store.lock(self.session_id):
                 return self._mutate(compute, replay)
-        except UNAVAILABLE as exc:
+        except StoreUnavailable as exc:
             raise unavailable(exc) from exc
 
     def _mutate(
@@ -290,10 +268,10 @@ class Call:
             try:
                 outcome = compute(record)
             except BaseException:
-                self._forget()  # it may have updated the kept arrays in place
+                self.store.forget(self.session_id)  # it may have updated the kept arrays in place
                 raise
             if outcome.changes is None:  # nothing to change (a dry run)
-                self._forget()  # which updated the kept arrays in place, too
+                self.store.forget(self.session_id)  # which updated the kept arrays in place, too
                 self._touch(record)
                 return self._answer(outcome, record.version)
             outcome.changes.replay = replay
@@ -309,7 +287,8 @@ class Call:
                     body=bytes(response.body),
                 )
             try:
-                self._commit(record, outcome.changes)
+                # `base`: a store keeping sessions in memory keeps what `record` became
+                self.store.commit(self.session_id, record.version, outcome.changes, base=record)
             except VersionConflict as exc:
                 if self.if_match is not None:
                     raise precondition_failed(self.if_match, exc.actual) from None
@@ -326,12 +305,6 @@ class Call:
             "or send If-Match to be told at once.",
             headers={"Retry-After": "1"},
         )
-
-    def _commit(self, record: SessionRecord, changes: Changes) -> None:
-        if hasattr(self.store, "forget"):  # a LiveStore: it keeps what `record` became
-            self.store.commit(self.session_id, record.version, changes, base=record)
-        else:
-            self.store.commit(self.session_id, record.version, changes)
 
     def _answer(self, outcome: Outcome, version: int) -> Response:
         headers = {"ETag": etag(version), **outcome.headers}
