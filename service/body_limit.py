@@ -15,6 +15,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.negotiation import OCTET_STREAM, media_type
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.problems.handlers import HTTPProblem, problem_response
 
@@ -42,12 +43,10 @@ def _content_length(scope: Scope) -> int | None:
 
 # POST /v1/sessions (restore a state file), PUT /v1/sessions/{id}/state_dict.
 UPLOAD_ROUTES = re.compile(r"POST /v1/sessions|PUT /v1/sessions/[^/]+/state_dict")
-OCTET_STREAM = "application/octet-stream"
 
 
 def _is_upload(scope: Scope) -> bool:
-    content_type = Headers(scope=scope).get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != OCTET_STREAM:
+    if media_type(Headers(scope=scope).get("content-type")) != OCTET_STREAM:
         return False
     return UPLOAD_ROUTES.fullmatch(f"{scope.get('method')} {scope.get('path')}") is not None
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from engine import Tensor
 from engine.program import Checked, Limits, Program, check, describe, run
-from service import jsonio
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import (
@@ -27,7 +26,7 @@ from service.programs import (
 )
 from service.schemas import BackwardCreate, EvaluateCreate
 from service.settings import Settings
-from service.wire import decode_tensor, encode_tensor
+from service.wire import decode_tensor, encode_tensor, jsonio
 
 
 @dataclass

@@ -1,7 +1,29 @@
-"""Content negotiation (RFC 9110 §12.5.1): which of the media types an operation offers the
-request's `Accept` header prefers."""
+"""Media types (RFC 9110 §8.3, §12.5.1): the one parser of a request's `Content-Type`, and
+content negotiation (which of the media types an operation offers `Accept` prefers)."""
+
+from functools import lru_cache
 
 from service.problems import PROBLEM_TYPES
+
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"  # a safetensors file (service.wire.safetensors)
+
+
+@lru_cache(maxsize=64)
+def media_type(content_type: str | None) -> str | None:
+    """`type/subtype` of a Content-Type header, lowercased, its parameters dropped; "" when
+    it is not of that form, None without one. (What `email.message.Message` reads, which
+    says text/plain for a malformed one: neither is a type any route takes.)"""
+    if content_type is None:
+        return None
+    media = content_type.partition(";")[0].strip().lower()
+    return media if media.count("/") == 1 else ""
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json, or any application/<name>+json (RFC 6839)."""
+    kind, _, sub = (media_type(content_type) or "").partition("/")
+    return kind == "application" and (sub == "json" or sub.endswith("+json"))
 
 
 def _ranges(accept: str) -> list[tuple[str, str, float]]:

@@ -1,4 +1,4 @@
-"""Response classes that render through `service.jsonio` (orjson, numpy-aware, NaN-safe).
+"""Response classes that render through `service.wire.jsonio` (orjson, numpy-aware, NaN-safe).
 
 FastAPI's own JSON path runs `jsonable_encoder` over every element and cannot take numpy
 arrays; its `ORJSONResponse` is deprecated and writes NaN as `null`. Routes that return
@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from service import jsonio
+from service.wire import jsonio
 
 
 class ORJSONResponse(JSONResponse):

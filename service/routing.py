@@ -7,18 +7,17 @@ accepts bare `NaN`/`Infinity`, which are not JSON; the wire format spells them a
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
-from email.message import Message
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
-from service import binary, jsonio
-from service.binary import MEDIA
+from service.negotiation import is_json, media_type
 from service.problems import PROBLEM_TYPES, json_pointer
 from service.problems.handlers import HTTPProblem
+from service.wire import jsonio, safetensors
+from service.wire.safetensors import MEDIA
 
 
 class ORJSONRequest(Request):
@@ -65,21 +64,11 @@ def _refuse_nested_null(document: Any) -> None:
         raise HTTPProblem.of(problem)
 
 
-@lru_cache(maxsize=64)
-def _is_json(content_type: str) -> bool:
-    message = Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
-
-
 async def _require_json(request: Request, or_safetensors: bool = False) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None and not await request.body():
         return  # no body at all: validation reports what is missing
-    if content_type is None or not _is_json(content_type):
+    if content_type is None or not is_json(content_type):
         also = f", or {MEDIA} (a safetensors file)" if or_safetensors else ""
         raise PROBLEM_TYPES["unsupported-media-type"].error(
             f"Content-Type {content_type or '(none)'} is not JSON; send application/json{also}.",
@@ -129,7 +118,7 @@ class BodyFastRoute(ORJSONRoute):
     own path, so errors and their problem documents are exactly FastAPI's. The OpenAPI
     description is FastAPI's, from the same signature.
 
-    With `accepts_binary`, the body may also be a safetensors file (`service.binary`): the
+    With `accepts_binary`, the body may also be a safetensors file (`service.wire.safetensors`): the
     request it stands for takes the same path as a JSON one."""
 
     resolvers: ClassVar[Mapping[Callable[..., Any], Resolver]] = {}
@@ -166,7 +155,7 @@ class BodyFastRoute(ORJSONRoute):
                 return await fast_handler(ORJSONRequest(request.scope, request.receive))
 
         async def fast_handler(request: ORJSONRequest) -> Response:
-            if accepts_binary and _is_binary(request.headers.get("content-type")):
+            if accepts_binary and media_type(request.headers.get("content-type")) == MEDIA:
                 request = await _as_json_request(request)
             else:
                 await _require_json(request, or_safetensors=accepts_binary)
@@ -197,10 +186,6 @@ class BodyFastRoute(ORJSONRoute):
         return route_handler
 
 
-def _is_binary(content_type: str | None) -> bool:
-    return content_type is not None and content_type.split(";")[0].strip().lower() == binary.MEDIA
-
-
 BODY_MEDIA = "service.body_media"  # the scope key saying a JSON request came as safetensors
 
 
@@ -208,11 +193,11 @@ async def _as_json_request(request: Request) -> Request:
     """The request a safetensors body stands for, as FastAPI's path reads a JSON one: the
     document parsed already, the content type JSON; `scope[BODY_MEDIA]` keeps what came."""
     body = await request.body()
-    document = binary.document(body)
+    document = safetensors.document(body)
     _refuse_nested_null(document)  # as for a JSON body
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
-    scope[BODY_MEDIA] = binary.MEDIA
+    scope[BODY_MEDIA] = safetensors.MEDIA
     converted = ORJSONRequest(scope, request.receive)
     converted._body = body
     converted._json = document

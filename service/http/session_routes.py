@@ -9,7 +9,6 @@ from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from service.binary import MEDIA
 from service.deps import StoreDep, get_settings, get_store
 from service.http.sessions import JSON, Call
 from service.http.sessions import bearer as parse_bearer
@@ -19,6 +18,7 @@ from service.sessions import journal
 from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store import SessionRecord
+from service.wire.safetensors import MEDIA
 
 _bearer_scheme = HTTPBearer(
     auto_error=False,

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 
-from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.sessions.outcome import Outcome
 from service.store import (
@@ -40,6 +39,7 @@ from service.store import (
     verify_token,
 )
 from service.store.records import BUFFER, GRAD, PARAM
+from service.wire import jsonio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -177,7 +177,7 @@ class Call:
     method: str = "GET"
     path: str = ""
     body: bytes = b""
-    safetensors: bool = False  # the body is a safetensors file (service.binary), not JSON
+    safetensors: bool = False  # the body is a safetensors file (service.wire.safetensors), not JSON
     if_match: str | None = None
     key: str | None = None
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.program import GraphvizMissing, render_svg
-from service import examples, jsonio
+from service import examples
 from service.deps import settings_of
 from service.evaluation import Evaluation, compile_request, evaluate, execute, prepare, render
 from service.negotiation import negotiate
@@ -23,6 +23,7 @@ from service.programs import guard, limits_for
 from service.routing import BodyFastRoute
 from service.schemas import EvaluateCreate, EvaluatePublic
 from service.settings import Settings
+from service.wire import jsonio
 
 router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=BodyFastRoute)
 

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import jsonio
 from service.deps import SettingsDep
 from service.http.session_routes import READ, WRITE, CallDep, ParameterName
 from service.http.session_routes import mutate as _mutate
@@ -24,6 +23,7 @@ from service.schemas_sessions import (
 )
 from service.sessions import actions, examples
 from service.store import SessionRecord
+from service.wire import jsonio
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
 

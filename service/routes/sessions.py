@@ -4,13 +4,12 @@ headers, run it off the event loop, and document it."""
 
 import dataclasses
 from collections.abc import Callable, Coroutine
-from email.message import Message
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import jsonio, models
+from service import models
 from service.deps import SettingsDep, StoreDep
 from service.http.session_routes import (
     BINARY_BODY,
@@ -30,7 +29,7 @@ from service.http.sessions import (
     quota,
     unavailable,
 )
-from service.negotiation import negotiate
+from service.negotiation import OCTET_STREAM, media_type, negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
 from service.routing import ORJSONRoute
 from service.schemas_sessions import (
@@ -62,8 +61,9 @@ from service.store import (
     new_token,
 )
 from service.store import hash_token as hash_
+from service.wire import jsonio
 
-OCTET = "application/octet-stream"
+OCTET = OCTET_STREAM
 
 
 class SessionCreateRoute(ORJSONRoute):
@@ -73,7 +73,7 @@ class SessionCreateRoute(ORJSONRoute):
         json_handler = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            if _media(request.headers.get("content-type")) == OCTET:
+            if media_type(request.headers.get("content-type")) == OCTET:
                 return await _restore(request)
             return await json_handler(request)
 
@@ -81,14 +81,6 @@ class SessionCreateRoute(ORJSONRoute):
 
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=SessionRoute)
-
-
-def _media(content_type: str | None) -> str | None:
-    if content_type is None:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    return message.get_content_type()
 
 
 # -- the collection --------------------------------------------------------------------------
@@ -397,7 +389,7 @@ async def put_state_dict(
     optimizer state are kept. A file with missing, unexpected (when strict) or mis-shaped
     tensors is refused as a whole, listing them with torch's message. The body may be as
     large as AUTOGRAD_MAX_SESSION_BYTES."""
-    if _media(request.headers.get("content-type")) != OCTET:
+    if media_type(request.headers.get("content-type")) != OCTET:
         raise PROBLEM_TYPES["unsupported-media-type"].error(
             "PUT .../state_dict takes the safetensors file itself: "
             "`Content-Type: application/octet-stream`."

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from service import binary, jsonio
 from service.schemas_sessions import (
     SessionBackwardCreate,
     SessionForwardCreate,
@@ -31,6 +30,7 @@ from service.sessions import actions, model_calls
 from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store.records import Changes, SessionRecord, applied
+from service.wire import jsonio, safetensors
 
 Action = Callable[[SessionRecord, Any, Settings], Outcome]
 
@@ -63,19 +63,19 @@ def entry_name(version: int) -> str:
 _SAFETENSORS = b" safetensors"  # after the action: the body is a safetensors file
 
 
-def encode(action: str, body: bytes, safetensors: bool = False) -> bytes:
-    """`action[ safetensors]\n<the request body>`."""
+def encode(action: str, body: bytes, as_file: bool = False) -> bytes:
+    """`action[ safetensors]\n<the request body>`; `as_file`: the body is a safetensors file."""
     if action not in REPLAYABLE:
         raise ValueError(f"{action!r} cannot be journaled")
-    return action.encode() + (_SAFETENSORS if safetensors else b"") + b"\n" + body
+    return action.encode() + (_SAFETENSORS if as_file else b"") + b"\n" + body
 
 
 def decode(entry: bytes) -> tuple[str, BaseModel]:
     first, _, body = entry.partition(b"\n")
-    action, safetensors = first.removesuffix(_SAFETENSORS), first.endswith(_SAFETENSORS)
+    action, as_file = first.removesuffix(_SAFETENSORS), first.endswith(_SAFETENSORS)
     schema, _ = REPLAYABLE[action.decode()]
-    if safetensors:
-        document = binary.document(body)
+    if as_file:
+        document = safetensors.document(body)
     else:
         document = jsonio.loads(body) if body.strip() else None
     return action.decode(), schema() if document is None else schema.model_validate(document)

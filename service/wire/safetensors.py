@@ -1,5 +1,8 @@
-"""Request bodies as safetensors files (`application/octet-stream`): a request's tensors as
-raw bytes, the rest of it as JSON in the file's metadata.
+"""Safetensors files: the one reader and writer of the format in the service (`read`, `write`),
+and request bodies as such files (`document`, `encode`).
+
+A request body as a file (`application/octet-stream`) holds the request's tensors as raw
+bytes, the rest of it as JSON in the file's metadata.
 
 A batch in base64 JSON costs a third more bytes, a JSON parse of the text and a base64
 decode; a safetensors body costs a header parse. The file's `__metadata__["request"]` is
@@ -14,14 +17,15 @@ validation as a JSON body; its tensors reach `wire.decode_tensor` as numpy array
 import json
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load, save
 
-from service import jsonio
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.wire import jsonio
 
 MEDIA = "application/octet-stream"
 REQUEST_KEY = "request"
@@ -49,6 +53,29 @@ def header(data: bytes) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise malformed("not a safetensors file: its header is not a JSON object")
     return parsed
+
+
+def read(
+    data: bytes,
+    check: Callable[[dict[str, Any]], None] | None = None,
+    refused_as: str = "invalid-safetensors",
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(header, tensors by name) of a safetensors file. `check` sees the header before any
+    tensor's bytes are read, so that limits hold before memory is spent. A file whose tensors
+    cannot be read is a `refused_as` problem (a session's files: invalid-session)."""
+    parsed = header(data)
+    if check is not None:
+        check(parsed)
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise PROBLEM_TYPES[refused_as].at("", f"not a readable safetensors file: {exc}") from None
+    return parsed, tensors
+
+
+def write(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
+    """A safetensors file of C-contiguous `tensors`, with string `metadata`."""
+    return save(tensors, metadata=metadata)
 
 
 def _shown(name: str) -> str:
@@ -117,9 +144,8 @@ def _place(document: dict[str, Any], name: str, array: np.ndarray) -> None:
         container[key] = array
 
 
-def document(data: bytes) -> dict[str, Any]:
-    """The request a safetensors body stands for, its tensors as read-only numpy arrays."""
-    parsed = header(data)
+def _request(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The request the header's metadata holds, every tensor's dtype checked on the way."""
     metadata = parsed.get("__metadata__") or {}
     for name, info in parsed.items():
         dtype = info.get("dtype") if isinstance(info, dict) else info
@@ -136,10 +162,14 @@ def document(data: bytes) -> dict[str, Any]:
         raise malformed(f'the metadata\'s "request" is not JSON: {exc}') from None
     if not isinstance(request, dict):
         raise malformed('the metadata\'s "request" must be the JSON text of an object')
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError, TypeError) as exc:
-        raise malformed(f"not a readable safetensors file: {exc}") from None
+    return request
+
+
+def document(data: bytes) -> dict[str, Any]:
+    """The request a safetensors body stands for, its tensors as read-only numpy arrays."""
+    request: dict[str, Any] = {}
+    # the request is read (and refused) from the header before any tensor's bytes
+    _, tensors = read(data, lambda parsed: request.update(_request(parsed)))
     for name in sorted(tensors, key=_order):
         array = tensors[name]
         if array.dtype == np.bool_ and array.size and array.view(np.uint8).max() > 1:
@@ -151,7 +181,7 @@ def document(data: bytes) -> dict[str, Any]:
 
 def encode(request: dict[str, Any], tensors: dict[str, np.ndarray]) -> bytes:
     """A safetensors body: `request` (JSON without its tensors) and the tensors by pointer."""
-    return save(
+    return write(
         {name: np.ascontiguousarray(a) for name, a in tensors.items()},
         metadata={REQUEST_KEY: json.dumps(request)},
     )

@@ -9,8 +9,6 @@ Non-finite floats are the strings "NaN", "Infinity" and "-Infinity" in `data`, a
 754 bit patterns in `b64`. `encode_tensor` leaves writing them to `service.jsonio`.
 """
 
-import base64
-import binascii
 import math
 import warnings
 from collections.abc import Mapping
@@ -18,19 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
-from service.jsonio import NON_FINITE
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
+from service.wire import b64
+from service.wire.dtypes import DTYPES, NATIVE, wire_dtype
+from service.wire.jsonio import NON_FINITE
 
-# Wire byte order is little-endian whatever the host's.
-DTYPES: dict[str, np.dtype] = {
-    "float32": np.dtype("<f4"),
-    "float64": np.dtype("<f8"),
-    "int64": np.dtype("<i8"),
-    "bool": np.dtype("?"),
-}
-_NATIVE = {name: dtype.newbyteorder("=") for name, dtype in DTYPES.items()}
 _INFERRED = {"b": "bool", "i": "int64"}  # array kinds torch.tensor keeps; floats: float32
 NUMPY_MAX_NDIM = 64
 _DATA_KEYS = frozenset({"data", "shape", "dtype", "requires_grad"})
@@ -189,27 +180,10 @@ def _split(pointer: str) -> list[str]:
 
 
 def _from_b64(plan: _Plan) -> np.ndarray:
-    pointer = plan.payload_pointer
-    dtype = DTYPES[plan.dtype or ""]
-    nbytes = plan.count * dtype.itemsize
-    chars = 4 * math.ceil(nbytes / 3)
-    if len(plan.payload) != chars:  # checked on the text, before decoding anything
-        raise _invalid(
-            pointer,
-            f"b64 has {len(plan.payload)} characters; shape {list(plan.shape or ())} of "
-            f"{plan.dtype} is {nbytes} bytes, which is {chars} base64 characters",
-            expected_bytes=nbytes,
-        )
     try:
-        raw = base64.b64decode(plan.payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _invalid(pointer, f"invalid base64: {exc}") from None
-    if len(raw) != nbytes:
-        raise _invalid(pointer, f"b64 decodes to {len(raw)} bytes; {nbytes} needed")
-    if plan.dtype == "bool" and nbytes and np.frombuffer(raw, np.uint8).max() > 1:
-        raise _invalid(pointer, "bool bytes must be 0 or 1")
-    array = np.frombuffer(raw, dtype=dtype).reshape(plan.shape or ())
-    return array.astype(dtype.newbyteorder("="), copy=False)
+        return b64.decode(plan.payload, plan.dtype or "", plan.shape or (), plan.count)
+    except b64.Refused as exc:
+        raise _invalid(plan.payload_pointer, exc.detail, **exc.extensions) from None
 
 
 def _ragged(plan: _Plan) -> ProblemError:
@@ -283,7 +257,7 @@ def _from_data(plan: _Plan) -> np.ndarray:
             raise _invalid(plan.payload_pointer, f"non-finite values cannot be {target}")
         if target == "int64" and (np.abs(array) >= _INT64_BOUND).any():
             raise _invalid(plan.payload_pointer, "a value is outside the int64 range")
-    native = _NATIVE[target]
+    native = NATIVE[target]
     if array.dtype.kind == "f" and native.itemsize < array.dtype.itemsize:
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             # float64 -> float32 overflows to +-inf, as torch.tensor does.
@@ -345,18 +319,6 @@ def decode_tensors(
     return {name: _materialize(plan) for name, plan in plans.items()}
 
 
-def wire_dtype(dtype: np.dtype) -> str:
-    """The wire name an array of `dtype` is sent as; TypeError when none holds it exactly."""
-    kind, size = dtype.kind, dtype.itemsize
-    if kind == "b":
-        return "bool"
-    if kind == "i" or (kind == "u" and size < 8):
-        return "int64"
-    if kind == "f" and size <= 8:
-        return "float32" if size <= 4 else "float64"
-    raise TypeError(f"no wire dtype holds {dtype} exactly")
-
-
 def encode_tensor(array: Any, binary: bool = False, *, fragment: bool = False) -> dict[str, Any]:
     """The wire form of `array`: `{"data" | "b64", "shape", "dtype"}`.
 
@@ -369,9 +331,6 @@ def encode_tensor(array: Any, binary: bool = False, *, fragment: bool = False) -
     name = wire_dtype(array.dtype)
     shape = list(array.shape)
     if binary:
-        # b64encode reads the array's buffer directly: no intermediate bytes copy.
-        raw = base64.b64encode(np.ascontiguousarray(array, dtype=DTYPES[name]))
-        b64 = orjson.Fragment(b'"' + raw + b'"') if fragment else raw.decode("ascii")
-        return {"b64": b64, "shape": shape, "dtype": name}
-    native = array.astype(_NATIVE[name], order="C", copy=False)
+        return {"b64": b64.encode(array, name, fragment), "shape": shape, "dtype": name}
+    native = array.astype(NATIVE[name], order="C", copy=False)
     return {"data": native, "shape": shape, "dtype": name}
