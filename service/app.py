@@ -7,12 +7,12 @@ from fastapi import FastAPI
 
 from engine.program import set_cache_size as set_program_cache_size
 from service import __version__
-from service.body_limit import BodyLimitMiddleware
+from service.http.body_limit import BodyLimitMiddleware
+from service.http.observability import ServiceApp
+from service.http.openapi import install_openapi, operation_id
+from service.http.responses import ORJSONResponse
 from service.metrics import TimedStore
-from service.observability import ServiceApp
-from service.openapi import install_openapi, operation_id
 from service.problems.handlers import install_problem_handlers
-from service.responses import ORJSONResponse
 from service.routes import (
     derivatives,
     docs,

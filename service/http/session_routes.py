@@ -9,11 +9,11 @@ from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import StoreDep, get_settings, get_store
+from service.http.deps import StoreDep, get_settings, get_store
+from service.http.routing import BODY_MEDIA, BodyFastRoute, FastPathDeclined
 from service.http.sessions import JSON, Call
 from service.http.sessions import bearer as parse_bearer
 from service.problems import problem_responses
-from service.routing import BODY_MEDIA, BodyFastRoute, FastPathDeclined
 from service.sessions import journal
 from service.sessions.outcome import Outcome
 from service.settings import Settings

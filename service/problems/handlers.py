@@ -11,11 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import request_id
+from service.http import request_id
+from service.http.responses import ProblemResponse
 from service.problems.catalogue import PROBLEM_TYPES
 from service.problems.errors import ProblemError
 from service.problems.validation import validation_problem
-from service.responses import ProblemResponse
 
 # The name operators filter on for unexpected errors; it predates this module's.
 log = logging.getLogger("service.problems")

@@ -9,9 +9,10 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.program import GraphvizMissing, render_svg
 from service import examples
-from service.deps import settings_of
 from service.evaluation import Evaluation, compile_request, evaluate, execute, prepare, render
-from service.negotiation import negotiate
+from service.http.deps import settings_of
+from service.http.negotiation import negotiate
+from service.http.routing import BodyFastRoute
 from service.problems import (
     PROBLEM_TYPES,
     PROGRAM_422,
@@ -20,7 +21,6 @@ from service.problems import (
     problem_responses,
 )
 from service.programs import guard, limits_for
-from service.routing import BodyFastRoute
 from service.schemas import EvaluateCreate, EvaluatePublic
 from service.settings import Settings
 from service.wire import jsonio

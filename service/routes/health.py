@@ -9,9 +9,9 @@ import anyio
 from fastapi import APIRouter, Response
 
 from service import metrics
-from service.deps import SettingsDep, StoreDep
+from service.http.deps import SettingsDep, StoreDep
+from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.routing import ORJSONRoute
 from service.schemas import Liveness, Readiness
 from service.store import SessionStore, StoreUnavailable
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from service import models
-from service.deps import SettingsDep
+from service.http.deps import SettingsDep
+from service.http.routing import ORJSONRoute
 from service.problems import problem_responses
-from service.routing import ORJSONRoute
 from service.schemas_models import ModelList, ModelProgramPublic
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ORJSONRoute)

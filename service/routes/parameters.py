@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import SettingsDep
+from service.http.deps import SettingsDep
+from service.http.routing import ORJSONRoute
 from service.http.session_routes import READ, WRITE, CallDep, ParameterName
 from service.http.session_routes import mutate as _mutate
 from service.http.session_routes import ok as _ok
 from service.http.sessions import JSON, etag
 from service.problems import PROBLEM_TYPES
-from service.routing import ORJSONRoute
 from service.schemas_sessions import (
     NAME_PATTERN,
     ParameterChanged,

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import models
-from service.deps import SettingsDep, StoreDep
+from service.http.deps import SettingsDep, StoreDep
+from service.http.negotiation import OCTET_STREAM, media_type, negotiate
+from service.http.routing import ORJSONRoute
 from service.http.session_routes import (
     BINARY_BODY,
     READ,
@@ -29,9 +31,7 @@ from service.http.sessions import (
     quota,
     unavailable,
 )
-from service.negotiation import OCTET_STREAM, media_type, negotiate
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.routing import ORJSONRoute
 from service.schemas_sessions import (
     SessionBackwardCreate,
     SessionBackwardPublic,

@@ -1,6 +1,6 @@
 """The id of the request being served: taken from `X-Request-ID` when it is safe, else made.
 
-Set by `service.observability` for the whole request, so that the access log line, every
+Set by `service.http.observability` for the whole request, so that the access log line, every
 other log line and every problem document of one request carry the same id, and a client or
 the load balancer in front can quote it.
 """

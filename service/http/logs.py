@@ -2,7 +2,7 @@
 plain text, for uvicorn's own messages and the service's alike.
 
 Every line written while a request is served carries its `request_id`. The access log is
-the service's (`service.access`, written by `service.observability`): one line per request
+the service's (`service.access`, written by `service.http.observability`): one line per request
 with method, route template, status, duration and request id. Uvicorn's own access log is
 off, as it knows neither the route nor the id.
 """
@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from service import request_id
+from service.http import request_id
 from service.settings import Settings
 
 ACCESS_LOGGER = "service.access"

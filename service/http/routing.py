@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
-from service.negotiation import is_json, media_type
+from service.http.negotiation import is_json, media_type
 from service.problems import PROBLEM_TYPES, json_pointer
 from service.problems.handlers import HTTPProblem
 from service.wire import jsonio, safetensors

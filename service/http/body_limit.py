@@ -15,7 +15,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.negotiation import OCTET_STREAM, media_type
+from service.http.negotiation import OCTET_STREAM, media_type
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.problems.handlers import HTTPProblem, problem_response
 

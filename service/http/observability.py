@@ -10,8 +10,9 @@ import time
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics, request_id
-from service.logs import ACCESS_LOGGER
+from service import metrics
+from service.http import request_id
+from service.http.logs import ACCESS_LOGGER
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
