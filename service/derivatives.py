@@ -30,7 +30,7 @@ from service.programs import (
     limits_for,
     repeated_passes_problem,
 )
-from service.schemas import DerivativeCreate, GradcheckCreate
+from service.schemas.derivatives import DerivativeCreate, GradcheckCreate
 from service.settings import Settings
 from service.wire import encode_tensor
 

@@ -24,7 +24,7 @@ from service.programs import (
     repeated_passes_problem,
     tensors_only,
 )
-from service.schemas import BackwardCreate, EvaluateCreate
+from service.schemas.programs import BackwardCreate, EvaluateCreate
 from service.settings import Settings
 from service.wire import decode_tensor, encode_tensor, jsonio
 

@@ -21,7 +21,7 @@ from engine.models import mlp, resnet18, resnet34
 from engine.models.program import INPUT, ModelProgram, to_program
 from engine.program import Program, parse_nodes
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.schemas_models import MLPSpec, ResNetSpec
+from service.schemas.models import MLPSpec, ResNetSpec
 from service.settings import Settings
 
 _STRUCTURAL_EXCLUDED = ("seed", "dtype")

@@ -20,7 +20,7 @@ from engine import Tensor
 from engine.errors import ArgumentError, DTypeError, EngineError, GradError, ShapeError
 from engine.program import Limits, Program, ProgramError, parse_expr, parse_nodes
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
-from service.schemas import ProgramCreate
+from service.schemas.programs import ProgramCreate
 from service.settings import Settings
 from service.wire import decode_tensors
 

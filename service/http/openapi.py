@@ -8,7 +8,7 @@ from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
 from service.problems import problem_responses
-from service.schemas import Problem
+from service.schemas.problems import Problem
 
 
 def operation_id(route: APIRoute) -> str:

@@ -10,7 +10,7 @@ from service.http.deps import SettingsDep
 from service.http.responses import ORJSONResponse
 from service.http.routing import ORJSONRoute
 from service.problems import PROGRAM_422, PROGRAM_501, PROGRAM_503, problem_responses
-from service.schemas import (
+from service.schemas.derivatives import (
     GradcheckCreate,
     GradcheckPublic,
     HessianCreate,

@@ -21,7 +21,7 @@ from service.problems import (
     problem_responses,
 )
 from service.programs import guard, limits_for
-from service.schemas import EvaluateCreate, EvaluatePublic
+from service.schemas.programs import EvaluateCreate, EvaluatePublic
 from service.settings import Settings
 from service.wire import jsonio
 

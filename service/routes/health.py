@@ -12,7 +12,7 @@ from service import metrics
 from service.http.deps import SettingsDep, StoreDep
 from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.schemas import Liveness, Readiness
+from service.schemas.health import Liveness, Readiness
 from service.store import SessionStore, StoreUnavailable
 
 log = logging.getLogger(__name__)

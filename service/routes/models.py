@@ -9,7 +9,7 @@ from service import models
 from service.http.deps import SettingsDep
 from service.http.routing import ORJSONRoute
 from service.problems import problem_responses
-from service.schemas_models import ModelList, ModelProgramPublic
+from service.schemas.models import ModelList, ModelProgramPublic
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ORJSONRoute)
 

@@ -14,7 +14,7 @@ from engine.registry import FUNCTIONS, Function
 from service.http.responses import ORJSONResponse
 from service.http.routing import ORJSONRoute
 from service.problems import problem_responses
-from service.schemas import OpPublic
+from service.schemas.ops import OpPublic
 
 router = APIRouter(prefix="/v1", tags=["ops"], route_class=ORJSONRoute)
 

@@ -14,13 +14,8 @@ from service.http.session_routes import mutate as _mutate
 from service.http.session_routes import ok as _ok
 from service.http.sessions import JSON, etag
 from service.problems import PROBLEM_TYPES
-from service.schemas_sessions import (
-    NAME_PATTERN,
-    ParameterChanged,
-    ParameterPatch,
-    ParameterPublic,
-    ParameterWire,
-)
+from service.schemas.parameters import ParameterChanged, ParameterPatch, ParameterPublic
+from service.schemas.sessions import NAME_PATTERN, ParameterWire
 from service.sessions import actions, examples
 from service.store import SessionRecord
 from service.wire import jsonio

@@ -32,21 +32,23 @@ from service.http.sessions import (
     unavailable,
 )
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.schemas_sessions import (
+from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionBackwardPublic,
-    SessionCreate,
-    SessionCreated,
     SessionForwardCreate,
     SessionForwardPublic,
-    SessionPublic,
-    SessionStatePublic,
     SessionStepCreate,
     SessionStepPublic,
     SessionTrainCreate,
     SessionTrainPublic,
     SessionZeroGradCreate,
     SessionZeroGradPublic,
+)
+from service.schemas.sessions import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionStatePublic,
     StateDictLoaded,
 )
 from service.sessions import actions, examples, model_calls, state

@@ -12,8 +12,8 @@ from engine.optim import Optimizer
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, limits_for
-from service.schemas_sessions import (
-    ParameterPatch,
+from service.schemas.parameters import ParameterPatch
+from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionForwardCreate,
     SessionStepCreate,

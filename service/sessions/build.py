@@ -15,7 +15,7 @@ from service import models
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.problems.validation import validation_problem
 from service.programs import limits_for
-from service.schemas_sessions import InitSpec, SessionCreate
+from service.schemas.sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
 from service.sessions.model import REQUEST, Source, compile_source
 from service.settings import Settings

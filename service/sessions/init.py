@@ -13,7 +13,7 @@ import numpy as np
 from engine import Tensor
 from engine.errors import EngineError
 from engine.nn import init as nn_init
-from service.schemas_sessions import InitSpec
+from service.schemas.sessions import InitSpec
 
 
 class InitError(ValueError):

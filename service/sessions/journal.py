@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from service.schemas_sessions import (
+from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionForwardCreate,
     SessionStepCreate,

@@ -37,7 +37,7 @@ from engine.program import (
 from service import models
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs import guard, tensors_only
-from service.schemas import GraphNode
+from service.schemas.programs import GraphNode
 from service.store import SessionRecord
 from service.wire import decode_tensors
 

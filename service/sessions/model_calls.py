@@ -11,7 +11,7 @@ import numpy as np
 from service import models
 from service.problems import PROBLEM_TYPES
 from service.programs import limits_for
-from service.schemas_sessions import SessionForwardCreate
+from service.schemas.session_calls import SessionForwardCreate
 from service.sessions.actions import _encode
 from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
 from service.sessions.outcome import Outcome

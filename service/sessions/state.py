@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from service.schemas_sessions import SessionCreate
+from service.schemas.sessions import SessionCreate
 from service.sessions.build import assemble, invalid
 from service.settings import Settings
 from service.store import SessionRecord

@@ -13,7 +13,7 @@ from service.http.deps import SettingsDep
 from service.http.responses import ORJSONResponse
 from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_RESPONSES
-from service.schemas import TensorWire
+from service.schemas.tensors import TensorWire
 from service.settings import Settings
 from service.wire import decode_tensors, encode_tensor
 

@@ -1,6 +1,7 @@
-"""Pydantic schemas of the session resource (`/v1/sessions`): what requests send and answers
-hold. Tensors pass through unvalidated as in `service.schemas` (`TensorWire`); parameters may
-also be init specs, told apart by their `init` member and validated by the session code."""
+"""The session resource (`/v1/sessions`): what creating one sends, and what reading one
+answers. Tensors pass through unvalidated as in `service.schemas.tensors` (`TensorWire`);
+parameters may also be init specs, told apart by their `init` member and validated by the
+session code."""
 
 from typing import Annotated, Any, Literal
 
@@ -15,18 +16,10 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from service.schemas import (
-    MAX_LISTED,
-    GraphNode,
-    Listed,
-    TensorBinary,
-    TensorData,
-    TensorPublic,
-    TensorWire,
-    _drop_default,
-    _optional,
-)
-from service.schemas_models import ModelSpecWire
+from service.schemas.fields import Listed, drop_default, optional
+from service.schemas.models import ModelSpecWire
+from service.schemas.programs import GraphNode
+from service.schemas.tensors import TensorBinary, TensorData, TensorPublic, TensorWire
 
 MAX_NAMES = 10_000  # parameters, buffers or batch inputs of one request
 MAX_BATCHES = 1000  # batches of one `train` call
@@ -83,7 +76,7 @@ class InitSpec(BaseModel):
         lt=2**63,
         description="Seed of the random draw (numpy's PCG64), for reproducible values; "
         "without it the values differ every time.",
-        json_schema_extra=_drop_default,
+        json_schema_extra=drop_default,
     )
     requires_grad: bool = Field(True, description="Train it (false: frozen).")
     mean: float = Field(0.0, description="normal: the mean.")
@@ -151,22 +144,22 @@ class AdamWCreate(AdamCreate):
 OptimizerCreate = Annotated[SGDCreate | AdamCreate | AdamWCreate, Field(discriminator="type")]
 
 
-class _Program(BaseModel):
-    expr: str | SkipJsonSchema[None] = _optional(
+class ProgramFields(BaseModel):
+    expr: str | SkipJsonSchema[None] = optional(
         "The program as `name = expression` assignments (the language of `/v1/evaluate`). "
         "Exclusive with `nodes`."
     )
-    nodes: list[GraphNode] | SkipJsonSchema[None] = _optional(
+    nodes: list[GraphNode] | SkipJsonSchema[None] = optional(
         "The program as a flat list of operations; needs `outputs`. Exclusive with `expr`."
     )
     outputs: Listed[str] | SkipJsonSchema[None] = Field(
         None,
         description="With `nodes`: the ids of the output nodes.",
-        json_schema_extra=_drop_default,
+        json_schema_extra=drop_default,
     )
 
     @model_validator(mode="after")
-    def _one_form(self) -> "_Program":
+    def _one_form(self) -> "ProgramFields":
         if self.expr is not None and self.nodes is not None:
             raise ValueError('give the program either as "expr" text or as "nodes", not both')
         if self.nodes is not None and not self.outputs:
@@ -174,7 +167,7 @@ class _Program(BaseModel):
         return self
 
 
-class SessionCreate(_Program):
+class SessionCreate(ProgramFields):
     """A model (its parameters and program), a loss and an optimizer, kept on the server.
 
     The body of `GET /v1/sessions/{id}/state` as JSON is one of these too (with `grads`,
@@ -182,7 +175,7 @@ class SessionCreate(_Program):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: ModelSpecWire | SkipJsonSchema[None] = _optional(
+    model: ModelSpecWire | SkipJsonSchema[None] = optional(
         'A template of `GET /v1/models` built on the server, e.g. `{"name": "resnet18", '
         '"num_classes": 1000, "seed": 0}`: its parameters and buffers under their '
         "state_dict names, and its program (reads `input`, defines `output`; `GET "
@@ -212,7 +205,7 @@ class SessionCreate(_Program):
         None,
         description="The output of the program that `backward` and `train` minimise: a "
         "scalar. Requests may name another, or add it with their own program.",
-        json_schema_extra=_drop_default,
+        json_schema_extra=drop_default,
     )
     grads: dict[Name, TensorWire] = Field(
         default_factory=dict,
@@ -228,142 +221,6 @@ class SessionCreate(_Program):
     step_count: NonNegativeInt = Field(0, description="Restore: optimizer steps taken.")
 
 
-class _Batch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: dict[Name, TensorWire] = Field(
-        default_factory=dict,
-        max_length=MAX_NAMES,
-        description="The batch: the program's names that are neither parameters nor buffers "
-        "(`x`, `y`...).",
-    )
-
-
-Mode = Literal["train", "eval"]
-
-
-class _Run(_Batch, _Program):
-    """A batch, and optionally this request's own program."""
-
-    mode: Mode = Field(
-        "train",
-        description="For a model session: `model.train()` (batch norm normalises with the "
-        "batch's statistics and updates the running ones, stored with the session; dropout "
-        "on) or `model.eval()` (the running statistics; nothing stored).",
-    )
-
-    expr: str | SkipJsonSchema[None] = _optional(
-        "This request's program: extends the session's (it runs after it and may use its "
-        "outputs, the parameters and the buffers by name) or, with `program: replace`, runs "
-        "instead of it. Exclusive with `nodes`."
-    )
-    program: Literal["extend", "replace"] = Field(
-        "extend",
-        description="How this request's `expr`/`nodes` relate to the session's program.",
-    )
-    binary: bool = Field(False, description="Answer every tensor in the base64 form.")
-
-
-class SessionForwardCreate(_Run):
-    """Run the program on a batch without recording gradients (torch.no_grad)."""
-
-    mode: Mode = Field(
-        "eval",
-        description="For a model session: `eval` (the default here: inference, nothing "
-        "changes) or `train`, which as `model.train()` under no_grad uses the batch's "
-        "statistics and updates the running ones (a new version of the session).",
-    )
-
-    outputs: Listed[str] | SkipJsonSchema[None] = Field(
-        None,
-        description="The values to answer; by default every output. With `nodes`, also the "
-        "ids of this request's output nodes.",
-        json_schema_extra=_drop_default,
-    )
-
-
-class SessionBackwardCreate(_Run):
-    """Forward, then `loss.backward()`: gradients add up in the stored `.grad`."""
-
-    outputs: list[str] = Field(
-        default_factory=list,
-        max_length=MAX_LISTED,
-        description="Values to answer besides the loss. With `nodes`, also the ids of this "
-        "request's output nodes.",
-    )
-    loss: str | SkipJsonSchema[None] = _optional("The output to minimise instead of the session's.")
-    include: list[Literal["grads"]] = Field(
-        default_factory=list,
-        description='`["grads"]` answers every accumulated gradient in full, not just norms.',
-    )
-
-
-class SessionStepCreate(BaseModel):
-    """`optimizer.step()` on the accumulated gradients."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dry_run: bool = Field(
-        False, description="Answer the update Δθ of each parameter without applying it."
-    )
-    binary: bool = Field(False, description="Answer tensors in the base64 form.")
-
-
-class SessionZeroGradCreate(BaseModel):
-    """`optimizer.zero_grad(set_to_none)`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    set_to_none: bool = Field(
-        True, description="Drop the gradients (torch's default) instead of zeroing them."
-    )
-
-
-class SessionBatch(_Batch):
-    """One batch of a `train` call."""
-
-
-class SessionTrainCreate(SessionBackwardCreate):
-    """zero_grad, forward, backward and step: once on `inputs`, or once per batch in order."""
-
-    batches: list[SessionBatch] | SkipJsonSchema[None] = Field(
-        None,
-        min_length=1,
-        max_length=MAX_BATCHES,
-        description="Several batches: one full iteration on each, in order, committed "
-        "together. Exclusive with `inputs`.",
-        json_schema_extra=_drop_default,
-    )
-    include: list[Literal["grad_norms", "grads"]] = Field(  # type: ignore[assignment]
-        default_factory=list,
-        description='`"grad_norms"` answers the last batch\'s gradient norms (one more pass '
-        'over every gradient: 2 ms a step for ResNet-18), `"grads"` the gradients in full.',
-    )
-
-    @model_validator(mode="after")
-    def _inputs_or_batches(self) -> "SessionTrainCreate":
-        if self.batches is not None and self.inputs:
-            raise ValueError('give the batch as "inputs" or several as "batches", not both')
-        return self
-
-
-class ParameterPatch(BaseModel):
-    """Freeze or unfreeze a parameter, or write new values into it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requires_grad: bool | SkipJsonSchema[None] = _optional(
-        "false freezes the parameter (backward leaves its `.grad` alone, step skips it)."
-    )
-    value: TensorWire | SkipJsonSchema[None] = _optional(
-        "New values, as `with torch.no_grad(): p.copy_(value)`: the same shape and dtype; "
-        "the gradient and optimizer state are kept."
-    )
-
-
-# -- answers -----------------------------------------------------------------------------------
-
-
 class ArrayInfoPublic(BaseModel):
     shape: list[NonNegativeInt]
     dtype: str
@@ -376,16 +233,16 @@ class ParameterInfo(ArrayInfoPublic):
 
 
 class ProgramPublic(BaseModel):
-    model: dict[str, Any] | SkipJsonSchema[None] = _optional(
+    model: dict[str, Any] | SkipJsonSchema[None] = optional(
         "The model template and its options; `GET /v1/models/{name}` (or `?include=program` "
         "here) shows its nodes."
     )
-    model_program: dict[str, Any] | SkipJsonSchema[None] = _optional(
+    model_program: dict[str, Any] | SkipJsonSchema[None] = optional(
         "With `?include=program`: the model's program in training mode (nodes, outputs)."
     )
-    expr: str | SkipJsonSchema[None] = _optional("The program text.")
-    nodes: list[GraphNode] | SkipJsonSchema[None] = _optional("The program's nodes.")
-    outputs: list[str] | SkipJsonSchema[None] = _optional("With `nodes`: the output nodes.")
+    expr: str | SkipJsonSchema[None] = optional("The program text.")
+    nodes: list[GraphNode] | SkipJsonSchema[None] = optional("The program's nodes.")
+    outputs: list[str] | SkipJsonSchema[None] = optional("With `nodes`: the output nodes.")
 
 
 class SessionPublic(BaseModel):
@@ -413,72 +270,6 @@ class SessionCreated(SessionPublic):
     )
 
 
-class ParameterChanged(ArrayInfoPublic):
-    """A parameter after PUT or PATCH."""
-
-    name: str
-    requires_grad: bool
-    version: int = Field(description="The session's new version (also the ETag).")
-
-
-class ParameterPublic(ParameterChanged):
-    """One parameter's values, and on request its gradient and optimizer state."""
-
-    value: TensorPublic
-    grad: TensorPublic | None | SkipJsonSchema[None] = _optional(
-        "With `include=grad`: `.grad`, null when there is none."
-    )
-    optimizer_state: dict[str, TensorPublic] | SkipJsonSchema[None] = _optional(
-        "With `include=optimizer_state`: the optimizer's buffers for it, in torch's names."
-    )
-
-
-class SessionForwardPublic(BaseModel):
-    version: int
-    outputs: dict[str, TensorPublic]
-
-
-class SessionBackwardPublic(BaseModel):
-    version: int
-    loss: float
-    outputs: dict[str, TensorPublic]
-    grad_norms: dict[str, float] = Field(
-        description="L2 norm of each accumulated gradient, by parameter."
-    )
-    grads: dict[str, TensorPublic] | SkipJsonSchema[None] = _optional(
-        'With `include: ["grads"]`: the accumulated gradients.'
-    )
-
-
-class SessionStepPublic(BaseModel):
-    version: int
-    step_count: int
-    dry_run: bool
-    updated: list[str] = Field(description="Parameters that had a gradient, so moved.")
-    update_norms: dict[str, float] = Field(description="L2 norm of each Δθ.")
-    delta: dict[str, TensorPublic] | SkipJsonSchema[None] = _optional(
-        "With `dry_run`: Δθ, the update step would apply."
-    )
-
-
-class SessionZeroGradPublic(BaseModel):
-    version: int
-
-
-class SessionTrainPublic(BaseModel):
-    version: int
-    step_count: int
-    losses: list[float] = Field(description="The loss of each batch, before its step.")
-    loss: float = Field(description="The last batch's loss.")
-    outputs: dict[str, TensorPublic] = Field(description="The last batch's outputs asked for.")
-    grad_norms: dict[str, float] | SkipJsonSchema[None] = _optional(
-        'With `include: ["grad_norms"]`: the last batch\'s gradient norms.'
-    )
-    grads: dict[str, TensorPublic] | SkipJsonSchema[None] = _optional(
-        'With `include: ["grads"]`: the last batch\'s gradients.'
-    )
-
-
 class SessionStatePublic(BaseModel):
     """The JSON form of a session's state: a `SessionCreate` that restores it."""
 
@@ -488,11 +279,11 @@ class SessionStatePublic(BaseModel):
     optimizer_state: dict[str, dict[str, TensorPublic]]
     optimizer: dict[str, Any]
     step_count: int
-    model: dict[str, Any] | SkipJsonSchema[None] = _optional("The model template, options.")
-    expr: str | SkipJsonSchema[None] = _optional("The program text.")
-    nodes: list[GraphNode] | SkipJsonSchema[None] = _optional("The program's nodes.")
-    outputs: list[str] | SkipJsonSchema[None] = _optional("With `nodes`: the output nodes.")
-    loss: str | SkipJsonSchema[None] = _optional("The session's loss output.")
+    model: dict[str, Any] | SkipJsonSchema[None] = optional("The model template, options.")
+    expr: str | SkipJsonSchema[None] = optional("The program text.")
+    nodes: list[GraphNode] | SkipJsonSchema[None] = optional("The program's nodes.")
+    outputs: list[str] | SkipJsonSchema[None] = optional("With `nodes`: the output nodes.")
+    loss: str | SkipJsonSchema[None] = optional("The session's loss output.")
 
 
 class StateDictLoaded(BaseModel):

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from pydantic.json_schema import SkipJsonSchema
 
-from service.schemas import GraphNode, _drop_default
+from service.schemas.fields import drop_default
+from service.schemas.programs import GraphNode
 
 MAX_LAYERS = 64  # most widths an MLP spec may list
 
@@ -24,7 +25,7 @@ class _Spec(BaseModel):
         description="Seed of the random initialisation (numpy's PCG64 behind the engine's "
         "torch.nn.init): the same seed builds the same weights. Without it they differ "
         "every time.",
-        json_schema_extra=_drop_default,
+        json_schema_extra=drop_default,
     )
     dtype: Dtype = Field("float32", description="Parameters' and buffers' element type.")
 
