@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from service.examples import sessions as examples
 from service.http.deps import SettingsDep
 from service.http.routing import ORJSONRoute
 from service.http.session_routes import READ, WRITE, CallDep, ParameterName
@@ -16,7 +17,7 @@ from service.http.sessions import JSON, etag
 from service.problems import PROBLEM_TYPES
 from service.schemas.parameters import ParameterChanged, ParameterPatch, ParameterPublic
 from service.schemas.sessions import NAME_PATTERN, ParameterWire
-from service.sessions import actions, examples
+from service.sessions import actions
 from service.store import SessionRecord
 from service.wire import jsonio
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import models
+from service.examples import sessions as examples
 from service.http.deps import SettingsDep, StoreDep
 from service.http.negotiation import OCTET_STREAM, media_type, negotiate
 from service.http.routing import ORJSONRoute
@@ -32,6 +32,7 @@ from service.http.sessions import (
     unavailable,
 )
 from service.problems import PROBLEM_TYPES, problem_responses
+from service.programs import models
 from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionBackwardPublic,
@@ -51,7 +52,7 @@ from service.schemas.sessions import (
     SessionStatePublic,
     StateDictLoaded,
 )
-from service.sessions import actions, examples, model_calls, state
+from service.sessions import actions, model_calls, state
 from service.sessions.build import record_from
 from service.settings import Settings
 from service.store import (

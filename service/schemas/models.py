@@ -75,7 +75,7 @@ ModelSpecWire = Annotated[
     Any,
     PlainValidator(lambda value: value, json_schema_input_type=ModelSpec),
 ]
-"""A model spec, validated by `service.models.parse_spec` (so an unknown name is its own
+"""A model spec, validated by `service.programs.models.parse_spec` (so an unknown name is its own
 problem, listing the templates, rather than a union's validation error)."""
 
 

@@ -11,7 +11,7 @@ from engine import Tensor
 from engine.optim import Optimizer
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import guard, limits_for
+from service.programs.requests import guard, limits_for
 from service.schemas.parameters import ParameterPatch
 from service.schemas.session_calls import (
     SessionBackwardCreate,

@@ -11,10 +11,10 @@ import numpy as np
 from pydantic import ValidationError
 
 from engine.models.program import INPUT, OUTPUT
-from service import models
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.problems.validation import validation_problem
-from service.programs import limits_for
+from service.programs import models
+from service.programs.requests import limits_for
 from service.schemas.sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
 from service.sessions.model import REQUEST, Source, compile_source

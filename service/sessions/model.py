@@ -34,9 +34,9 @@ from engine.program import (
     run,
     spec_of,
 )
-from service import models
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import guard, tensors_only
+from service.programs import models
+from service.programs.requests import guard, tensors_only
 from service.schemas.programs import GraphNode
 from service.store import SessionRecord
 from service.wire import decode_tensors
@@ -46,8 +46,8 @@ SESSION, REQUEST, MODEL = "session", "request", "model"
 
 @dataclass(frozen=True)
 class Source:
-    """A program as its author wrote it: what `service.programs.guard` needs to point at the
-    failing part (`expr`, `nodes`), and whose it is."""
+    """A program as its author wrote it: what `service.programs.requests.guard` needs to point
+    at the failing part (`expr`, `nodes`), and whose it is."""
 
     expr: str | None
     nodes: list[GraphNode] | None
@@ -88,7 +88,7 @@ class Source:
 
 @contextmanager
 def program_guard(source: Source, limits: Limits) -> Iterator[None]:
-    """`service.programs.guard`, and for the session's own program a pointer into the
+    """`service.programs.requests.guard`, and for the session's own program a pointer into the
     session's `program` (as GET /v1/sessions/{id} shows it) instead of into the request."""
     try:
         with guard(source, limits):  # type: ignore[arg-type]

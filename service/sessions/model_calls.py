@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from service import models
 from service.problems import PROBLEM_TYPES
-from service.programs import limits_for
+from service.programs import models
+from service.programs.requests import limits_for
 from service.schemas.session_calls import SessionForwardCreate
 from service.sessions.actions import _encode
 from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected

@@ -6,7 +6,7 @@ vectorised numpy call. Decoded arrays are read-only: they are the client's value
 engine that mutated one would corrupt an input it might read again.
 
 Non-finite floats are the strings "NaN", "Infinity" and "-Infinity" in `data`, and plain IEEE
-754 bit patterns in `b64`. `encode_tensor` leaves writing them to `service.jsonio`.
+754 bit patterns in `b64`. `encode_tensor` leaves writing them to `service.wire.jsonio`.
 """
 
 import math
@@ -90,7 +90,7 @@ def _nested_shape(data: Any, pointer: str, max_ndim: int) -> tuple[int, ...]:
 def _array_plan(
     array: np.ndarray, pointer: str, payload_pointer: str, max_ndim: int, requires_grad: bool
 ) -> _Plan:
-    """A tensor that came as raw bytes (service.binary): its own shape and dtype."""
+    """A tensor that came as raw bytes (service.wire.safetensors): its own shape and dtype."""
     if array.ndim > max_ndim:
         raise _invalid(payload_pointer, f"shape has {array.ndim} dimensions; at most {max_ndim}")
     shape, dtype = array.shape, wire_dtype(array.dtype)
@@ -322,7 +322,7 @@ def decode_tensors(
 def encode_tensor(array: Any, binary: bool = False, *, fragment: bool = False) -> dict[str, Any]:
     """The wire form of `array`: `{"data" | "b64", "shape", "dtype"}`.
 
-    `data` holds the numpy array itself: render with `service.jsonio.dumps` (or return in an
+    `data` holds the numpy array itself: render with `service.wire.jsonio.dumps` (or return in an
     `ORJSONResponse`), which formats it in C and writes non-finite values as strings.
     With `fragment`, `b64` is the quoted base64 text as an `orjson.Fragment`, which orjson
     copies into the document as it is instead of scanning megabytes of text for escapes.

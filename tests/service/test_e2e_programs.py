@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from service import examples
+from service.examples import programs as examples
 from service.wire import decode_tensor, encode_tensor, jsonio
 
 from .conftest import free_port, run_server

@@ -15,7 +15,7 @@ from engine import Tensor
 from engine.program import Checked, Limits, Program, check, describe, run
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import (
+from service.programs.requests import (
     EQN_OVERHEAD_FLOPS,
     compile_program,
     decode_inputs,

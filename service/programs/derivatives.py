@@ -22,7 +22,7 @@ from engine.autograd.gradcheck import analytical_jacobians, numerical_jacobians
 from engine.program import Limits, Program, TensorSpec, check, run
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import (
+from service.programs.requests import (
     EQN_OVERHEAD_FLOPS,
     compile_program,
     decode_inputs,
