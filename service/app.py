@@ -23,6 +23,8 @@ from service.routes import (
     parameters,
     problems,
     sessions,
+    state_dict,
+    training,
 )
 from service.sessions.live import LiveStore
 from service.settings import Settings
@@ -112,10 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a state file to restore or load is at most a session's size (plus its header)
         max_upload_bytes=settings.max_session_bytes + (1 << 20),
     )
-    for module in (
+    for module in (  # in this order: the OpenAPI document lists the paths so
         evaluate,
         derivatives,
         sessions,
+        training,
+        state_dict,
         parameters,
         models,
         ops,

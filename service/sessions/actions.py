@@ -22,19 +22,9 @@ from service.schemas.session_calls import (
 )
 from service.sessions import optim
 from service.sessions.build import decode_parameter, invalid
-from service.sessions.model import (
-    REQUEST,
-    Model,
-    Source,
-    backward,
-    check_outputs,
-    evaluate,
-    norm,
-    programs_for,
-    pruned,
-    selected,
-)
+from service.sessions.model import Model, backward, check_outputs, evaluate, norm, selected
 from service.sessions.outcome import Outcome
+from service.sessions.programs import REQUEST, Source, programs_for, pruned
 from service.settings import Settings
 from service.store import Changes, SessionRecord
 from service.wire import decode_tensor, encode_tensor

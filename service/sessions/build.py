@@ -17,7 +17,7 @@ from service.programs import models
 from service.programs.requests import limits_for
 from service.schemas.sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
-from service.sessions.model import REQUEST, Source, compile_source
+from service.sessions.programs import REQUEST, Source, compile_source
 from service.settings import Settings
 from service.store import SessionRecord, hash_token, new_session_id, new_token
 from service.wire import decode_tensor, decode_tensors

@@ -13,8 +13,9 @@ from service.programs import models
 from service.programs.requests import limits_for
 from service.schemas.session_calls import SessionForwardCreate
 from service.sessions.actions import _encode
-from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
+from service.sessions.model import Model, check_outputs, evaluate, selected
 from service.sessions.outcome import Outcome
+from service.sessions.programs import programs_for, pruned
 from service.sessions.state import check_sizes
 from service.settings import Settings
 from service.store import Changes, SessionRecord
