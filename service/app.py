@@ -10,9 +10,9 @@ from service import __version__
 from service.http.body_limit import BodyLimitMiddleware
 from service.http.observability import ServiceApp
 from service.http.openapi import install_openapi, operation_id
+from service.http.problems import install_problem_handlers
 from service.http.responses import ORJSONResponse
 from service.metrics import TimedStore
-from service.problems.handlers import install_problem_handlers
 from service.routes import (
     derivatives,
     docs,

@@ -16,8 +16,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.negotiation import OCTET_STREAM, media_type
+from service.http.problems import HTTPProblem, problem_response
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.problems.handlers import HTTPProblem, problem_response
 
 
 def _too_large(size: int, limit: int, declared: bool, name: str) -> ProblemError:

@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
 from service.http.negotiation import is_json, media_type
+from service.http.problems import HTTPProblem
 from service.problems import PROBLEM_TYPES, json_pointer
-from service.problems.handlers import HTTPProblem
 from service.wire import jsonio, safetensors
 from service.wire.safetensors import MEDIA
 

@@ -1,6 +1,6 @@
 """RFC 9457 problem details, the one shape of every non-2xx answer: the catalogue of kinds and
 the exception the domain raises (plain Python, no HTTP), how routes document them; the FastAPI
-handlers that answer with them live apart, in `handlers`."""
+handlers that answer with them live apart, in `service.http.problems`."""
 
 from service.problems.catalogue import PROBLEM_TYPES, ProblemType
 from service.problems.errors import ProblemError, json_pointer

@@ -1,6 +1,6 @@
 """The problem a request is refused with, as an exception the domain raises without knowing
 HTTP: plain Python, so the session domain and the wire formats can raise it while the HTTP
-layer (`service.problems.handlers`) alone turns it into an RFC 9457 answer."""
+layer (`service.http.problems`) alone turns it into an RFC 9457 answer."""
 
 from collections.abc import Iterable, Mapping
 from typing import Any

@@ -1,6 +1,7 @@
-"""The FastAPI side of problems: the handlers that answer every refusal, validation error and
-plain HTTP error (404, 405, 500) with an RFC 9457 document. Plain HTTP errors use
-"about:blank" with the status phrase as title, as the RFC asks."""
+"""The FastAPI side of problems (`service.problems` holds the catalogue and the exception):
+the handlers that answer every refusal, validation error and plain HTTP error (404, 405, 500)
+with an RFC 9457 document. Plain HTTP errors use "about:blank" with the status phrase as
+title, as the RFC asks."""
 
 import logging
 from collections.abc import Mapping
