@@ -4,9 +4,10 @@ content negotiation (which of the media types an operation offers `Accept` prefe
 from functools import lru_cache
 
 from service.problems import PROBLEM_TYPES
+from service.wire.safetensors import MEDIA
 
 JSON = "application/json"
-OCTET_STREAM = "application/octet-stream"  # a safetensors file (service.wire.safetensors)
+OCTET_STREAM = MEDIA  # a safetensors file
 
 
 @lru_cache(maxsize=64)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 
+from service.http.negotiation import JSON
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.sessions.outcome import Outcome
 from service.store import (
@@ -46,7 +47,6 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 8  # recomputations of a call without If-Match that keeps losing races
 TOUCH_SECONDS = 1.0  # reads mark a session used at most this often (each mark is a write)
-JSON = "application/json"
 REPLAYED = "Idempotent-Replayed"
 _BEARER = re.compile(r"Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*", re.IGNORECASE)
 _UNUSED_HASH = hash_token("no session has this token")
