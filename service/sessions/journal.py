@@ -63,11 +63,11 @@ def entry_name(version: int) -> str:
 _SAFETENSORS = b" safetensors"  # after the action: the body is a safetensors file
 
 
-def encode(action: str, body: bytes, as_file: bool = False) -> bytes:
-    """`action[ safetensors]\n<the request body>`; `as_file`: the body is a safetensors file."""
+def encode(action: str, body: bytes, safetensors: bool = False) -> bytes:
+    """`action[ safetensors]\n<the request body>`."""
     if action not in REPLAYABLE:
         raise ValueError(f"{action!r} cannot be journaled")
-    return action.encode() + (_SAFETENSORS if as_file else b"") + b"\n" + body
+    return action.encode() + (_SAFETENSORS if safetensors else b"") + b"\n" + body
 
 
 def decode(entry: bytes) -> tuple[str, BaseModel]:
