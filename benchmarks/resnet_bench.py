@@ -225,7 +225,8 @@ def breakdown(batch: int, samples: int) -> dict[str, float]:
     """The session layer alone (no HTTP, no store) and the SQLite store's read and commits."""
     import numpy as np
 
-    from service.schemas_sessions import SessionCreate, SessionTrainCreate
+    from service.schemas.session_calls import SessionTrainCreate
+    from service.schemas.sessions import SessionCreate
     from service.sessions import actions
     from service.sessions.build import record_from
     from service.sessions.journal import entry_name

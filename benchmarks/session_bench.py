@@ -3,7 +3,7 @@
 The MLP 784-256-256-10 (ReLU, cross_entropy), batch 64, SGD(lr=0.01, momentum=0.9):
 
   http    POST /v1/sessions/{id}/train with the batch as a safetensors body (raw bytes;
-          service/binary.py), then as base64 tensors in JSON, to a real
+          service/wire/safetensors.py), then as base64 tensors in JSON, to a real
           `python -m service serve` (SQLite store, or Redis with --redis), from a keep-alive
           http.client connection; the request body is encoded once, so the client's own work
           is not counted
@@ -66,9 +66,9 @@ def _median_ms(step, steps: int, warmup: int = 5) -> float:
 
 def _train_body(safetensors: bool = True) -> tuple[bytes, str]:
     """The train request and its content type: the batch as a safetensors file (raw bytes,
-    service.binary), or as base64 tensors in JSON."""
-    from service import binary, jsonio
-    from service.wire import encode_tensor
+    service.wire.safetensors), or as base64 tensors in JSON."""
+    from service.wire import encode_tensor, jsonio
+    from service.wire import safetensors as binary
 
     _, x, y = _data()
     if safetensors:
@@ -137,10 +137,10 @@ def session_step(steps: int) -> float:
     """The server's work for one train call minus HTTP and the store: the safetensors body
     read, the session's tensors made engine leaves, the program checked and run, the
     optimizer rebuilt from its state, and the changes gathered."""
-    from service import binary
-    from service.schemas_sessions import SessionTrainCreate
+    from service.schemas.session_calls import SessionTrainCreate
     from service.sessions import actions
     from service.settings import Settings
+    from service.wire import safetensors as binary
 
     params, _, _ = _data()
     record = _record(params)
@@ -273,8 +273,7 @@ def http_step(
 
     import httpx
 
-    from service import jsonio
-    from service.wire import encode_tensor
+    from service.wire import encode_tensor, jsonio
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRAD_")}

@@ -7,12 +7,12 @@ from fastapi import FastAPI
 
 from engine.program import set_cache_size as set_program_cache_size
 from service import __version__
-from service.body_limit import BodyLimitMiddleware
+from service.http.body_limit import BodyLimitMiddleware
+from service.http.observability import ServiceApp
+from service.http.openapi import install_openapi, operation_id
+from service.http.problems import install_problem_handlers
+from service.http.responses import ORJSONResponse
 from service.metrics import TimedStore
-from service.observability import ServiceApp
-from service.openapi import install_openapi, operation_id
-from service.problems import install_problem_handlers
-from service.responses import ORJSONResponse
 from service.routes import (
     derivatives,
     docs,
@@ -23,10 +23,12 @@ from service.routes import (
     parameters,
     problems,
     sessions,
+    state_dict,
+    training,
 )
 from service.sessions.live import LiveStore
 from service.settings import Settings
-from service.store import make_store
+from service.store.factory import make_store
 
 DESCRIPTION = """\
 Evaluate PyTorch-style autograd graphs: send an expression and its input tensors, get back
@@ -112,10 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a state file to restore or load is at most a session's size (plus its header)
         max_upload_bytes=settings.max_session_bytes + (1 << 20),
     )
-    for module in (
+    for module in (  # in this order: the OpenAPI document lists the paths so
         evaluate,
         derivatives,
         sessions,
+        training,
+        state_dict,
         parameters,
         models,
         ops,

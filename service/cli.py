@@ -12,7 +12,8 @@ from pathlib import Path
 
 import uvicorn
 
-from service import logs, metrics
+from service import metrics
+from service.http import logs
 from service.settings import Settings
 
 FACTORY = "service.app:create_app"
@@ -59,7 +60,7 @@ def _metrics_dir(workers: int) -> Iterator[None]:
 
 def _openapi(args: argparse.Namespace, settings: Settings) -> int:
     from service.app import create_app
-    from service.openapi import render_openapi
+    from service.http.openapi import render_openapi
 
     text = render_openapi(create_app(settings).openapi())
     if str(args.output) == "-":

@@ -146,6 +146,12 @@ class TimedStore:
 
         return timed
 
+    def lock(self, session_id: str) -> Any:
+        return self.inner.lock(session_id)
+
+    def forget(self, session_id: str) -> None:
+        self.inner.forget(session_id)
+
     @property
     def limits(self) -> Any:
         return self.inner.limits

@@ -5,12 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from service import derivatives, examples
-from service.deps import SettingsDep
+from service.examples import programs as examples
+from service.http.deps import SettingsDep
+from service.http.responses import ORJSONResponse
+from service.http.routing import ORJSONRoute
 from service.problems import PROGRAM_422, PROGRAM_501, PROGRAM_503, problem_responses
-from service.responses import ORJSONResponse
-from service.routing import ORJSONRoute
-from service.schemas import (
+from service.programs import derivatives
+from service.schemas.derivatives import (
     GradcheckCreate,
     GradcheckPublic,
     HessianCreate,

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Body, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.program import GraphvizMissing, render_svg
-from service import examples, jsonio
-from service.deps import settings_of
-from service.evaluation import Evaluation, compile_request, evaluate, execute, prepare, render
-from service.negotiation import negotiate
+from service.examples import programs as examples
+from service.http.deps import settings_of
+from service.http.negotiation import negotiate
+from service.http.routing import BodyFastRoute
 from service.problems import (
     PROBLEM_TYPES,
     PROGRAM_422,
@@ -19,10 +19,18 @@ from service.problems import (
     PROGRAM_503,
     problem_responses,
 )
-from service.programs import guard, limits_for
-from service.routing import BodyFastRoute
-from service.schemas import EvaluateCreate, EvaluatePublic
+from service.programs.evaluate import (
+    Evaluation,
+    compile_request,
+    evaluate,
+    execute,
+    prepare,
+    render,
+)
+from service.programs.requests import guard, limits_for
+from service.schemas.programs import EvaluateCreate, EvaluatePublic
 from service.settings import Settings
+from service.wire import jsonio
 
 router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=BodyFastRoute)
 

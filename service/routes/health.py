@@ -9,11 +9,11 @@ import anyio
 from fastapi import APIRouter, Response
 
 from service import metrics
-from service.deps import SettingsDep, StoreDep
+from service.http.deps import SettingsDep, StoreDep
+from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_TYPES, problem_responses
-from service.routing import ORJSONRoute
-from service.schemas import Liveness, Readiness
-from service.store import SessionStore
+from service.schemas.health import Liveness, Readiness
+from service.store import SessionStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ async def _count_sessions(store: SessionStore) -> int | str:
             return await anyio.to_thread.run_sync(store.count, abandon_on_cancel=True)
     except TimeoutError:
         return f"timeout: no answer in {STORE_CHECK_SECONDS:g} s"
+    except StoreUnavailable as exc:
+        log.warning("session store check failed: %r", exc.__cause__ or exc)
+        return f"unavailable: {exc.reason}"  # the driver's error, as operators know it
     except Exception as exc:  # any failure of any backend means: not ready
         log.warning("session store check failed: %r", exc)
         return f"unavailable: {type(exc).__name__}"

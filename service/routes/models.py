@@ -5,11 +5,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from service import models
-from service.deps import SettingsDep
+from service.http.deps import SettingsDep
+from service.http.routing import ORJSONRoute
 from service.problems import problem_responses
-from service.routing import ORJSONRoute
-from service.schemas_models import ModelList, ModelProgramPublic
+from service.programs import models
+from service.schemas.models import ModelList, ModelProgramPublic
 
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=ORJSONRoute)
 

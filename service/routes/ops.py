@@ -11,10 +11,10 @@ from engine import frontend
 from engine.program import ProgramError
 from engine.program.names import OPERATORS, TENSOR_ATTRS, resolve
 from engine.registry import FUNCTIONS, Function
+from service.http.responses import ORJSONResponse
+from service.http.routing import ORJSONRoute
 from service.problems import problem_responses
-from service.responses import ORJSONResponse
-from service.routing import ORJSONRoute
-from service.schemas import OpPublic
+from service.schemas.ops import OpPublic
 
 router = APIRouter(prefix="/v1", tags=["ops"], route_class=ORJSONRoute)
 

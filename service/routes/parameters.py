@@ -7,23 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import jsonio
-from service.deps import SettingsDep
+from service.examples import sessions as examples
+from service.http.deps import SettingsDep
+from service.http.routing import ORJSONRoute
+from service.http.session_routes import READ, WRITE, CallDep, ParameterName
+from service.http.session_routes import mutate as _mutate
+from service.http.session_routes import ok as _ok
+from service.http.sessions import JSON, etag
 from service.problems import PROBLEM_TYPES
-from service.routing import ORJSONRoute
-from service.schemas_sessions import (
-    NAME_PATTERN,
-    ParameterChanged,
-    ParameterPatch,
-    ParameterPublic,
-    ParameterWire,
-)
-from service.sessions import actions, examples
-from service.sessions.http import JSON, etag
-from service.sessions.protocol import READ, WRITE, CallDep, ParameterName
-from service.sessions.protocol import mutate as _mutate
-from service.sessions.protocol import ok as _ok
+from service.schemas.parameters import ParameterChanged, ParameterPatch, ParameterPublic
+from service.schemas.sessions import NAME_PATTERN, ParameterWire
+from service.sessions import actions
 from service.store import SessionRecord
+from service.wire import jsonio
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=ORJSONRoute)
 

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
+from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_TYPES, ProblemError, ProblemType, problem_responses
-from service.routing import ORJSONRoute
-from service.schemas import ProblemTypePublic
+from service.schemas.problems import ProblemTypePublic
 
 router = APIRouter(prefix="/problems", tags=["problems"], route_class=ORJSONRoute)
 

@@ -4,60 +4,52 @@ headers, run it off the event loop, and document it."""
 
 import dataclasses
 from collections.abc import Callable, Coroutine
-from email.message import Message
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import jsonio, models
-from service.deps import SettingsDep, StoreDep
-from service.negotiation import negotiate
-from service.problems import PROBLEM_TYPES, problem_responses
-from service.routing import ORJSONRoute
-from service.schemas_sessions import (
-    SessionBackwardCreate,
-    SessionBackwardPublic,
-    SessionCreate,
-    SessionCreated,
-    SessionForwardCreate,
-    SessionForwardPublic,
-    SessionPublic,
-    SessionStatePublic,
-    SessionStepCreate,
-    SessionStepPublic,
-    SessionTrainCreate,
-    SessionTrainPublic,
-    SessionZeroGradCreate,
-    SessionZeroGradPublic,
-    StateDictLoaded,
+from service.examples import sessions as examples
+from service.http.deps import SettingsDep, StoreDep
+from service.http.negotiation import OCTET_STREAM, media_type, negotiate
+from service.http.routing import ORJSONRoute
+from service.http.session_routes import (
+    READ,
+    CallDep,
+    SessionRoute,
+    octet_body,
 )
-from service.sessions import actions, examples, model_calls, state
-from service.sessions.build import record_from
-from service.sessions.http import (
+from service.http.session_routes import ok as _ok
+from service.http.sessions import (
     JSON,
-    UNAVAILABLE,
     etag,
     public,
     quota,
     unavailable,
 )
-from service.sessions.protocol import (
-    BINARY_BODY,
-    READ,
-    WRITE,
-    CallDep,
-    SessionRoute,
-    octet_body,
-    replayable,
+from service.problems import PROBLEM_TYPES, problem_responses
+from service.programs import models
+from service.schemas.sessions import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionStatePublic,
 )
-from service.sessions.protocol import mutate as _mutate
-from service.sessions.protocol import ok as _ok
+from service.sessions import state
+from service.sessions.build import record_from
 from service.settings import Settings
-from service.store import QuotaExceeded, SessionRecord, SessionStore, new_session_id, new_token
+from service.store import (
+    QuotaExceeded,
+    SessionRecord,
+    SessionStore,
+    StoreUnavailable,
+    new_session_id,
+    new_token,
+)
 from service.store import hash_token as hash_
+from service.wire import jsonio
 
-OCTET = "application/octet-stream"
+OCTET = OCTET_STREAM
 
 
 class SessionCreateRoute(ORJSONRoute):
@@ -67,7 +59,7 @@ class SessionCreateRoute(ORJSONRoute):
         json_handler = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            if _media(request.headers.get("content-type")) == OCTET:
+            if media_type(request.headers.get("content-type")) == OCTET:
                 return await _restore(request)
             return await json_handler(request)
 
@@ -75,14 +67,6 @@ class SessionCreateRoute(ORJSONRoute):
 
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=SessionRoute)
-
-
-def _media(content_type: str | None) -> str | None:
-    if content_type is None:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    return message.get_content_type()
 
 
 # -- the collection --------------------------------------------------------------------------
@@ -96,7 +80,7 @@ def _created(
         meta = store.get_meta(record.id)
     except QuotaExceeded as exc:
         raise quota(exc) from None
-    except UNAVAILABLE as exc:
+    except StoreUnavailable as exc:
         raise unavailable(exc) from exc
     assert meta is not None
     content = {**public(meta, settings.session_ttl_seconds), "token": token}
@@ -254,149 +238,3 @@ async def get_session_state(
         return Response(data, headers=headers, media_type=OCTET)
 
     return await run_in_threadpool(call.read, export)
-
-
-# -- training ---------------------------------------------------------------------------------
-
-
-@router.post("/{session_id}/forward", summary="Run the model on a batch (no_grad)",
-             response_model=SessionForwardPublic,
-             responses=_ok(examples.FORWARDED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
-async def session_forward(
-    body: Annotated[SessionForwardCreate, Body(openapi_examples=examples.FORWARD)],
-    call: CallDep,
-    settings: SettingsDep,
-) -> Response:
-    """Runs the program on the batch without recording gradients, as inference under
-    `torch.no_grad()`, and answers the outputs. Changes nothing, except with `"mode":
-    "train"` on a model session: then, as `model.train()`, the batch norms use the batch's
-    statistics and their updated running statistics are committed (a new version)."""
-    if body.mode == "train":
-        return await replayable(call, "forward", body, settings)
-
-    def work(record: SessionRecord) -> Response:
-        content = actions.forward(record, body, settings)
-        body_bytes = jsonio.dumps({**content, "version": record.version})
-        return Response(body_bytes, headers={"ETag": etag(record.version)}, media_type=JSON)
-
-    return await run_in_threadpool(call.read, work)
-
-
-@router.post("/{session_id}/backward", summary="Forward and loss.backward(): accumulate grads",
-             response_model=SessionBackwardPublic,
-             responses=_ok(examples.BACKWARDED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
-async def session_backward(
-    body: Annotated[SessionBackwardCreate, Body(openapi_examples=examples.BACKWARD)],
-    call: CallDep,
-    settings: SettingsDep,
-) -> Response:
-    """Runs the program on the batch and `loss.backward()`: the gradients add up in the
-    stored `.grad`, so several calls and then one `step` accumulate gradients. Answers the
-    loss, the outputs asked for, the gradient norms and (`include: ["grads"]`) the gradients.
-    """
-    return await replayable(call, "backward", body, settings)
-
-
-@router.post("/{session_id}/step", summary="optimizer.step()", response_model=SessionStepPublic,
-             responses=_ok(examples.STEPPED) | WRITE)  # fmt: skip
-async def session_step(
-    call: CallDep,
-    settings: SettingsDep,
-    body: Annotated[SessionStepCreate | None, Body(openapi_examples=examples.STEP)] = None,
-) -> Response:
-    """Updates every parameter that has a gradient with the optimizer's rule (torch's, exactly)
-    and keeps the optimizer state. `dry_run: true` answers Δθ and changes nothing."""
-    request = body or SessionStepCreate()
-    return await replayable(call, "step", request, settings)
-
-
-@router.post("/{session_id}/zero_grad", summary="optimizer.zero_grad()",
-             response_model=SessionZeroGradPublic, responses=WRITE)  # fmt: skip
-async def session_zero_grad(
-    call: CallDep, settings: SettingsDep, body: SessionZeroGradCreate | None = None
-) -> Response:
-    """Drops every accumulated gradient (or, with `set_to_none: false`, zeroes it)."""
-    request = body or SessionZeroGradCreate()
-    return await replayable(call, "zero_grad", request, settings)
-
-
-@router.post("/{session_id}/train", summary="zero_grad, forward, backward, step",
-             response_model=SessionTrainPublic,
-             responses=_ok(examples.TRAINED) | WRITE, openapi_extra=BINARY_BODY)  # fmt: skip
-async def session_train(
-    body: Annotated[SessionTrainCreate, Body(openapi_examples=examples.TRAIN)],
-    call: CallDep,
-    settings: SettingsDep,
-) -> Response:
-    """The usual iteration in one call, once on `inputs` or once per entry of `batches`, all
-    committed together as one new version. Answers the losses (each before its step)."""
-    return await replayable(call, "train", body, settings)
-
-
-# -- state_dict --------------------------------------------------------------------------------
-
-
-@router.get(
-    "/{session_id}/state_dict",
-    summary="model.state_dict() as a safetensors file",
-    responses={
-        200: {
-            "description": "Parameters and buffers under their names (for a model session, "
-            "torch's state_dict keys): `safetensors.torch.load` gives a dict that "
-            "`model.load_state_dict` takes.",
-            "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
-        },
-        **problem_responses(401, 404, 500, 503),
-    },
-)
-async def get_state_dict(call: CallDep) -> Response:
-    """The session's parameters and buffers (no gradients or optimizer state: `GET
-    .../state` has everything) in the format torch and Hugging Face save weights in."""
-
-    def export(record: SessionRecord) -> Response:
-        headers = {
-            "ETag": etag(record.version),
-            "Content-Disposition": f'attachment; filename="state_dict-{record.id}.safetensors"',
-        }
-        return Response(model_calls.state_dict(record), headers=headers, media_type=OCTET)
-
-    return await run_in_threadpool(call.read, export)
-
-
-@router.put(
-    "/{session_id}/state_dict",
-    summary="model.load_state_dict(file): load weights from a safetensors file",
-    response_model=StateDictLoaded,
-    responses=WRITE,
-    openapi_extra=octet_body(
-        "A state_dict saved with `safetensors.torch.save_file(model.state_dict(), path)` (or "
-        "`GET .../state_dict`).",
-        required=True,
-    ),
-)
-async def put_state_dict(
-    call: CallDep,
-    request: Request,
-    settings: SettingsDep,
-    strict: Annotated[
-        bool,
-        Query(
-            description="As torch: false tolerates missing and unexpected keys (never "
-            "mis-shaped ones)."
-        ),  # fmt: skip
-    ] = True,
-) -> Response:
-    """Copies each tensor of the file into the session's parameter or buffer of the same
-    name (cast to its dtype), as `model.load_state_dict(state_dict, strict)`: gradients and
-    optimizer state are kept. A file with missing, unexpected (when strict) or mis-shaped
-    tensors is refused as a whole, listing them with torch's message. The body may be as
-    large as AUTOGRAD_MAX_SESSION_BYTES."""
-    if _media(request.headers.get("content-type")) != OCTET:
-        raise PROBLEM_TYPES["unsupported-media-type"].error(
-            "PUT .../state_dict takes the safetensors file itself: "
-            "`Content-Type: application/octet-stream`."
-        )
-    data = call.body
-    return await _mutate(
-        call, lambda record: model_calls.load_state_dict(record, data, strict, settings)
-    )

@@ -11,9 +11,9 @@ from engine import Tensor
 from engine.optim import Optimizer
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs import guard, limits_for
-from service.schemas_sessions import (
-    ParameterPatch,
+from service.programs.requests import guard, limits_for
+from service.schemas.parameters import ParameterPatch
+from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionForwardCreate,
     SessionStepCreate,
@@ -22,19 +22,9 @@ from service.schemas_sessions import (
 )
 from service.sessions import optim
 from service.sessions.build import decode_parameter, invalid
-from service.sessions.http import Outcome
-from service.sessions.model import (
-    REQUEST,
-    Model,
-    Source,
-    backward,
-    check_outputs,
-    evaluate,
-    norm,
-    programs_for,
-    pruned,
-    selected,
-)
+from service.sessions.model import Model, backward, check_outputs, evaluate, norm, selected
+from service.sessions.outcome import Outcome
+from service.sessions.programs import REQUEST, Source, programs_for, pruned
 from service.settings import Settings
 from service.store import Changes, SessionRecord
 from service.wire import decode_tensor, encode_tensor
@@ -45,7 +35,7 @@ _NO_PROGRAM = Source(None, None, None, REQUEST)
 def _encode(tensors: dict[str, Any], binary: bool) -> dict[str, Any]:
     out = {}
     for name, t in tensors.items():
-        array = t._a if isinstance(t, Tensor) else np.asarray(t)
+        array = t.detach().numpy() if isinstance(t, Tensor) else np.asarray(t)
         out[name] = encode_tensor(array, binary)
     return out
 
@@ -92,7 +82,7 @@ class Trainer:
         return {name: dumped.get(name) for name in sorted(self.moved)}
 
     def parameters(self) -> dict[str, np.ndarray | None]:
-        return {name: self.model.params[name]._a for name in sorted(self.moved)}
+        return {name: self.model.params[name].detach().numpy() for name in sorted(self.moved)}
 
 
 @engine_time("session_forward")
@@ -132,9 +122,9 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
 def step(record: SessionRecord, body: SessionStepCreate, settings: Settings) -> Outcome:
     model = Model.of(record)
     trainer = Trainer(model, record, settings)
-    before = {n: p._a.copy() for n, p in model.params.items() if p.grad is not None}
+    before = {n: p.detach().numpy().copy() for n, p in model.params.items() if p.grad is not None}
     moved = trainer.step()
-    delta = {n: model.params[n]._a - before[n] for n in moved}
+    delta = {n: model.params[n].detach().numpy() - before[n] for n in moved}
     content: dict[str, Any] = {
         "step_count": record.step_count + (0 if body.dry_run else 1),
         "dry_run": body.dry_run,

@@ -8,36 +8,37 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from engine.models.program import INPUT, OUTPUT
-from service import models
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
-from service.programs import limits_for
-from service.schemas_sessions import InitSpec, SessionCreate
+from service.problems.validation import validation_problem
+from service.programs import models
+from service.programs.requests import limits_for
+from service.schemas.sessions import InitSpec, SessionCreate
 from service.sessions import init, optim
-from service.sessions.model import REQUEST, Source, compile_source
+from service.sessions.programs import REQUEST, Source, compile_source
 from service.settings import Settings
 from service.store import SessionRecord, hash_token, new_session_id, new_token
 from service.wire import decode_tensor, decode_tensors
 
 
 def invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
-    return PROBLEM_TYPES[slug].error(detail, errors=[{"pointer": pointer, "detail": detail}], **ext)
+    return PROBLEM_TYPES[slug].at(pointer, detail, **ext)
 
 
-def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> Exception:
+def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -> ProblemError:
     """A pydantic error inside a pass-through field, as the request validation error it is."""
     errors = [{**e, "loc": ("body", *prefix, *e["loc"])} for e in exc.errors()]
-    return RequestValidationError(errors, body=body)
+    return validation_problem(errors, body)
 
 
 def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:
     detail = f"{value} elements; the limit is {maximum}"
-    return PROBLEM_TYPES["limit-exceeded"].error(
-        f"{detail} (at {pointer})",
-        errors=[{"pointer": pointer, "detail": detail}],
+    return PROBLEM_TYPES["limit-exceeded"].at(
+        pointer,
+        detail,
+        summary=f"{detail} (at {pointer})",
         limit=limit,
         value=value,
         maximum=maximum,

@@ -13,7 +13,7 @@ import numpy as np
 from engine import Tensor
 from engine.errors import EngineError
 from engine.nn import init as nn_init
-from service.schemas_sessions import InitSpec
+from service.schemas.sessions import InitSpec
 
 
 class InitError(ValueError):
@@ -30,7 +30,7 @@ def build(spec: InitSpec) -> np.ndarray:
             _fill(spec, t, rng)
     except EngineError as exc:
         raise InitError(str(exc)) from None
-    return t._a
+    return t.numpy()
 
 
 def _fill(spec: InitSpec, t: Tensor, rng: np.random.Generator) -> None:

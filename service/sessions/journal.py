@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from service import binary, jsonio
-from service.schemas_sessions import (
+from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionForwardCreate,
     SessionStepCreate,
@@ -28,9 +27,10 @@ from service.schemas_sessions import (
     SessionZeroGradCreate,
 )
 from service.sessions import actions, model_calls
-from service.sessions.http import Outcome
+from service.sessions.outcome import Outcome
 from service.settings import Settings
 from service.store.records import Changes, SessionRecord, applied
+from service.wire import jsonio, safetensors
 
 Action = Callable[[SessionRecord, Any, Settings], Outcome]
 
@@ -72,10 +72,10 @@ def encode(action: str, body: bytes, safetensors: bool = False) -> bytes:
 
 def decode(entry: bytes) -> tuple[str, BaseModel]:
     first, _, body = entry.partition(b"\n")
-    action, safetensors = first.removesuffix(_SAFETENSORS), first.endswith(_SAFETENSORS)
+    action, as_file = first.removesuffix(_SAFETENSORS), first.endswith(_SAFETENSORS)
     schema, _ = REPLAYABLE[action.decode()]
-    if safetensors:
-        document = binary.document(body)
+    if as_file:
+        document = safetensors.document(body)
     else:
         document = jsonio.loads(body) if body.strip() else None
     return action.decode(), schema() if document is None else schema.model_validate(document)

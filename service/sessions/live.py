@@ -16,10 +16,31 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from service.sessions import journal
 from service.settings import Settings
-from service.store import Changes, SessionMeta, SessionRecord
-from service.store.records import BUFFER, GRAD, JOURNAL, PARAM, STATE, applied, array_info
+from service.store import (
+    Changes,
+    Clock,
+    SessionMeta,
+    SessionRecord,
+    SessionStore,
+    StoredResponse,
+    StoreLimits,
+)
+from service.store.records import (
+    BUFFER,
+    GRAD,
+    JOURNAL,
+    PARAM,
+    STATE,
+    ArrayInfo,
+    ArrayKey,
+    SessionHeader,
+    applied,
+    array_info,
+)
 
 _STRIPES = 64  # locks shared by hash: bounded however many sessions come and go
 
@@ -41,7 +62,7 @@ class LiveStore:
     """The session store the routes use: the backend (SQLite, Redis) plus this worker's
     kept sessions. Other operations pass through to the backend."""
 
-    def __init__(self, inner: Any, settings: Settings) -> None:
+    def __init__(self, inner: SessionStore, settings: Settings) -> None:
         self.inner = inner
         self.settings = settings
         self.max_bytes = settings.session_cache_bytes
@@ -52,8 +73,49 @@ class LiveStore:
         self._guard = threading.Lock()
         self._locks = [threading.RLock() for _ in range(_STRIPES)]
 
-    def __getattr__(self, name: str) -> Any:  # create, touch, count, ids, responses, expire
-        return getattr(self.inner, name)
+    # -- what passes through to the driver --
+
+    @property
+    def limits(self) -> StoreLimits:
+        return self.inner.limits
+
+    @property
+    def clock(self) -> Clock:
+        return self.inner.clock  # read each time: tests move the driver's clock
+
+    def create(self, record: SessionRecord) -> int:
+        return self.inner.create(record)
+
+    def get_header(self, session_id: str) -> SessionHeader | None:
+        return self.inner.get_header(session_id)
+
+    def get_arrays(
+        self, session_id: str, infos: dict[ArrayKey, ArrayInfo]
+    ) -> dict[ArrayKey, np.ndarray]:
+        return self.inner.get_arrays(session_id, infos)
+
+    def touch(self, session_id: str) -> bool:
+        return self.inner.touch(session_id)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def ids(self) -> list[str]:
+        return self.inner.ids()
+
+    def get_response(self, session_id: str, key: str) -> StoredResponse | None:
+        return self.inner.get_response(session_id, key)
+
+    def save_response(self, session_id: str, response: StoredResponse) -> StoredResponse:
+        return self.inner.save_response(session_id, response)
+
+    def expire(self) -> int:
+        return self.inner.expire()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    # -- this worker's locks --
 
     def lock(self, session_id: str) -> threading.RLock:
         """Held by a call for as long as it uses the session's kept arrays."""

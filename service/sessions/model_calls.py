@@ -7,21 +7,19 @@ client saved with `safetensors.torch.save_file`)."""
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load, save
 
-from service import models
-from service.binary import header as _header
 from service.problems import PROBLEM_TYPES
-from service.programs import limits_for
-from service.schemas_sessions import SessionForwardCreate
+from service.programs import models
+from service.programs.requests import limits_for
+from service.schemas.session_calls import SessionForwardCreate
 from service.sessions.actions import _encode
-from service.sessions.build import invalid
-from service.sessions.http import Outcome
-from service.sessions.model import Model, check_outputs, evaluate, programs_for, pruned, selected
-from service.sessions.state import _check_sizes
+from service.sessions.model import Model, check_outputs, evaluate, selected
+from service.sessions.outcome import Outcome
+from service.sessions.programs import programs_for, pruned
+from service.sessions.state import check_sizes
 from service.settings import Settings
 from service.store import Changes, SessionRecord
+from service.wire import safetensors
 
 
 def forward(record: SessionRecord, body: SessionForwardCreate, settings: Settings) -> Outcome:
@@ -44,8 +42,8 @@ def state_dict(record: SessionRecord) -> bytes:
     """Parameters and buffers under their own names: for a model session, its state_dict
     with torch's keys (`torch.nn.Module.load_state_dict(safetensors.torch.load(...))`)."""
     arrays = {**record.parameters, **record.buffers}
-    return save({k: np.require(v, requirements="C") for k, v in arrays.items()},
-                metadata={"format": "pt"})  # fmt: skip
+    return safetensors.write({k: np.require(v, requirements="C") for k, v in arrays.items()},
+                             {"format": "pt"})  # fmt: skip
 
 
 def _order(record: SessionRecord) -> list[str]:
@@ -87,12 +85,9 @@ def load_state_dict(
     """Copy the file's tensors into the session's parameters and buffers of the same names,
     cast to their dtypes; gradients and optimizer state are kept, as torch keeps them. Refused
     as a whole (nothing copied) with the keys torch would name."""
-    header = _header(data)
-    _check_sizes(header, settings)
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError, TypeError) as exc:
-        raise invalid("", f"not a readable safetensors file: {exc}") from None
+    _, tensors = safetensors.read(
+        data, lambda header: check_sizes(header, settings), refused_as="invalid-session"
+    )
     own = {**record.parameters, **record.buffers}
     order = _order(record)
     missing = [k for k in order if k not in tensors]

@@ -51,9 +51,8 @@ def _refused(exc: Exception, pointer: str) -> ProblemError:
         if found:
             field = "/" + name.format(*found.groups())
             break
-    return PROBLEM_TYPES["invalid-optimizer"].error(
-        f"torch.optim refuses these hyperparameters: {message}",
-        errors=[{"pointer": pointer + field, "detail": message}],
+    return PROBLEM_TYPES["invalid-optimizer"].at(
+        pointer + field, message, summary=f"torch.optim refuses these hyperparameters: {message}"
     )
 
 
@@ -83,8 +82,9 @@ def load(
 
 
 def _adopt(array: np.ndarray, param: Tensor, slot: str) -> np.ndarray:
-    if slot != "step" and array.dtype.kind == "f" and array.dtype != param._a.dtype:
-        return array.astype(param._a.dtype)  # as load_state_dict: buffers take the param's
+    dtype = param.detach().numpy().dtype
+    if slot != "step" and array.dtype.kind == "f" and array.dtype != dtype:
+        return array.astype(dtype)  # as load_state_dict: buffers take the param's
     return array if array.flags.writeable else array.copy()
 
 
@@ -97,7 +97,7 @@ def dump(
         slots = opt.state.get(p)
         if slots:
             out[name] = {
-                slot: np.asarray(value._a if isinstance(value, Tensor) else value)
+                slot: np.asarray(value.detach().numpy() if isinstance(value, Tensor) else value)
                 for slot, value in slots.items()
                 if value is not None
             }

@@ -15,16 +15,12 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from safetensors import SafetensorError
-from safetensors.numpy import load, save
 
-from service import jsonio
-from service.binary import header as safetensors_header
-from service.schemas_sessions import SessionCreate
+from service.schemas.sessions import SessionCreate
 from service.sessions.build import assemble, invalid
 from service.settings import Settings
 from service.store import SessionRecord
-from service.wire import encode_tensor
+from service.wire import encode_tensor, jsonio, safetensors
 
 FORMAT = "autograd-session"
 FORMAT_VERSION = "1"
@@ -56,7 +52,7 @@ def _tensors(record: SessionRecord) -> dict[str, np.ndarray]:
 
 
 def to_safetensors(record: SessionRecord) -> bytes:
-    return save(_tensors(record), metadata=_metadata(record))
+    return safetensors.write(_tensors(record), _metadata(record))
 
 
 def to_json(record: SessionRecord, binary: bool = False) -> dict[str, Any]:
@@ -87,7 +83,8 @@ def to_json(record: SessionRecord, binary: bool = False) -> dict[str, Any]:
     return content
 
 
-def _check_sizes(header: dict[str, Any], settings: Settings) -> None:
+def check_sizes(header: dict[str, Any], settings: Settings) -> None:
+    """A session file's tensors: the wire's dtypes, within the element limits."""
     total = 0
     for name, info in header.items():
         if name == "__metadata__":
@@ -123,17 +120,17 @@ def _meta_json(meta: dict[str, str], key: str) -> Any:
 
 def record_from_safetensors(data: bytes, settings: Settings) -> tuple[SessionRecord, str]:
     """A new session restored from a file made by `to_safetensors`, and its token."""
-    header = safetensors_header(data)
+
+    def check(header: dict[str, Any]) -> None:
+        meta = header.get("__metadata__") or {}
+        if not isinstance(meta, dict):
+            raise invalid("", "the file's __metadata__ is not an object of strings")
+        if meta.get("format") != FORMAT:
+            raise invalid("", f"the file's metadata does not say format {FORMAT!r}")
+        check_sizes(header, settings)
+
+    header, tensors = safetensors.read(data, check, refused_as="invalid-session")
     meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise invalid("", "the file's __metadata__ is not an object of strings")
-    if meta.get("format") != FORMAT:
-        raise invalid("", f"the file's metadata does not say format {FORMAT!r}")
-    _check_sizes(header, settings)
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError, TypeError) as exc:
-        raise invalid("", f"not a readable safetensors file: {exc}") from None
 
     groups: dict[str, dict[str, np.ndarray]] = {p: {} for p in _PREFIXES}
     state: dict[str, dict[str, np.ndarray]] = {}

@@ -1,15 +1,16 @@
-"""Session storage behind one interface (`SessionStore`), chosen by AUTOGRAD_STORE."""
+"""Session storage behind one interface: the `SessionStore` Protocol, the records it holds and
+the errors it raises. The drivers (`sqlite_store`, `redis_store`) are chosen by AUTOGRAD_STORE in
+`factory.make_store`, which only the app imports: nothing here imports a driver."""
 
-from service.store.base import Clock, Limits, SessionStore
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
     SessionExists,
     SessionNotFound,
     StoreError,
+    StoreUnavailable,
     VersionConflict,
 )
-from service.store.factory import make_store
 from service.store.hashing import (
     hash_token,
     new_session_id,
@@ -17,6 +18,7 @@ from service.store.hashing import (
     request_fingerprint,
     verify_token,
 )
+from service.store.protocol import Clock, SessionStore, StoreLimits
 from service.store.records import (
     ArrayInfo,
     Changes,
@@ -30,7 +32,6 @@ __all__ = [
     "Changes",
     "Clock",
     "KeyReused",
-    "Limits",
     "QuotaExceeded",
     "SessionExists",
     "SessionMeta",
@@ -38,10 +39,11 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "StoreError",
+    "StoreLimits",
+    "StoreUnavailable",
     "StoredResponse",
     "VersionConflict",
     "hash_token",
-    "make_store",
     "new_session_id",
     "new_token",
     "request_fingerprint",

@@ -1,4 +1,5 @@
-"""What a store raises. Each maps to one HTTP answer in the session routes."""
+"""What a store raises, whichever driver: the drivers translate their own errors (redis,
+sqlite3) into these, so the session domain never sees a driver. Each maps to one HTTP answer."""
 
 from service.store.records import StoredResponse
 
@@ -48,3 +49,13 @@ class QuotaExceeded(StoreError):
     def __init__(self, limit: str, maximum: int, value: int) -> None:
         super().__init__(f"{limit}: {value} would exceed the maximum of {maximum}")
         self.limit, self.maximum, self.value = limit, maximum, value
+
+
+class StoreUnavailable(StoreError):
+    """The store's server or file did not answer (a driver's connection, time-out or I/O
+    error, kept as `__cause__`): answer 503, the client retries. `reason` names the driver's
+    error, for the operators."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the session store did not answer: {cause!r}")
+        self.reason = type(cause).__name__

@@ -1,14 +1,14 @@
 """`make_store(settings)`: the backend AUTOGRAD_STORE names, with the caps from the settings."""
 
 from service.settings import Settings
-from service.store.base import Limits, SessionStore
+from service.store.protocol import SessionStore, StoreLimits
 from service.store.sqlite_store import SQLiteStore
 
 SQLITE_FILENAME = "sessions.sqlite3"
 
 
-def limits_from(settings: Settings) -> Limits:
-    return Limits(
+def limits_from(settings: Settings) -> StoreLimits:
+    return StoreLimits(
         max_sessions=settings.max_sessions,
         max_session_bytes=settings.max_session_bytes,
         max_store_bytes=settings.max_store_bytes,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.store.base import Limits
 from service.store.errors import QuotaExceeded
+from service.store.protocol import StoreLimits
 from service.store.records import (
     BUFFER,
     GRAD,
@@ -40,12 +40,12 @@ def stored_bytes(program: object, optimizer: object, arrays: dict[ArrayKey, Arra
     return json_bytes + sum(info.nbytes for info in arrays.values())
 
 
-def _check_session_bytes(value: int, limits: Limits) -> None:
+def _check_session_bytes(value: int, limits: StoreLimits) -> None:
     if value > limits.max_session_bytes:
         raise QuotaExceeded("max_session_bytes", limits.max_session_bytes, value)
 
 
-def plan_create(record: SessionRecord, limits: Limits) -> Plan:
+def plan_create(record: SessionRecord, limits: StoreLimits) -> Plan:
     unknown = record.requires_grad.keys() - record.parameters.keys()
     if unknown:
         raise ValueError(f"requires_grad for unknown parameters: {sorted(unknown)}")
@@ -65,7 +65,7 @@ def plan_create(record: SessionRecord, limits: Limits) -> Plan:
     return Plan(header, arrays, writes, set())
 
 
-def plan_commit(meta: SessionMeta, changes: Changes, limits: Limits) -> Plan:
+def plan_commit(meta: SessionMeta, changes: Changes, limits: StoreLimits) -> Plan:
     arrays = dict(meta.arrays)
     requires_grad = dict(meta.requires_grad)
     writes: dict[ArrayKey, tuple[ArrayInfo, bytes]] = {}

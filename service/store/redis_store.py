@@ -12,24 +12,29 @@ Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` fo
 guarantee as SQLite's FULL) or an acknowledged step can be lost when Redis restarts.
 """
 
+import functools
 import hashlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import redis
 
 from service.store import redis_scripts as lua
-from service.store.base import Clock, Limits, MetaCache, stale_error, wall_clock
+from service.store.base import MetaCache, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
     SessionExists,
     SessionNotFound,
     StoreError,
+    StoreUnavailable,
     VersionConflict,
 )
 from service.store.plan import Plan, plan_commit, plan_create
+from service.store.protocol import Clock, StoreLimits
 from service.store.records import (
     ArrayInfo,
     ArrayKey,
@@ -59,16 +64,34 @@ SWEEP_BATCH = 100
 TTL_GRACE_SECONDS = 60
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answering(method: Callable[P, R]) -> Callable[P, R]:
+    """Redis not answering (refused, reset, timed out) leaves the store as its own
+    StoreUnavailable: callers never see a redis exception."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(exc) from exc
+
+    return call
+
+
 class RedisStore:
     def __init__(
         self,
         client: redis.Redis,
-        limits: Limits | None = None,
+        limits: StoreLimits | None = None,
         clock: Clock = wall_clock,
         prefix: str = "autograd:",
     ) -> None:
         self.redis = client
-        self.limits = limits or Limits()
+        self.limits = limits or StoreLimits()
         self.clock = clock
         self.prefix = prefix
         self._metas = MetaCache()
@@ -80,7 +103,7 @@ class RedisStore:
         self._response_ttl_ms = max(1, int(self.limits.idempotency_ttl_seconds * 1000))
 
     @classmethod
-    def from_url(cls, url: str, limits: Limits | None = None, **kwargs: Any) -> "RedisStore":
+    def from_url(cls, url: str, limits: StoreLimits | None = None, **kwargs: Any) -> "RedisStore":
         store = cls(redis.Redis.from_url(url), limits, **kwargs)
         store._warn_if_not_durable()
         return store
@@ -121,15 +144,18 @@ class RedisStore:
     def _live(self, raw: dict[bytes, bytes]) -> bool:
         return bool(raw) and float(raw[b"last_used_at"]) > self._session_cutoff(self.clock())
 
+    @_answering
     def get_meta(self, session_id: str) -> SessionMeta | None:
         raw = self.redis.hgetall(self._keys(session_id)["meta"])
         return meta_from_hash(session_id, raw) if self._live(raw) else None
 
+    @_answering
     def get_header(self, session_id: str) -> SessionHeader | None:
         values = self.redis.hmget(self._keys(session_id)["meta"], HEADER_FIELDS)
         raw = {f.encode(): v for f, v in zip(HEADER_FIELDS, values, strict=True) if v is not None}
         return header_from_hash(session_id, raw) if self._live(raw) else None
 
+    @_answering
     def get(self, session_id: str) -> SessionRecord | None:
         k = self._keys(session_id)
         pipe = self.redis.pipeline(transaction=True)  # MULTI: meta and arrays of one version
@@ -148,6 +174,7 @@ class RedisStore:
         )
         return record
 
+    @_answering
     def get_arrays(
         self, session_id: str, infos: dict[ArrayKey, ArrayInfo]
     ) -> dict[ArrayKey, np.ndarray]:
@@ -160,15 +187,18 @@ class RedisStore:
             if data is not None and len(data) == infos[key].nbytes
         }
 
+    @_answering
     def count(self) -> int:
         return self.redis.zcount(
             self.prefix + "idle", f"({self._session_cutoff(self.clock())!r}", "+inf"
         )
 
+    @_answering
     def ids(self) -> list[str]:
         cutoff = f"({self._session_cutoff(self.clock())!r}"
         return [i.decode() for i in self.redis.zrangebyscore(self.prefix + "idle", cutoff, "+inf")]
 
+    @_answering
     def get_response(self, session_id: str, key: str) -> StoredResponse | None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hget(self._keys(session_id)["meta"], "last_used_at")
@@ -182,6 +212,7 @@ class RedisStore:
 
     # -- writes --
 
+    @_answering
     def create(self, record: SessionRecord) -> int:
         plan = plan_create(record, self.limits)
         self.expire()  # expired sessions must not count against the caps
@@ -206,7 +237,14 @@ class RedisStore:
             limit = result[1].decode()
             raise QuotaExceeded(limit, getattr(self.limits, limit), int(result[2]))
 
-    def commit(self, session_id: str, expected_version: int, changes: Changes) -> int:
+    @_answering
+    def commit(
+        self,
+        session_id: str,
+        expected_version: int,
+        changes: Changes,
+        base: SessionRecord | None = None,  # what the changes were computed on: not needed
+    ) -> int:
         meta = self._metas.get(session_id, expected_version) or self.get_meta(session_id)
         if meta is None:
             raise SessionNotFound(session_id)
@@ -246,6 +284,7 @@ class RedisStore:
         self._metas.put(plan.header, plan.arrays)
         return plan.header.version
 
+    @_answering
     def save_response(self, session_id: str, response: StoredResponse) -> StoredResponse:
         now = self.clock()
         k = self._keys(session_id)
@@ -261,6 +300,7 @@ class RedisStore:
             return response_from_hash(result[1])
         return StoredResponse(**{**vars(response), "created_at": now})
 
+    @_answering
     def touch(self, session_id: str) -> bool:
         now = self.clock()
         k = self._keys(session_id)
@@ -274,10 +314,12 @@ class RedisStore:
         args = [session_id, repr(self._session_cutoff(self.clock())), "1" if only_if_idle else "0"]
         return bool(self._run("DELETE", keys, args))
 
+    @_answering
     def delete(self, session_id: str) -> bool:
         self._metas.drop(session_id)
         return self._delete(session_id, only_if_idle=False)
 
+    @_answering
     def expire(self) -> int:
         """Sweep idle sessions (found through the `idle` zset by score, never by KEYS).
         Idempotent answers need no sweep: their TTL removes them."""
@@ -288,6 +330,12 @@ class RedisStore:
                 self._delete(session_id.decode(), only_if_idle=True)
                 removed += 1
         return removed
+
+    def lock(self, session_id: str) -> AbstractContextManager[object]:
+        return nullcontext()  # keeps nothing between calls: the commit's version check suffices
+
+    def forget(self, session_id: str) -> None:
+        pass  # keeps nothing
 
     def close(self) -> None:
         self.redis.close()

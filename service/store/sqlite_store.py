@@ -21,22 +21,24 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from service.store.base import Clock, Limits, MetaCache, stale_error, wall_clock
+from service.store.base import MetaCache, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
     SessionExists,
     SessionNotFound,
     StoreError,
+    StoreUnavailable,
     VersionConflict,
 )
 from service.store.plan import Plan, plan_commit, plan_create
+from service.store.protocol import Clock, StoreLimits
 from service.store.records import (
     ArrayInfo,
     ArrayKey,
@@ -81,12 +83,12 @@ class SQLiteStore:
     def __init__(
         self,
         path: Path | str,
-        limits: Limits | None = None,
+        limits: StoreLimits | None = None,
         clock: Clock = wall_clock,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
     ) -> None:
         self.path = str(path)
-        self.limits = limits or Limits()
+        self.limits = limits or StoreLimits()
         self.clock = clock
         self._metas = MetaCache()
         self._synchronous = synchronous
@@ -146,16 +148,21 @@ class SQLiteStore:
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._serial, self._writer() if write else nullcontext():
-            conn = self._conn()
-            # A read transaction sees one snapshot; a write takes the lock before reading.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        """Every statement runs in one of these: sqlite3's I/O and locking failures leave it
+        as the store's own StoreUnavailable."""
+        try:
+            with self._serial, self._writer() if write else nullcontext():
+                conn = self._conn()
+                # A read transaction sees one snapshot; a write takes the lock before reading.
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(exc) from exc
 
     def _create_schema(self) -> None:
         with self._tx(write=True) as conn:
@@ -292,7 +299,13 @@ class SQLiteStore:
             self._write_plan(conn, plan, now, new=True)
         return 0
 
-    def commit(self, session_id: str, expected_version: int, changes: Changes) -> int:
+    def commit(
+        self,
+        session_id: str,
+        expected_version: int,
+        changes: Changes,
+        base: SessionRecord | None = None,  # what the changes were computed on: not needed
+    ) -> int:
         meta = self._metas.get(session_id, expected_version) or self.get_meta(session_id)
         if meta is None:
             raise SessionNotFound(session_id)
@@ -360,6 +373,12 @@ class SQLiteStore:
     def expire(self) -> int:
         with self._tx(write=True) as conn:
             return self._sweep(conn, self.clock())
+
+    def lock(self, session_id: str) -> AbstractContextManager[object]:
+        return nullcontext()  # keeps nothing between calls: the commit's version check suffices
+
+    def forget(self, session_id: str) -> None:
+        pass  # keeps nothing
 
     def close(self) -> None:
         with self._connections_lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import examples
+from service.examples import programs as examples
 from tests.deploy import dockerfile
 from tests.deploy.compose import REPO
 from tests.service.conftest import free_port

@@ -9,11 +9,11 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from service.app import create_app
-from service.deps import SettingsDep
+from service.http.deps import SettingsDep
+from service.http.responses import ORJSONResponse
+from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_RESPONSES
-from service.responses import ORJSONResponse
-from service.routing import ORJSONRoute
-from service.schemas import TensorWire
+from service.schemas.tensors import TensorWire
 from service.settings import Settings
 from service.wire import decode_tensors, encode_tensor
 

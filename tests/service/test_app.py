@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 import service
 from service import routes
 from service.app import create_app
-from service.routing import ORJSONRoute
+from service.http.routing import ORJSONRoute
 
 
 def test_lifespan_puts_settings_on_app_state_and_creates_the_data_dir(settings):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from service import binary
 from service.problems import ProblemError
 from service.wire import decode_tensor
+from service.wire import safetensors as binary
 
 
 def test_tensors_take_their_pointers_places_in_document_order():

@@ -6,7 +6,7 @@ import json
 
 from starlette.responses import PlainTextResponse
 
-from service.body_limit import BodyLimitMiddleware
+from service.http.body_limit import BodyLimitMiddleware
 from service.problems import ProblemError
 
 LIMIT = 10

@@ -7,7 +7,8 @@ import sys
 import pytest
 import uvicorn
 
-from service import cli, logs
+from service import cli
+from service.http import logs
 from service.settings import Settings
 
 from .conftest import REPO

@@ -8,8 +8,8 @@ from torch.autograd.functional import hessian as torch_hessian
 from torch.autograd.functional import jacobian as torch_jacobian
 
 from engine.registry import FUNCTIONS
-from service import examples
 from service.app import create_app
+from service.examples import programs as examples
 from service.settings import Settings
 
 SEED = {"expr": "Q = 3a³ − b²", "inputs": examples.SEED_INPUTS}

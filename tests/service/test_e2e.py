@@ -7,8 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service import jsonio
-from service.wire import decode_tensor, encode_tensor
+from service.wire import decode_tensor, encode_tensor, jsonio
 
 from .conftest import ECHO_MAX_BODY_BYTES, REPO
 

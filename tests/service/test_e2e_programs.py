@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from service import examples, jsonio
-from service.wire import decode_tensor, encode_tensor
+from service.examples import programs as examples
+from service.wire import decode_tensor, encode_tensor, jsonio
 
 from .conftest import free_port, run_server
 

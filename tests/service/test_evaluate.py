@@ -13,8 +13,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from engine.registry import FUNCTIONS
-from service import examples
 from service.app import create_app
+from service.examples import programs as examples
 from service.settings import Settings
 
 SEED = examples.EVALUATE["seed"]["value"]

@@ -6,8 +6,8 @@ validates skips FastAPI's dependency resolution) leaves every refusal to FastAPI
 import pytest
 from fastapi.testclient import TestClient
 
-from service import examples
 from service.app import create_app
+from service.examples import programs as examples
 from service.routes import evaluate as route
 from service.settings import Settings
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import examples, jsonio
+from service.examples import programs as examples
+from service.wire import jsonio
 
 from .conftest import SERVER_PROCESSES
 

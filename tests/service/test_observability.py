@@ -20,7 +20,8 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import examples, logs, request_id
+from service.examples import programs as examples
+from service.http import logs, request_id
 from tests.service.conftest import free_port, run_server
 from tests.sessions.helpers import Session, batches, mlp_parameters, session_body
 

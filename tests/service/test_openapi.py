@@ -6,7 +6,7 @@ import pytest
 
 from service.app import create_app
 from service.cli import main
-from service.openapi import render_openapi
+from service.http.openapi import render_openapi
 from service.settings import Settings
 
 SPEC_FILE = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"

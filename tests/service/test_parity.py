@@ -20,8 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 from engine.program import parse_expr, to_python
 from engine.program.names import OPERATORS
 from engine.registry import FUNCTIONS
-from service import jsonio
-from service.wire import decode_tensor, encode_tensor
+from service.wire import decode_tensor, encode_tensor, jsonio
 from tests.float_ref import assert_float32_close
 
 

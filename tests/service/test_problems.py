@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
-from service.schemas import Problem
+from service.schemas.problems import Problem
 from tests.service.echo_app import create_echo_app
 
 PROBLEM_JSON = "application/problem+json"

@@ -6,9 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from service import jsonio
 from service.problems import ProblemError
-from service.wire import decode_tensor, decode_tensors, encode_tensor
+from service.wire import decode_tensor, decode_tensors, encode_tensor, jsonio
 
 F32, F64 = np.finfo(np.float32), np.finfo(np.float64)
 I64 = np.iinfo(np.int64)

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import torch
 
-from service import jsonio
+from service.wire import jsonio
 from tests.float_ref import assert_float32_close
 
 PROBLEM_JSON = "application/problem+json"

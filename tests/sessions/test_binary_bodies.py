@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from service import binary
+from service.wire import safetensors as binary
 from tests.sessions.helpers import (
     Session,
     array,

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from service import jsonio
+from service.wire import jsonio
 from tests.service.conftest import free_port, run_server
 from tests.sessions.conftest import serve_command
 from tests.sessions.helpers import Session, batch_inputs, batches, mlp_parameters, session_body

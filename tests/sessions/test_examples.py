@@ -3,7 +3,7 @@ them are what the server answers (but for ids, tokens and times)."""
 
 import math
 
-from service.sessions import examples
+from service.examples import sessions as examples
 from tests.sessions.helpers import Session, post_json
 
 VARYING = {"id", "token", "created_at", "updated_at", "last_used_at", "expires_at"}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service import jsonio
+from service.wire import jsonio
 from tests.service.conftest import free_port, run_server
 from tests.sessions.conftest import serve_command
 from tests.sessions.helpers import (

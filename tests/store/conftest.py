@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.store import Limits, SessionStore
+from service.store import SessionStore, StoreLimits
 from service.store.redis_store import RedisStore
 from service.store.sqlite_store import SQLiteStore
 from tests.store.redis_server import RedisServer
@@ -38,9 +38,9 @@ class Backend:
     def make(self, clock=None, **limits) -> SessionStore:
         kwargs = {"clock": clock} if clock is not None else {}
         if self.kind == "sqlite":
-            store = SQLiteStore(self.location, Limits(**limits), **kwargs)
+            store = SQLiteStore(self.location, StoreLimits(**limits), **kwargs)
         else:
-            store = RedisStore(redis.Redis.from_url(self.location), Limits(**limits), **kwargs)
+            store = RedisStore(redis.Redis.from_url(self.location), StoreLimits(**limits), **kwargs)
         self.stores.append(store)
         return store
 

@@ -7,7 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from service.settings import Settings
-from service.store import Changes, VersionConflict, make_store
+from service.store import Changes, VersionConflict
+from service.store.factory import make_store
 from service.store.redis_store import RedisStore
 from service.store.sqlite_store import SQLiteStore
 from tests.store.test_store import record

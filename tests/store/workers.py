@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from service.store import Changes, Limits, SessionStore, VersionConflict
+from service.store import Changes, SessionStore, StoreLimits, VersionConflict
 from service.store.redis_store import RedisStore
 from service.store.sqlite_store import SQLiteStore
 
@@ -15,7 +15,7 @@ from service.store.sqlite_store import SQLiteStore
 def open_store(kind: str, location: str) -> SessionStore:
     if kind == "sqlite":
         return SQLiteStore(location)
-    return RedisStore(redis.Redis.from_url(location), Limits())
+    return RedisStore(redis.Redis.from_url(location), StoreLimits())
 
 
 def increment(kind: str, location: str, session_id: str, times: int, start: Any) -> int:
@@ -77,7 +77,7 @@ def commit_then_die(kind: str, location: str, session_id: str, signal_path: str)
     if kind == "sqlite":
         store: Any = StallingSQLiteStore(location)
     else:
-        store = StallingRedisStore(redis.Redis.from_url(location), Limits())
+        store = StallingRedisStore(redis.Redis.from_url(location), StoreLimits())
     store.commit(session_id, 0, Changes(parameters={"w": np.full(1000, 1.0)}, steps=1))
     with open(signal_path + ".acked", "w") as f:
         f.write(str(os.getpid()))
