@@ -20,23 +20,6 @@ from .nodes import parse_nodes
 from .run import run
 from .specs import TensorSpec, spec_of
 
-
-def compile_program(
-    expr: str | None = None,
-    nodes: list | None = None,
-    outputs: list | None = None,
-    *,
-    inputs=None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> Program:
-    """One entry point for both forms: `expr` text, or `nodes` + `outputs`."""
-    if (expr is None) == (nodes is None):
-        raise ProgramError("give either `expr` or `nodes` (with `outputs`)", kind="input")
-    if expr is not None:
-        return parse_expr(expr, limits)
-    return parse_nodes(nodes, outputs, inputs, limits)
-
-
 __all__ = [
     "DEFAULT_LIMITS",
     "KINDS",
@@ -51,7 +34,6 @@ __all__ = [
     "TensorSpec",
     "Where",
     "check",
-    "compile_program",
     "describe",
     "parse_expr",
     "parse_nodes",
