@@ -135,8 +135,10 @@ def timestamp(seconds: float) -> str:
 
 
 def public(meta: SessionMeta, ttl_seconds: float) -> dict[str, Any]:
-    """GET /v1/sessions/{id}: everything but the tensors' values."""
+    """GET /v1/sessions/{id}: everything but the tensors' values. Linear in the number of
+    arrays (a few passes over them), so a session of many parameters is cheap to describe."""
     grads = meta.infos(GRAD)
+    slots = meta.slots_by_parameter()
     program = {k: v for k, v in meta.program.items() if k != "loss" and v is not None}
     return {
         "id": meta.id,
@@ -153,7 +155,7 @@ def public(meta: SessionMeta, ttl_seconds: float) -> dict[str, Any]:
                 "dtype": info.dtype,
                 "requires_grad": meta.requires_grad.get(name, True),
                 "grad": name in grads,
-                "optimizer_state": sorted(meta.state_slots(name)),
+                "optimizer_state": slots.get(name, []),
             }
             for name, info in sorted(meta.infos(PARAM).items())
         },

@@ -22,6 +22,7 @@ from service.http.session_routes import (
 from service.http.session_routes import ok as _ok
 from service.http.sessions import (
     JSON,
+    Call,
     etag,
     public,
     quota,
@@ -40,6 +41,7 @@ from service.sessions.build import record_from
 from service.settings import Settings
 from service.store import (
     QuotaExceeded,
+    SessionMeta,
     SessionRecord,
     SessionStore,
     StoreUnavailable,
@@ -169,8 +171,8 @@ async def get_session(
     """Its parameters (shape, dtype, requires_grad, whether a gradient is accumulated, the
     optimizer's buffers), buffers, optimizer, program, step count, version and timestamps.
     The `ETag` header is the version, for `If-Match`."""
-    meta = await run_in_threadpool(call.read_meta)
-    content = public(meta, settings.session_ttl_seconds)
+    # Off the event loop: reading and describing grow with the session's number of arrays.
+    meta, content = await run_in_threadpool(_describe, call, settings)
     spec = meta.program.get("model")
     if include == "program" and spec is not None:
         described = await run_in_threadpool(models.describe, models.parse_spec(spec), "train")
@@ -178,6 +180,11 @@ async def get_session(
             k: described[k] for k in ("inputs", "outputs", "nodes", "layers", "counters")
         }
     return Response(jsonio.dumps(content), headers={"ETag": etag(meta.version)}, media_type=JSON)
+
+
+def _describe(call: Call, settings: Settings) -> tuple[SessionMeta, dict[str, Any]]:
+    meta = call.read_meta()
+    return meta, public(meta, settings.session_ttl_seconds)
 
 
 @router.delete("/{session_id}", summary="Delete a session", status_code=204,

@@ -102,8 +102,16 @@ class SessionMeta(SessionHeader):
     def infos(self, kind: str) -> dict[str, ArrayInfo]:
         return {name: info for (k, name, slot), info in self.arrays.items() if k == kind}
 
-    def state_slots(self, name: str) -> dict[str, ArrayInfo]:
-        return {s: i for (k, n, s), i in self.arrays.items() if k == STATE and n == name}
+    def slots_by_parameter(self) -> dict[str, list[str]]:
+        """Each parameter's optimizer-state slots, sorted, in one pass over the arrays (a
+        per-name `state_slots` for every parameter would be quadratic in their number)."""
+        slots: dict[str, list[str]] = {}
+        for kind, name, slot in self.arrays:
+            if kind == STATE:
+                slots.setdefault(name, []).append(slot)
+        for names in slots.values():
+            names.sort()
+        return slots
 
 
 @dataclass(kw_only=True)
