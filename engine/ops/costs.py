@@ -45,3 +45,14 @@ def convolution(*shapes, out):
     if len(shapes) > 1 and len(shapes[1]) > 2:
         return 2 * _elements(out) * math.prod(shapes[1][1:])
     return pointwise(*shapes, out=out)
+
+
+def window(*shapes, out, kernel_size):
+    """Pooling: each output element reads a kH·kW window, so (output elements)·kH·kW, and
+    no less than `pointwise` (a kernel of 150 on a 300x300 input is 5·10⁸, not 9·10⁴)."""
+    k = kernel_size
+    if isinstance(k, (tuple, list)):
+        n = int(k[0]) ** 2 if len(k) == 1 else math.prod(int(v) for v in k)
+    else:
+        n = int(k) ** 2
+    return max(pointwise(*shapes, out=out), _elements(out[:1]) * n)

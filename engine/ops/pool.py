@@ -7,8 +7,9 @@ op `max_pool2d_with_indices_backward`, whose own VJP gathers at the same positio
 order of derivative works. avg_pool2d (AvgPool2DBackward0) divides window sums by torch's
 divisor (the window clipped to the padded input with count_include_pad, else to the input,
 or divisor_override); its gradient is `avg_pool2d_backward`, the adjoint, whose VJP is
-avg_pool2d again. Windows are one strided copy; the only Python loops run over the kH*kW
-kernel offsets (the first-maximum search, and col2im's scatter)."""
+avg_pool2d again. Windows are strided copies, a band of kernel rows at a time so memory stays
+bounded whatever the kernel size; the only Python loops run over the kH*kW kernel offsets
+(the first-maximum search, and col2im's scatter)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..dispatch import apply
 from ..errors import ArgumentError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from .im2col import col2im, fit, padded, windows
 from .pool_rules import pool_args, pool_shape
 
@@ -29,32 +31,71 @@ def _lowest(dt):
     return -np.inf if dt.kind == "f" else np.iinfo(dt).min
 
 
-def _cols(x, kernel, stride, padding, dilation, out_hw, fill):
-    """Contiguous (..., kH*kW, Ho, Wo) windows of x padded with `fill`."""
+def _bands(x, kernel, stride, padding, dilation, out_hw, fill):
+    """(first kernel row, contiguous (..., rows*kW, Ho, Wo) windows) for bands of kernel
+    rows of x padded with `fill`: at most WINDOW_CHUNK elements copied at a time."""
     ph, pw = padding
     xp = fit(padded(x, ph, ph, pw, pw, fill), kernel, stride, dilation, out_hw, fill)
-    win = windows(xp, kernel, stride, dilation, out_hw)
-    return np.ascontiguousarray(win).reshape(*x.shape[:-2], kernel[0] * kernel[1], *out_hw)
+    win = windows(xp, kernel, stride, dilation, out_hw)  # a view (..., kH, kW, Ho, Wo)
+    per_row = kernel[1] * math.prod(win.shape[:-4]) * out_hw[0] * out_hw[1]
+    band = max(1, WINDOW_CHUNK // max(1, per_row))
+    for r in range(0, kernel[0], band):
+        rows = win[..., r : r + band, :, :, :]
+        n = rows.shape[-4] * rows.shape[-3]  # (not -1: an empty batch has no size to divide)
+        yield r, np.ascontiguousarray(rows).reshape(*rows.shape[:-4], n, *out_hw)
 
 
-def _positions(hw, kernel, stride, padding, dilation, out_hw):
-    """(kH*kW, Ho, Wo) flat input positions each window offset reads. Padding positions are
-    moved to the window's first position inside the input, which is what torch reports for
-    a window of nothing but -inf."""
-    axes = []
-    for a in (0, 1):
-        o = np.arange(out_hw[a]) * stride[a] - padding[a]
+# Elements of window copies made at a time: a kernel's windows are copied a band of kernel
+# rows at a time, so memory stays bounded whatever the kernel size (at kernel 150 on a 300x300
+# input one copy of all windows asked numpy for gigabytes); small kernels take one band.
+WINDOW_CHUNK = 1 << 24
+
+
+def _positions(q, hw, kernel, stride, padding, dilation):
+    """Flat input positions of the window offsets `q` (..., Ho, Wo) picked. A padding
+    position is moved to the window's first position inside the input, which is what torch
+    reports for a window of nothing but -inf."""
+    ho, wo = q.shape[-2:]
+    axes = []  # per axis, (kernel offsets, outputs): the input row (column) each one reads
+    for a, n in ((0, ho), (1, wo)):
+        o = np.arange(n) * stride[a] - padding[a]
         first = o + -(-np.maximum(-o, 0) // dilation[a]) * dilation[a]
         pos = o[None, :] + (np.arange(kernel[a]) * dilation[a])[:, None]
         axes.append(np.maximum(pos, first[None, :]))
     rows, cols = axes
-    flat = rows[:, None, :, None] * hw[1] + cols[None, :, None, :]
-    return flat.reshape(kernel[0] * kernel[1], *out_hw)
+    k = kernel[0] * kernel[1]
+    if k * ho * wo <= WINDOW_CHUNK:  # a table of every offset's positions, then one gather
+        table = (rows[:, None, :, None] * hw[1] + cols[None, :, None, :]).reshape(-1)
+        flat = q.reshape(-1, ho * wo).astype(np.intp) * (ho * wo) + np.arange(ho * wo)
+        return np.take(table, flat).reshape(q.shape)
+    qi, qj = np.divmod(q, kernel[1])  # a kernel too large for the table
+    return rows[qi, np.arange(ho)[:, None]] * hw[1] + cols[qj, np.arange(wo)]
 
 
 def _max_forward(x, kernel, stride, padding, dilation, ceil_mode):
+    """Window maxima and the window offset of each, then their input positions. Ties keep
+    the first maximum, NaN the last NaN, as torch's kernel."""
     ho, wo = pool_shape(x.shape, kernel, stride, padding, dilation, ceil_mode)[-2:]
-    cols = _cols(x, kernel, stride, padding, dilation, (ho, wo), _lowest(x.dtype))
+    k = kernel[0] * kernel[1]
+    dt = np.uint8 if k < 256 else np.int64
+    m = q = None
+    for r, cols in _bands(x, kernel, stride, padding, dilation, (ho, wo), _lowest(x.dtype)):
+        mc, qc = _band_max(cols)
+        if m is None:
+            m, q = mc, qc.astype(dt, copy=False)
+            continue
+        # A later band takes over where it is larger, or holds a NaN (the last NaN wins).
+        later = mc > m
+        if m.dtype.kind == "f":
+            later |= np.isnan(mc)
+        np.copyto(m, mc, where=later)
+        np.copyto(q, qc.astype(dt) + dt(r * kernel[1]), where=later)
+    return m, _positions(q, x.shape[-2:], kernel, stride, padding, dilation)
+
+
+def _band_max(cols):
+    """(maxima, offset of the first maximum; of the last NaN where there is one) over axis
+    -3 of contiguous windows."""
     m = cols.max(axis=-3)
     k = cols.shape[-3]
     # Window offset of the first maximum: walk the offsets backwards, each match taking
@@ -66,9 +107,7 @@ def _max_forward(x, kernel, stride, padding, dilation, ceil_mode):
     if m.dtype.kind == "f" and np.isnan(m).any():
         for i in range(k):  # torch's kernel keeps the last NaN
             np.copyto(q, i, where=np.isnan(cols[..., i, :, :]))
-    pos = _positions(x.shape[-2:], kernel, stride, padding, dilation, (ho, wo)).reshape(k, -1)
-    flat = q.reshape(-1, ho * wo).astype(np.intp) * (ho * wo) + np.arange(ho * wo)
-    return m, np.take(pos.reshape(-1), flat).reshape(m.shape)
+    return m, q
 
 
 def _planes(shape, indices):
@@ -112,6 +151,7 @@ def _mp_op_shape(input, *, kernel_size, stride, padding=(0, 0), dilation=(1, 1),
     n_outputs=2,
     grad_fn="MaxPool2DWithIndicesBackward0",
     shape=_mp_op_shape,
+    cost=costs.window,
     dtype=lambda input, **_: (input, _dt.int64),
     vjp=_max_vjp,
 )
@@ -171,7 +211,10 @@ def _avg_attrs(kernel_size, stride, padding, ceil_mode, count_include_pad, divis
 def _avg_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
     one = (1, 1)
     out_hw = pool_shape(x.shape, kernel, stride, padding, one, ceil_mode, "avg_pool2d")[-2:]
-    s = _cols(x, kernel, stride, padding, one, out_hw, 0).sum(axis=-3)
+    s = None
+    for _, cols in _bands(x, kernel, stride, padding, one, out_hw, 0):
+        part = cols.sum(axis=-3)
+        s = part if s is None else np.add(s, part, out=s)
     div = _divisor(
         x.shape[-2:], out_hw, kernel, stride, padding, count_include_pad, divisor_override, x.dtype
     )
@@ -202,7 +245,14 @@ def _avg_op_shape(input, *, kernel_size, stride, padding=(0, 0), ceil_mode=False
     return pool_shape(input, kernel_size, stride, padding, (1, 1), ceil_mode, "avg_pool2d")
 
 
-@defop("avg_pool2d", public=False, grad_fn="AvgPool2DBackward0", shape=_avg_op_shape, vjp=_avg_vjp)
+@defop(
+    "avg_pool2d",
+    public=False,
+    grad_fn="AvgPool2DBackward0",
+    shape=_avg_op_shape,
+    cost=costs.window,
+    vjp=_avg_vjp,
+)
 def avg_pool2d_op(
     input, *, kernel_size, stride, padding=(0, 0), ceil_mode=False, count_include_pad=True,
     divisor_override=None,
@@ -254,7 +304,7 @@ def _mp_dtype(input, *, kernel_size=None, stride=None, padding=0, dilation=1, ce
     return (input, _dt.int64) if return_indices else input
 
 
-@deffn("max_pool2d", shape=_mp_shape, dtype=_mp_dtype)
+@deffn("max_pool2d", shape=_mp_shape, dtype=_mp_dtype, cost=costs.window)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):  # fmt: skip
     """Max over kH x kW windows of a (N, C, H, W) or (C, H, W) input; with return_indices,
@@ -274,7 +324,7 @@ def _ap_shape(input, *, kernel_size, stride=None, padding=0, ceil_mode=False,
     return pool_shape(input, k, s, p, (1, 1), ceil_mode, "avg_pool2d")
 
 
-@deffn("avg_pool2d", shape=_ap_shape)
+@deffn("avg_pool2d", shape=_ap_shape, cost=costs.window)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):  # fmt: skip
     """Mean over kH x kW windows of a (N, C, H, W) or (C, H, W) input (AvgPool2DBackward0)."""
