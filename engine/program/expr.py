@@ -8,7 +8,10 @@ the original columns), then parsed with `ast` and compiled against a whitelist i
 `Program`; nothing is ever evaluated. Hostile text is refused cheaply: the length and the
 bracket nesting are checked before `ast.parse`, the parser's own depth errors are caught, the
 AST is walked without recursion and counted, and constant arithmetic is folded only when the
-result is provably small (`x**10**100` is refused, not computed)."""
+result is provably small (`x**10**100` is refused, not computed). Compiling is linear in the
+text (a re-bound name's next id is a counter, not a search). The operation limit is met while
+compiling, at the operation over it: only the compiler knows which expressions fold to
+constants, and a syntax error or forbidden construct anywhere is reported before it."""
 
 from __future__ import annotations
 

@@ -54,12 +54,23 @@ def lines_run(fn) -> int:
     return count
 
 
+def cpu_seconds(fn, tries=2) -> float:
+    """The CPU time of fn(), the best of `tries` runs when the first is over a second (a
+    shared machine has noisy runs; a quadratic compiler is slow in every run)."""
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+        if best < 1.0:
+            break
+    return best
+
+
 def test_ten_thousand_rebindings_parse_in_well_under_a_second():
     text = rebinding(9_999)  # 10,000 operations: the default max_nodes, 60 KB
-    t0 = time.process_time()
-    prog = parse_expr(text)
-    elapsed = time.process_time() - t0
-    assert len(prog.eqns) == 10_000
+    assert len(parse_expr(text).eqns) == 10_000
+    elapsed = cpu_seconds(lambda: parse_expr(text))
     assert elapsed < 1.0, f"took {elapsed:.2f} s of CPU"
 
 
@@ -101,14 +112,18 @@ def test_the_nodes_form_is_linear_too():
 def test_a_65_kb_program_over_the_operation_limit_is_refused_quickly():
     text = rebinding(10_900)
     assert 65_000 < len(text) <= Limits().max_expr_chars
-    t0 = time.process_time()
     with pytest.raises(ProgramError) as info:
         parse_expr(text)
-    elapsed = time.process_time() - t0
     err = info.value
     assert (err.kind, err.limit) == ("limit", "max_nodes")
     assert err.message == "program has more than 10000 operations"
     assert (err.line, err.col) == (10_001, 4)
+
+    def refused():
+        with pytest.raises(ProgramError):
+            parse_expr(text)
+
+    elapsed = cpu_seconds(refused)
     assert elapsed < 1.0, f"took {elapsed:.2f} s of CPU"
 
 
