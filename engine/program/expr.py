@@ -8,7 +8,10 @@ the original columns), then parsed with `ast` and compiled against a whitelist i
 `Program`; nothing is ever evaluated. Hostile text is refused cheaply: the length and the
 bracket nesting are checked before `ast.parse`, the parser's own depth errors are caught, the
 AST is walked without recursion and counted, and constant arithmetic is folded only when the
-result is provably small (`x**10**100` is refused, not computed)."""
+result is provably small (`x**10**100` is refused, not computed). Compiling is linear in the
+text (a re-bound name's next id is a counter, not a search). The operation limit is met while
+compiling, at the operation over it: only the compiler knows which expressions fold to
+constants, and a syntax error or forbidden construct anywhere is reported before it."""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ class _Compiler(Source, Values):
         self.inputs: dict[str, Where] = {}
         self.eqns: list[Eqn] = []
         self.ids: set[str] = set()
+        self.suffix: dict[str, int] = {}  # name -> the k of the last id emit gave it
         self.outputs: dict[str, Ref] = {}
         self.n_nodes = 0
         self.n_temps = 0
@@ -168,10 +172,14 @@ class _Compiler(Source, Values):
         if name is None and node is not None and node is self.root:
             name = self.target
         if name is not None:
-            eid, k = name, 1
+            # The first free of name, name@2, name@3...: ids and inputs only grow, so the
+            # search resumes where the last one for this name stopped (linear in re-bindings).
+            k = self.suffix.get(name, 1)
+            eid = name if k == 1 else f"{name}@{k}"
             while eid in self.ids or eid in self.inputs:
                 k += 1
                 eid = f"{name}@{k}"
+            self.suffix[name] = k
         else:
             self.n_temps += 1
             eid = f"%{self.n_temps}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+from collections import deque
 
 from .errors import ProgramError
 from .ir import Where
@@ -81,27 +82,49 @@ class Source:
 
     def screen(self, module: ast.Module) -> None:
         """Refuse forbidden constructs anywhere (before compiling anything), counting the
-        nodes: ast.walk is breadth-first with a queue, so depth costs no stack."""
-        for n, node in enumerate(ast.walk(module), 1):
-            if n > self.limits.max_syntax_nodes:
+        nodes: breadth-first with a queue (ast.walk's order), so depth costs no stack."""
+        limit = self.limits.max_syntax_nodes
+        for n, node in enumerate(walk(module), 1):
+            if n > limit:
                 raise self.error(
-                    f"program has more than {self.limits.max_syntax_nodes} syntax nodes",
+                    f"program has more than {limit} syntax nodes",
                     "limit",
                     node if hasattr(node, "lineno") else None,
                     limit="max_syntax_nodes",
                 )
-            kind = type(node).__name__
-            if kind in FORBIDDEN and kind not in ("Expr",):
-                raise self.error(f"{FORBIDDEN[kind]} is not allowed", "forbidden", node)
-            name = getattr(node, "id", None) or getattr(node, "attr", None)
-            if isinstance(node, ast.keyword):
+            cls = type(node)
+            if cls is ast.Name:
+                name = node.id
+            elif cls is ast.Attribute:
+                name = node.attr
+            elif cls is ast.keyword:
                 name = node.arg or ""
-            if isinstance(name, str) and (
-                name.startswith("__") or (name.startswith("_") and not isinstance(node, ast.Name))
-            ):
+            else:
+                kind = cls.__name__
+                if kind in FORBIDDEN:
+                    raise self.error(f"{FORBIDDEN[kind]} is not allowed", "forbidden", node)
+                continue
+            if name.startswith("__") or (name.startswith("_") and cls is not ast.Name):
                 what = "dunder names" if name.startswith("__") else "private names"
                 raise self.error(
                     f"{name!r}: {what} are not allowed",
                     "forbidden",
                     node if hasattr(node, "lineno") else None,
                 )
+
+
+def walk(node: ast.AST):
+    """ast.walk without its per-node generators (the same nodes in the same order)."""
+    todo = deque([node])
+    push, AST = todo.append, ast.AST
+    while todo:
+        node = todo.popleft()
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, AST):
+                push(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, AST):
+                        push(item)
+        yield node
