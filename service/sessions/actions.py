@@ -22,7 +22,15 @@ from service.schemas.session_calls import (
 )
 from service.sessions import optim
 from service.sessions.build import decode_parameter, invalid
-from service.sessions.model import Model, backward, check_outputs, evaluate, norm, selected
+from service.sessions.model import (
+    Model,
+    backward,
+    check_outputs,
+    checked_cost,
+    evaluate,
+    norm,
+    selected,
+)
 from service.sessions.outcome import Outcome
 from service.sessions.programs import REQUEST, Source, programs_for, pruned
 from service.settings import Settings
@@ -159,6 +167,8 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
             model.decode_batch(b.inputs, settings, f"/batches/{i}/inputs")
             for i, b in enumerate(body.batches)
         ]
+    if len(batches) > 1:
+        _within_flops(model, programs, batches, limits)
     trainer = Trainer(model, record, settings)
     losses = []
     evaluated = None
@@ -186,6 +196,25 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
         steps=len(batches),
     )
     return Outcome(content, changes)
+
+
+def _within_flops(model: Model, programs, batches: list, limits) -> None:
+    """Several batches are held to `max_flops` together, before any of them runs: each is
+    within the limit on its own, but a thousand of them once ran for minutes."""
+    total = 0
+    for i, batch in enumerate(batches):
+        _, flops = checked_cost(model, programs, batch, limits, grad=True,
+                                loss_pointer=f"/batches/{i}")  # fmt: skip
+        total += flops
+    if total > limits.max_flops:
+        raise PROBLEM_TYPES["limit-exceeded"].at(
+            "/batches",
+            f"the {len(batches)} batches need an estimated {total} floating-point operations "
+            f"in all (forward and backward), over the limit of {limits.max_flops}",
+            limit="max_flops",
+            value=total,
+            maximum=limits.max_flops,
+        )
 
 
 # -- parameters -------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ class Evaluated:
     specs: dict[str, Any]
 
 
-def evaluate(
+def checked_cost(
     model: Model,
     programs: Programs,
     batch: Mapping[str, Tensor],
@@ -109,11 +109,12 @@ def evaluate(
     *,
     grad: bool,
     loss_pointer: str = "/loss",
-) -> Evaluated:
-    """Check every program against the inputs' specs, then (unless the loss is refused) run
-    them, recording gradients only with `grad`."""
+) -> tuple[dict[str, Any], int]:
+    """Every program checked against the inputs' specs, before any numpy work: (the specs
+    of their results, their estimated floating-point operations)."""
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
     specs: dict[str, Any] = {}
+    flops = 0
     for program, source in programs.steps:
         if source.origin == MODEL and INPUT in program.inputs:
             if INPUT not in batch:
@@ -130,8 +131,25 @@ def evaluate(
         with program_guard(source, limits):
             checked = check(program, {**inputs, **specs}, limits, backward=grad)
         specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
+        flops += checked.flops
     if grad:
         _check_loss(programs, specs, loss_pointer, static=True)
+    return specs, flops
+
+
+def evaluate(
+    model: Model,
+    programs: Programs,
+    batch: Mapping[str, Tensor],
+    limits: Limits,
+    *,
+    grad: bool,
+    loss_pointer: str = "/loss",
+) -> Evaluated:
+    """Check every program against the inputs' specs, then (unless the loss is refused) run
+    them, recording gradients only with `grad`."""
+    inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
+    specs, _ = checked_cost(model, programs, batch, limits, grad=grad, loss_pointer=loss_pointer)
     values: dict[str, Any] = {}
     with set_grad_enabled(grad):
         for program, source in programs.steps:
