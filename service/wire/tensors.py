@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.shapes import extent
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.wire import b64
 from service.wire.dtypes import DTYPES, NATIVE, wire_dtype
@@ -62,17 +63,6 @@ def _over_limit(pointer: str, what: str, limit: str, value: int, maximum: int) -
         value=value,
         maximum=maximum,
     )
-
-
-def extent(shape: tuple[int, ...] | list[int]) -> int:
-    """What a tensor of `shape` is held to the element limit by: its element count, or for an
-    empty tensor the product of its non-zero dimensions. An empty (2**31, 2**31, 0) holds
-    nothing, yet numpy cannot shape it and its nested JSON would be 2**62 `[]`. O(ndim)."""
-    n = 1
-    for d in shape:
-        if d:
-            n *= d
-    return n
 
 
 def _too_wide(pointer: str, shape: tuple[int, ...], span: int, maximum: int) -> ProblemError:
