@@ -78,3 +78,15 @@ def reduced(shape, dim, keepdim: bool, op: str = "") -> tuple[int, ...]:
 
 def numel(shape) -> int:
     return math.prod(shape)
+
+
+def extent(shape) -> int:
+    """What a tensor of `shape` is held to the element limit by: its element count, or for an
+    empty tensor the product of its non-zero dimensions. An empty (2**31, 2**31, 0) holds
+    nothing, yet numpy cannot shape it, and the nested JSON of an empty (2**31, 0) is 2**31
+    `[]`: an empty tensor counts what it spans. O(ndim)."""
+    n = 1
+    for d in shape:
+        if d:
+            n *= d
+    return n

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..shapes import extent
 from ..tensor import Tensor
 from .errors import ProgramError
 from .infer import infer
@@ -190,6 +191,14 @@ class _Budget:
             raise ProgramError(
                 f"{name}: a tensor of shape {s.shape} has {n} elements, over the limit of "
                 f"{lim.max_tensor_elements}",
+                kind="limit",
+                limit="max_tensor_elements",
+                shapes=[s.shape],
+            )
+        if not n and extent(s.shape) > lim.max_tensor_elements:
+            raise ProgramError(
+                f"{name}: a tensor of shape {s.shape} is empty, but its non-zero dimensions "
+                f"span {extent(s.shape)} elements, over the limit of {lim.max_tensor_elements}",
                 kind="limit",
                 limit="max_tensor_elements",
                 shapes=[s.shape],

@@ -108,6 +108,20 @@ async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(problem, request.url.path)
 
 
+async def _on_exhausted(request: Request, exc: Exception) -> ProblemResponse:
+    """Memory (or the stack) ran out outside the engine guards (`programs.requests.guard` has
+    its own answer): decoding, encoding an answer, a session's bookkeeping. The request passed
+    the limits, so the server is short, not the request wrong: 503, retry later."""
+    what = "out of memory" if isinstance(exc, MemoryError) else "too deeply recursive"
+    log.warning("%s %s exhausted %s", request.method, request.url.path, type(exc).__name__)
+    problem = PROBLEM_TYPES["insufficient-memory"].error(
+        f"The server could not hold this request ({what}); retry later, or with smaller "
+        "tensors or a smaller program.",
+        headers={"Retry-After": "5"},
+    )
+    return problem_response(problem, request.url.path)
+
+
 async def _on_problem(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(exc, request.url.path)
@@ -117,4 +131,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(MemoryError, _on_exhausted)
+    app.add_exception_handler(RecursionError, _on_exhausted)
     app.add_exception_handler(Exception, _on_unexpected)

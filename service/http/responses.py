@@ -16,7 +16,10 @@ class ORJSONResponse(JSONResponse):
     """`application/json` rendered by orjson; numpy arrays and non-finite floats allowed."""
 
     def render(self, content: Any) -> bytes:
-        return jsonio.dumps(content)
+        try:
+            return jsonio.dumps(content)
+        except TypeError:  # orjson holds integers to 64 bits: a refused shape's count is not
+            return jsonio.dumps_exact(content)
 
 
 class ProblemResponse(ORJSONResponse):

@@ -20,6 +20,7 @@ from engine.autograd.functional import hessian as engine_hessian
 from engine.autograd.functional import jacobian as engine_jacobian
 from engine.autograd.gradcheck import analytical_jacobians, numerical_jacobians
 from engine.program import Limits, Program, TensorSpec, check, run
+from engine.shapes import extent
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.programs.requests import (
@@ -55,6 +56,11 @@ class Setup:
     @property
     def sizes(self) -> list[int]:
         return [self.inputs[name].numel() for name in self.wrt]
+
+    def entries(self, rows: tuple[int, ...]) -> int:
+        """The entries of the blocks `rows` + each input's shape, an empty block by what it
+        spans (`extent`): a (1000,) output by an empty (10**7, 0) input is 10**10 `[]`."""
+        return sum(extent((*rows, *self.inputs[name].shape)) for name in self.wrt)
 
     def fn(self, *xs: Tensor) -> Tensor:
         env = {**self.inputs, **dict(zip(self.wrt, xs, strict=True))}
@@ -152,7 +158,7 @@ def _as_tuple(value: Any) -> tuple:
 def jacobian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     setup = prepare(body, settings)
     m, sizes = setup.out.size, setup.sizes
-    _hold(setup, settings, passes=m, entries=m * sum(sizes), what="Jacobian")
+    _hold(setup, settings, passes=m, entries=setup.entries(setup.out.shape), what="Jacobian")
     xs = tuple(setup.inputs[n] for n in setup.wrt)
     with setup.guard():
         blocks = [b.detach().numpy() for b in _as_tuple(engine_jacobian(setup.fn, xs))]
@@ -186,7 +192,8 @@ def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     sizes = setup.sizes
     total = sum(sizes)
     # One double-backward (about two backward passes) per input element.
-    _hold(setup, settings, passes=2 * total + 1, entries=total * total, what="Hessian")
+    entries = sum(setup.entries(setup.inputs[n].shape) for n in setup.wrt)
+    _hold(setup, settings, passes=2 * total + 1, entries=entries, what="Hessian")
     xs = tuple(setup.inputs[n] for n in setup.wrt)
     with setup.guard():
         rows = [_as_tuple(r) for r in _as_tuple(engine_hessian(setup.fn, xs))]

@@ -9,7 +9,6 @@ problem documents.
 """
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from engine import Tensor
 from engine.errors import ArgumentError, DTypeError, EngineError, GradError, ShapeError
 from engine.program import Limits, Program, ProgramError, parse_expr, parse_nodes
+from engine.shapes import extent
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.schemas.programs import ProgramCreate
 from service.settings import Settings
@@ -133,7 +133,7 @@ def _limit_value(err: ProgramError, body: ProgramCreate) -> int | None:
     """What was asked of a limit, where the request or the error shows it."""
     shape = err.shapes[0] if err.shapes and err.shapes[0] is not None else None
     if err.limit == "max_tensor_elements" and shape is not None:
-        return math.prod(shape)
+        return extent(shape)  # an empty tensor's is what it spans
     if err.limit == "max_ndim" and shape is not None:
         return len(shape)
     if err.limit == "max_expr_chars" and body.expr is not None:

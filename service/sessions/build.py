@@ -2,7 +2,6 @@
 the program compiled and checked against them, the optimizer validated by the engine, and
 (when restoring) gradients and optimizer state checked against the parameters."""
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -20,7 +19,7 @@ from service.sessions import init, optim
 from service.sessions.programs import REQUEST, Source, compile_source
 from service.settings import Settings
 from service.store import SessionRecord, hash_token, new_session_id, new_token
-from service.wire import decode_tensor, decode_tensors
+from service.wire import decode_tensor, decode_tensors, extent
 
 
 def invalid(pointer: str, detail: str, slug: str = "invalid-session", **ext: Any) -> ProblemError:
@@ -33,8 +32,10 @@ def validation_error(exc: ValidationError, prefix: list[str | int], body: Any) -
     return validation_problem(errors, body)
 
 
-def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:
+def _limit(pointer: str, value: int, maximum: int, limit: str, **ext: Any) -> ProblemError:
     detail = f"{value} elements; the limit is {maximum}"
+    if "shape" in ext:
+        detail = f"shape {ext['shape']} spans {detail}"
     return PROBLEM_TYPES["limit-exceeded"].at(
         pointer,
         detail,
@@ -42,6 +43,7 @@ def _limit(pointer: str, value: int, maximum: int, limit: str) -> ProblemError:
         limit=limit,
         value=value,
         maximum=maximum,
+        **ext,
     )
 
 
@@ -64,9 +66,10 @@ def decode_parameter(
             spec = InitSpec.model_validate(obj)
         except ValidationError as exc:
             raise validation_error(exc, pointer, body) from None
-        count = math.prod(spec.shape)
+        count = extent(spec.shape)  # an empty shape by what it spans, as a tensor's
         if count > settings.max_tensor_elements:
-            raise _limit(where, count, settings.max_tensor_elements, "max_tensor_elements")
+            maximum = settings.max_tensor_elements
+            raise _limit(where, count, maximum, "max_tensor_elements", shape=spec.shape)
         try:
             return init.build(spec), spec.requires_grad
         except init.InitError as exc:

@@ -4,6 +4,6 @@ safetensors files (`safetensors`, the one reader of the format). Plain Python an
 HTTP here, so the session domain and the program endpoints use it alike."""
 
 from service.wire.dtypes import DTYPES, wire_dtype
-from service.wire.tensors import decode_tensor, decode_tensors, encode_tensor
+from service.wire.tensors import decode_tensor, decode_tensors, encode_tensor, extent
 
-__all__ = ["DTYPES", "decode_tensor", "decode_tensors", "encode_tensor", "wire_dtype"]
+__all__ = ["DTYPES", "decode_tensor", "decode_tensors", "encode_tensor", "extent", "wire_dtype"]

@@ -7,6 +7,7 @@ back. Numpy arrays are handed to orjson whole: it formats them in C, which is wh
 10^6-element answer in the tens of milliseconds.
 """
 
+import json
 import math
 from typing import Any
 
@@ -29,6 +30,20 @@ def loads(text: bytes | str) -> Any:
 def dumps(content: Any) -> bytes:
     """Serialise `content`, writing non-finite floats as "NaN"/"Infinity"/"-Infinity"."""
     return orjson.dumps(json_safe(content), option=_OPTIONS)
+
+
+def dumps_exact(content: Any) -> bytes:
+    """`dumps` for content orjson refuses for an integer past 64 bits (the element count of a
+    refused shape, say): the standard library writes any integer exactly, as JSON allows. Slow;
+    only for what `dumps` refused."""
+    text = json.dumps(json_safe(content), ensure_ascii=False, separators=(",", ":"), default=_plain)
+    return text.encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def dumps_safe(content: Any) -> bytes:

@@ -1,8 +1,9 @@
 """Tensors on the wire: the JSON forms of `schemas.TensorWire` to numpy and back.
 
 Decoding runs in two steps so that limits hold before memory is spent: `_plan` reads only the
-envelope (shape, dtype, element count) and `_materialize` builds the array with one
-vectorised numpy call. Decoded arrays are read-only: they are the client's values, and an
+envelope (shape, dtype, element count), `_hold` holds it to the limits (an empty tensor by what
+its dimensions span: `extent`) and `_materialize` builds the array with one vectorised numpy
+call. Decoded arrays are read-only: they are the client's values, and an
 engine that mutated one would corrupt an input it might read again.
 
 Non-finite floats are the strings "NaN", "Infinity" and "-Infinity" in `data`, and plain IEEE
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.shapes import extent
 from service.problems import PROBLEM_TYPES, ProblemError, json_pointer
 from service.wire import b64
 from service.wire.dtypes import DTYPES, NATIVE, wire_dtype
@@ -27,6 +29,9 @@ NUMPY_MAX_NDIM = 64
 _DATA_KEYS = frozenset({"data", "shape", "dtype", "requires_grad"})
 _B64_KEYS = frozenset({"b64", "shape", "dtype", "requires_grad"})
 _INT64_BOUND = 2.0**63
+# numpy refuses a shape whose non-zero dimensions times the item size pass the largest intp,
+# even when the array is empty ("array is too big"); 8 bytes is the widest wire dtype.
+MAX_EXTENT = np.iinfo(np.intp).max // 8
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times more
@@ -58,6 +63,38 @@ def _over_limit(pointer: str, what: str, limit: str, value: int, maximum: int) -
         value=value,
         maximum=maximum,
     )
+
+
+def _too_wide(pointer: str, shape: tuple[int, ...], span: int, maximum: int) -> ProblemError:
+    detail = (
+        f"tensor of shape {list(shape)} is empty, but its non-zero dimensions span {span} "
+        f"elements; the limit is {maximum}"
+    )
+    extensions = {"shape": list(shape), "value": span, "maximum": maximum}
+    if maximum == MAX_EXTENT:  # no array of this shape exists, whatever the settings
+        return _invalid(pointer, f"{detail}, the most numpy can shape", **extensions)
+    return PROBLEM_TYPES["limit-exceeded"].at(
+        pointer,
+        detail,
+        summary=f"{detail} (at {pointer or '/'})",
+        limit="max_tensor_elements",
+        **extensions,
+    )
+
+
+def _hold(plan: _Plan, max_elements: int | None) -> None:
+    """Refuse a tensor over the element limit before numpy allocates it; an empty one by its
+    `extent`. Reads the envelope only: the hot path is a comparison."""
+    count = plan.count
+    if count:
+        if max_elements is not None and count > max_elements:
+            raise _over_limit(plan.pointer, "tensor", "max_tensor_elements", count, max_elements)
+        return
+    shape = plan.shape if plan.shape is not None else plan.nested
+    span = extent(shape)
+    for maximum in (max_elements, MAX_EXTENT):
+        if maximum is not None and span > maximum:
+            raise _too_wide(plan.pointer, shape, span, maximum)
 
 
 def _is_element(value: Any) -> bool:
@@ -293,8 +330,7 @@ def decode_tensor(
     `pointer` is where `obj` sits in the request body, so errors point into the body.
     """
     plan = _plan(obj, pointer, max_ndim)
-    if max_elements is not None and plan.count > max_elements:
-        raise _over_limit(pointer, "tensor", "max_tensor_elements", plan.count, max_elements)
+    _hold(plan, max_elements)
     return _materialize(plan)
 
 
@@ -309,10 +345,7 @@ def decode_tensors(
     """Decode a name -> tensor mapping, checking every limit before decoding any tensor."""
     plans = {name: _plan(obj, _child(pointer, name), max_ndim) for name, obj in objs.items()}
     for plan in plans.values():
-        if max_elements is not None and plan.count > max_elements:
-            raise _over_limit(
-                plan.pointer, "tensor", "max_tensor_elements", plan.count, max_elements
-            )
+        _hold(plan, max_elements)
     total = sum(plan.count for plan in plans.values())
     if max_total_elements is not None and total > max_total_elements:
         raise _over_limit(pointer, "all tensors", "max_total_elements", total, max_total_elements)
