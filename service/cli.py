@@ -15,12 +15,20 @@ import uvicorn
 from service import metrics
 from service.http import logs
 from service.settings import Settings
+from service.store.factory import SQLITE_FILENAME
+from service.store.sqlite_schema import damage
 
 FACTORY = "service.app:create_app"
 DEFAULT_SPEC = Path("openapi/openapi.json")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Checked here, before any worker starts: a worker that failed its own start would leave
+    # the others serving errors, and with several workers the process would still exit 0.
+    problem = _store_damage(settings)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     # Each worker process calls the factory itself and reads AUTOGRAD_* from the environment.
     with _metrics_dir(args.workers):
         uvicorn.run(
@@ -34,6 +42,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             access_log=False,  # the service writes its own, with the route and request id
         )
     return 0
+
+
+def _store_damage(settings: Settings) -> str | None:
+    """Why the embedded SQLite store must not be served (a damaged file), or None."""
+    if settings.store != "sqlite":
+        return None
+    path = settings.data_dir / SQLITE_FILENAME
+    found = damage(path)
+    if found is None:
+        return None
+    return (
+        f"autograd-service: the session store {path} is damaged ({found}); not serving it. "
+        "Restore the file from a backup, or move it away to start with an empty store."
+    )
 
 
 @contextmanager

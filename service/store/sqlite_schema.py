@@ -6,6 +6,7 @@ size) never touches the blob's overflow pages: `get_meta` stays cheap for large 
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from service.store.records import ArrayInfo, SessionHeader, SessionMeta, StoredResponse, dumps
@@ -143,3 +144,19 @@ def response_from_row(row: sqlite3.Row) -> StoredResponse:
         body=bytes(body),
         created_at=created_at,
     )
+
+
+def damage(path: Path | str) -> str | None:
+    """What `PRAGMA quick_check` finds wrong with an existing database file (None: nothing,
+    or no file yet). Read-only: a damaged file is left as it is, for its owner to inspect."""
+    if not Path(path).exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:  # not a database at all, or its header is damaged
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(" ".join(str(r).split()) for r in rows)
