@@ -187,18 +187,13 @@ class _Budget:
                 shapes=[s.shape],
             )
         n = s.size
-        if n > lim.max_tensor_elements:
+        span = n or extent(s.shape)  # an empty tensor counts what its other dimensions span
+        if span > lim.max_tensor_elements:
+            empty = f"is empty, but its non-zero dimensions span {span} elements"
+            what = f"has {n} elements" if n else empty
             raise ProgramError(
-                f"{name}: a tensor of shape {s.shape} has {n} elements, over the limit of "
+                f"{name}: a tensor of shape {s.shape} {what}, over the limit of "
                 f"{lim.max_tensor_elements}",
-                kind="limit",
-                limit="max_tensor_elements",
-                shapes=[s.shape],
-            )
-        if not n and extent(s.shape) > lim.max_tensor_elements:
-            raise ProgramError(
-                f"{name}: a tensor of shape {s.shape} is empty, but its non-zero dimensions "
-                f"span {extent(s.shape)} elements, over the limit of {lim.max_tensor_elements}",
                 kind="limit",
                 limit="max_tensor_elements",
                 shapes=[s.shape],
