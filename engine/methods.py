@@ -6,22 +6,20 @@ backward over them."""
 from __future__ import annotations
 
 from .autograd.backprop import tensor_backward
-from .dispatch import apply
+from .dispatch import EMPTY, apply
 from .registry import FUNCTIONS, OPS
 from .tensor import Tensor
-
-_NO_ATTRS: dict = {}
 
 
 def _rsub(self, other):
     if isinstance(other, Tensor):
-        return apply(OPS["sub"], (other, self), _NO_ATTRS)
+        return apply(OPS["sub"], (other, self), EMPTY)
     return apply(OPS["rsub"], (self,), {"other": other})
 
 
 def _rtruediv(self, other):
     # torch computes `n / x` as reciprocal(x) * n: ReciprocalBackward0 → MulBackward0.
-    return apply(OPS["mul"], (FUNCTIONS["reciprocal"].fn(self), other), _NO_ATTRS)
+    return apply(OPS["mul"], (FUNCTIONS["reciprocal"].fn(self), other), EMPTY)
 
 
 def _rpow(self, base):
@@ -35,7 +33,7 @@ def _compare(name):
 
 def _operator(name):
     op = OPS[name]
-    return lambda self, other: apply(op, (self, other), _NO_ATTRS)
+    return lambda self, other: apply(op, (self, other), EMPTY)
 
 
 def install() -> None:
@@ -47,10 +45,9 @@ def install() -> None:
     t.__mul__ = t.__rmul__ = _operator("mul")
     t.__truediv__ = _operator("div")
     t.__rtruediv__ = _rtruediv
-    pow_fn = FUNCTIONS["pow"].fn
-    t.__pow__ = lambda self, exponent: pow_fn(self, exponent)
+    t.__pow__ = FUNCTIONS["pow"].fn
     t.__rpow__ = _rpow
-    t.__neg__ = lambda self: apply(OPS["neg"], (self,), _NO_ATTRS)
+    t.__neg__ = lambda self: apply(OPS["neg"], (self,), EMPTY)
     t.__pos__ = lambda self: self
     t.__abs__ = lambda self: FUNCTIONS["abs"].fn(self)
     for dunder, name in (

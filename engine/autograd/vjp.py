@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, array_of
 from .sum_to import sum_to
 
 
@@ -55,7 +55,7 @@ def vjp_args(plan, node, g, create):
             args.append(g)
         elif kind == "in":
             s = node.saved[key]
-            args.append(s if create or not isinstance(s, Tensor) else s._a)
+            args.append(s if create else array_of(s))
         elif kind == "attr":
             a = node.attrs
             args.append(a[key] if key in a else node.op.attrs[key])
@@ -64,9 +64,7 @@ def vjp_args(plan, node, g, create):
         elif kind == "ans":
             args.append(ans(node, create))
         elif kind == "all":
-            args.append(
-                tuple(s if create or not isinstance(s, Tensor) else s._a for s in node.saved)
-            )
+            args.append(tuple(node.saved) if create else tuple(map(array_of, node.saved)))
         elif kind == "shapes":
             args.append(node.shapes)
     return args

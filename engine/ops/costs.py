@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .pool_rules import pool_pair
+
 
 def _elements(shapes) -> int:
     return sum(math.prod(s) for s in shapes)
@@ -50,9 +52,5 @@ def convolution(*shapes, out):
 def window(*shapes, out, kernel_size):
     """Pooling: each output element reads a kH·kW window, so (output elements)·kH·kW, and
     no less than `pointwise` (a kernel of 150 on a 300x300 input is 5·10⁸, not 9·10⁴)."""
-    k = kernel_size
-    if isinstance(k, (tuple, list)):
-        n = int(k[0]) ** 2 if len(k) == 1 else math.prod(int(v) for v in k)
-    else:
-        n = int(k) ** 2
+    n = math.prod(pool_pair("", "kernel_size", kernel_size))  # (the shape rule checked it)
     return max(pointwise(*shapes, out=out), _elements(out[:1]) * n)
