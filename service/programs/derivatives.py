@@ -106,7 +106,7 @@ def prepare(body: DerivativeCreate, settings: Settings) -> Setup:
     decoded = decode_inputs(body, settings)
     wrt = _wrt(body, decoded)
     # The chosen inputs are the leaves; the others are constants.
-    inputs = {n: Tensor(t.detach().numpy(), requires_grad=n in wrt) for n, t in decoded.items()}
+    inputs = {n: Tensor(t.array, requires_grad=n in wrt) for n, t in decoded.items()}
     names = program.output_names
     output = body.output if body.output is not None else names[-1]
     if output not in names:
@@ -161,7 +161,7 @@ def jacobian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     _hold(setup, settings, passes=m, entries=setup.entries(setup.out.shape), what="Jacobian")
     xs = tuple(setup.inputs[n] for n in setup.wrt)
     with setup.guard():
-        blocks = [b.detach().numpy() for b in _as_tuple(engine_jacobian(setup.fn, xs))]
+        blocks = [b.array for b in _as_tuple(engine_jacobian(setup.fn, xs))]
     return {
         "output": setup.output,
         "output_shape": list(setup.out.shape),
@@ -197,7 +197,7 @@ def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     xs = tuple(setup.inputs[n] for n in setup.wrt)
     with setup.guard():
         rows = [_as_tuple(r) for r in _as_tuple(engine_hessian(setup.fn, xs))]
-        blocks = [[b.detach().numpy() for b in row] for row in rows]
+        blocks = [[b.array for b in row] for row in rows]
     full = np.concatenate(
         [
             np.concatenate([b.reshape(ni, nj) for b, nj in zip(row, sizes, strict=True)], axis=1)
@@ -227,10 +227,7 @@ def gradcheck(body: GradcheckCreate, settings: Settings) -> dict[str, Any]:
     # Two forward passes per input element, one backward per output element.
     _hold(setup, settings, passes=2 * total + m, entries=2 * m * total, what="gradcheck")
     # In float64, as torch.autograd.gradcheck asks of its inputs.
-    xs = [
-        Tensor(setup.inputs[n].detach().numpy().astype(np.float64), requires_grad=True)
-        for n in setup.wrt
-    ]
+    xs = [Tensor(setup.inputs[n].array.astype(np.float64), requires_grad=True) for n in setup.wrt]
     fn: Callable[..., Tensor] = setup.fn
     with setup.guard():
         numerical = numerical_jacobians(fn, xs, body.eps)[0]

@@ -200,7 +200,7 @@ def evaluate(body: EvaluateCreate, settings: Settings, *, dag: bool) -> Evaluati
 
 
 def _tensor(t: Tensor, binary: bool) -> dict[str, Any]:
-    wire = encode_tensor(t.detach().numpy(), binary, fragment=True)
+    wire = encode_tensor(t.array, binary, fragment=True)
     if not binary:
         wire["data"] = jsonio.safe_array(wire["data"])
     return wire

@@ -165,8 +165,8 @@ def build(spec: Any) -> nn.Module:
 def state(spec: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(parameters, buffers) of a freshly built model, by state_dict name."""
     module = build(spec)
-    params = {n: p.detach().numpy() for n, p in module.named_parameters()}
-    buffers = {n: np.asarray(b.detach().numpy()) for n, b in module.named_buffers()}
+    params = {n: p.array for n, p in module.named_parameters()}
+    buffers = {n: b.array for n, b in module.named_buffers()}
     return params, buffers
 
 
@@ -187,7 +187,7 @@ def _program(structural: str, name: str, mode: str) -> tuple[ModelProgram, Progr
 
 
 def _info(t: Any) -> dict[str, Any]:
-    return {"shape": list(t.shape), "dtype": str(t.detach().numpy().dtype)}
+    return {"shape": list(t.shape), "dtype": str(t.dtype)}
 
 
 def program(spec: Any, mode: str) -> tuple[ModelProgram, Program]:

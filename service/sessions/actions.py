@@ -43,7 +43,7 @@ _NO_PROGRAM = Source(None, None, None, REQUEST)
 def _encode(tensors: dict[str, Any], binary: bool) -> dict[str, Any]:
     out = {}
     for name, t in tensors.items():
-        array = t.detach().numpy() if isinstance(t, Tensor) else np.asarray(t)
+        array = t.array if isinstance(t, Tensor) else np.asarray(t)
         out[name] = encode_tensor(array, binary)
     return out
 
@@ -90,7 +90,7 @@ class Trainer:
         return {name: dumped.get(name) for name in sorted(self.moved)}
 
     def parameters(self) -> dict[str, np.ndarray | None]:
-        return {name: self.model.params[name].detach().numpy() for name in sorted(self.moved)}
+        return {name: self.model.params[name].array for name in sorted(self.moved)}
 
 
 @engine_time("session_forward")
@@ -130,9 +130,9 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
 def step(record: SessionRecord, body: SessionStepCreate, settings: Settings) -> Outcome:
     model = Model.of(record)
     trainer = Trainer(model, record, settings)
-    before = {n: p.detach().numpy().copy() for n, p in model.params.items() if p.grad is not None}
+    before = {n: p.array.copy() for n, p in model.params.items() if p.grad is not None}
     moved = trainer.step()
-    delta = {n: model.params[n].detach().numpy() - before[n] for n in moved}
+    delta = {n: model.params[n].array - before[n] for n in moved}
     content: dict[str, Any] = {
         "step_count": record.step_count + (0 if body.dry_run else 1),
         "dry_run": body.dry_run,

@@ -62,17 +62,17 @@ class Model:
         for name in source.counters:
             counter = self.buffers.get(name)
             if counter is not None:
-                counter.data = Tensor(counter.numpy() + 1)  # a new array: as `+= 1` would
+                counter.array = counter.array + 1  # a new array: as `+= 1` would
                 self.touched.add(name)
         self.touched.update(n for n in source.updates if n in self.buffers)
 
     def grads(self) -> dict[str, np.ndarray]:
-        return {n: p.grad.detach().numpy() for n, p in self.params.items() if p.grad is not None}
+        return {n: p.grad.array for n, p in self.params.items() if p.grad is not None}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params.values():
             if p.grad is not None:
-                p.grad = None if set_to_none else Tensor(np.zeros_like(p.grad.detach().numpy()))
+                p.grad = None if set_to_none else Tensor(np.zeros_like(p.grad.array))
 
     def decode_batch(
         self, inputs: Mapping[str, Any], settings: Any, pointer: str = "/inputs"
@@ -206,7 +206,7 @@ def backward(model: Model, evaluated: Evaluated, loss: str, limits: Limits) -> f
     value = evaluated.values[loss]
     with guard(Source(None, None, None, REQUEST), limits):  # type: ignore[arg-type]
         value.backward()
-    return float(value.detach().numpy().reshape(()))
+    return float(value.array.reshape(()))
 
 
 def check_outputs(names: list[str], known: Iterable[str], pointer: str = "/outputs") -> None:

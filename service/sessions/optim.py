@@ -82,7 +82,7 @@ def load(
 
 
 def _adopt(array: np.ndarray, param: Tensor, slot: str) -> np.ndarray:
-    dtype = param.detach().numpy().dtype
+    dtype = param.array.dtype
     if slot != "step" and array.dtype.kind == "f" and array.dtype != dtype:
         return array.astype(dtype)  # as load_state_dict: buffers take the param's
     return array if array.flags.writeable else array.copy()
@@ -97,7 +97,7 @@ def dump(
         slots = opt.state.get(p)
         if slots:
             out[name] = {
-                slot: np.asarray(value.detach().numpy() if isinstance(value, Tensor) else value)
+                slot: np.asarray(value.array if isinstance(value, Tensor) else value)
                 for slot, value in slots.items()
                 if value is not None
             }
