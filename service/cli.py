@@ -15,7 +15,7 @@ import uvicorn
 from service import metrics
 from service.http import logs
 from service.settings import Settings
-from service.store.factory import SQLITE_FILENAME
+from service.store.factory import sqlite_path
 from service.store.sqlite_schema import damage
 
 FACTORY = "service.app:create_app"
@@ -48,7 +48,7 @@ def _store_damage(settings: Settings) -> str | None:
     """Why the embedded SQLite store must not be served (a damaged file), or None."""
     if settings.store != "sqlite":
         return None
-    path = settings.data_dir / SQLITE_FILENAME
+    path = sqlite_path(settings)
     found = damage(path)
     if found is None:
         return None

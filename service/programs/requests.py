@@ -65,19 +65,20 @@ def repeated_passes_problem(
 ) -> ProblemError | None:
     """A limit-exceeded problem when `passes` over a program cost more than `maximum`."""
     cost = passes * per_pass
-    if cost <= maximum:
-        return None
     detail = (
         f"the {what} needs {passes} passes over the program, each costing about {per_pass} "
         f"floating-point operations (overheads included), {cost} in all; the limit is "
         f"{maximum}"
     )
+    return flops_problem(cost, maximum, pointer, detail)
+
+
+def flops_problem(cost: int, maximum: int, pointer: str, detail: str) -> ProblemError | None:
+    """A limit-exceeded problem (`max_flops`) when `cost` is over `maximum`, else None."""
+    if cost <= maximum:
+        return None
     return PROBLEM_TYPES["limit-exceeded"].at(
-        pointer,
-        detail,
-        limit="max_flops",
-        value=cost,
-        maximum=maximum,
+        pointer, detail, limit="max_flops", value=cost, maximum=maximum
     )
 
 

@@ -11,7 +11,7 @@ from engine import Tensor
 from engine.optim import Optimizer
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
-from service.programs.requests import guard, limits_for
+from service.programs.requests import flops_problem, guard, limits_for
 from service.schemas.parameters import ParameterPatch
 from service.schemas.session_calls import (
     SessionBackwardCreate,
@@ -206,15 +206,13 @@ def _within_flops(model: Model, programs, batches: list, limits) -> None:
         _, flops = checked_cost(model, programs, batch, limits, grad=True,
                                 loss_pointer=f"/batches/{i}")  # fmt: skip
         total += flops
-    if total > limits.max_flops:
-        raise PROBLEM_TYPES["limit-exceeded"].at(
-            "/batches",
-            f"the {len(batches)} batches need an estimated {total} floating-point operations "
-            f"in all (forward and backward), over the limit of {limits.max_flops}",
-            limit="max_flops",
-            value=total,
-            maximum=limits.max_flops,
-        )
+    detail = (
+        f"the {len(batches)} batches need an estimated {total} floating-point operations in "
+        f"all (forward and backward, overheads included), over the limit of {limits.max_flops}"
+    )
+    problem = flops_problem(total, limits.max_flops, "/batches", detail)
+    if problem is not None:
+        raise problem
 
 
 # -- parameters -------------------------------------------------------------------------------

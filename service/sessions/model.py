@@ -23,7 +23,7 @@ from engine.program import (
     spec_of,
 )
 from service.programs import models
-from service.programs.requests import guard, tensors_only
+from service.programs.requests import EQN_OVERHEAD_FLOPS, guard, tensors_only
 from service.sessions.programs import MODEL, REQUEST, Programs, Source, program_guard, refusal
 from service.store import SessionRecord
 from service.wire import decode_tensors
@@ -111,7 +111,8 @@ def checked_cost(
     loss_pointer: str = "/loss",
 ) -> tuple[dict[str, Any], int]:
     """Every program checked against the inputs' specs, before any numpy work: (the specs
-    of their results, their estimated floating-point operations)."""
+    of their results, their estimated floating-point operations, per-equation overheads
+    included as the program endpoints count them)."""
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
     specs: dict[str, Any] = {}
     flops = 0
@@ -131,7 +132,7 @@ def checked_cost(
         with program_guard(source, limits):
             checked = check(program, {**inputs, **specs}, limits, backward=grad)
         specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
-        flops += checked.flops
+        flops += checked.flops + EQN_OVERHEAD_FLOPS * len(program.eqns)
     if grad:
         _check_loss(programs, specs, loss_pointer, static=True)
     return specs, flops

@@ -1,5 +1,7 @@
 """`make_store(settings)`: the backend AUTOGRAD_STORE names, with the caps from the settings."""
 
+from pathlib import Path
+
 from service.settings import Settings
 from service.store.protocol import SessionStore, StoreLimits
 from service.store.sqlite_store import SQLiteStore
@@ -17,13 +19,17 @@ def limits_from(settings: Settings) -> StoreLimits:
     )
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The embedded store's file: what `make_store` opens and `serve` checks first."""
+    return settings.data_dir / SQLITE_FILENAME
+
+
 def make_store(settings: Settings) -> SessionStore:
     """Open the store; each worker process calls this for its own connections."""
     limits = limits_from(settings)
     if settings.store == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.data_dir / SQLITE_FILENAME
-        return SQLiteStore(path, limits, synchronous=settings.sqlite_synchronous)
+        return SQLiteStore(sqlite_path(settings), limits, synchronous=settings.sqlite_synchronous)
     if settings.store == "memory":
         return SQLiteStore(":memory:", limits)
     from service.store.redis_store import RedisStore  # redis is only imported when used
