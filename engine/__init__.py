@@ -19,7 +19,8 @@ import each other). Checked by import-linter (`.importlinter` at the repository 
                                                    engine.tensor, zeros, randn...
     tensor                                         Tensor, Parameter
     graph                                          Node, AccumulateGrad: the recorded graph
-    dtypes | shapes | grad_mode | allocator        plain helpers, no Tensor
+    dtypes | shapes | grad_mode | allocator        plain helpers, no Tensor;
+    | deadline                                     a time limit checked between steps
     errors                                         the exception classes
 
 The reference path is dispatch.apply and autograd/backprop.py's loop over the VJPs as the

@@ -32,3 +32,13 @@ class UnknownOpError(EngineError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class DeadlineExceeded(Exception):  # noqa: N818 - named for what happened, as TimeoutError
+    """A computation ran past the time limit its caller set (engine.deadline). Not an
+    EngineError: nothing is wrong with the program, and handlers that turn engine errors
+    into a 4xx "your program is wrong" must let it through."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the computation ran past its time limit of {seconds:g} s")
+        self.seconds = seconds

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     max_flops: int = Field(
         10_000_000_000, ge=1, description="Most estimated floating-point operations per request."
     )
+    max_request_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Most seconds of computation one request may take (a program, its "
+        "derivatives, a session call, every batch of a train call together, drawing an SVG); "
+        "past it the work stops between two steps and the answer is 503 deadline-exceeded, "
+        "leaving any session as it was. Replaying a session's journal runs apart, under "
+        "twice AUTOGRAD_JOURNAL_MAX_REPLAY_SECONDS.",
+    )
     program_cache_size: int = Field(
         256, ge=0, description="Parsed programs kept, keyed by their text; 0 disables the cache."
     )

@@ -18,6 +18,7 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from ..deadline import check
 from ..errors import GradError
 from ..grad_mode import _set, is_grad_enabled
 from ..graph import AccumulateGrad
@@ -183,6 +184,7 @@ def run(roots, keep, create, accumulate=True, targets=None, only=None):
             return captured
         numpy_vjps = None if create else FAST.numpy_vjps
         while heap:
+            check()  # a time limit set by the caller stops the pass between nodes
             node = heappop(heap)[1]
             buf = buffers.pop(node)
             if targets:

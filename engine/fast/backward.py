@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd.backprop import ONES, accumulate_grad, backward, ones_for, retain, send
 from ..autograd.vjp import fit
+from ..deadline import check
 from ..errors import GradError
 from ..graph import FREED_MESSAGE, AccumulateGrad
 from ..tensor import Tensor, array_of
@@ -63,13 +64,16 @@ def scalar_backward(t: Tensor, retain_graph=None) -> None:
 
 
 def loop(stack, buffers, heap, keep):
-    """Run every node the stack and the heap lead to."""
+    """Run every node the stack and the heap lead to. The time limit is checked here, every
+    node the loop runs (a step's direct calls nest at most MAX_DEPTH deep between two)."""
     while True:
         while stack:
+            check()
             node, g = stack.pop()
             node._back(g, buffers, heap, stack, keep, 0)
         if not heap:
             return
+        check()
         node = heappop(heap)[1]
         node._back(buffers.pop(node), buffers, heap, stack, keep, 0)
 

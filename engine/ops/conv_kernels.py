@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..deadline import check
 from .im2col import col2im, im2col, need, padded
 
 # Elements of im2col columns made at a time. Columns hold every window of the input,
@@ -49,6 +50,7 @@ def conv_np(x, w, b, stride, padding, dilation, groups):
     xp = padded(x, padding[0], padding[0], padding[1], padding[1])
     out = np.empty((n, o, ho, wo), np.result_type(x.dtype, w.dtype))
     for r0, r1 in bands:
+        check()  # a band is the unit of work a time limit can stop between
         xs = xp[:, :, _rows_read(r0, r1, kh, stride[0], dilation[0]), :]
         out[:, :, r0:r1] = _conv_block(xs, w, b, stride, (0, 0), dilation, groups, (r1 - r0, wo))
     return out
@@ -88,6 +90,7 @@ def grad_input_np(g, w, hw, stride, padding, dilation, groups):
     wp = max(hw[1] + 2 * pw, need(kw, stride[1], dw, wo))
     acc = np.zeros((n, c, hp, wp), np.result_type(g.dtype, w.dtype))
     for r0, r1 in bands:
+        check()  # a band is the unit of work a time limit can stop between
         at = _rows_read(r0, r1, kh, stride[0], dh)
         cols = _grad_cols(wg, g[:, :, r0:r1], c, (kh, kw))
         acc[:, :, at] += col2im(cols, (at.stop - at.start, wp), (kh, kw), stride, (0,) * 4,
@@ -114,6 +117,7 @@ def grad_weight_np(x, g, khw, stride, padding, dilation, groups):
         xp = padded(x, padding[0], padding[0], padding[1], padding[1])
         gw = None
         for r0, r1 in bands:
+            check()  # a band is the unit of work a time limit can stop between
             xs = xp[:, :, _rows_read(r0, r1, khw[0], stride[0], dilation[0]), :]
             part = _weight_block(xs, g[:, :, r0:r1], khw, stride, (0, 0), dilation, groups)
             gw = part if gw is None else np.add(gw, part, out=gw)

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from .. import dtypes as _dt
+from ..deadline import check
 from ..dispatch import apply
 from ..errors import ArgumentError
 from ..registry import OPS, deffn, defop
@@ -40,6 +41,7 @@ def _bands(x, kernel, stride, padding, dilation, out_hw, fill):
     per_row = kernel[1] * math.prod(win.shape[:-4]) * out_hw[0] * out_hw[1]
     band = max(1, WINDOW_CHUNK // max(1, per_row))
     for r in range(0, kernel[0], band):
+        check()  # a band is the unit of work a time limit can stop between
         rows = win[..., r : r + band, :, :, :]
         n = rows.shape[-4] * rows.shape[-3]  # (not -1: an empty batch has no size to divide)
         yield r, np.ascontiguousarray(rows).reshape(*rows.shape[:-4], n, *out_hw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..deadline import check
 from ..errors import EngineError
 from .errors import ProgramError
 from .ir import List, Program, Ref
@@ -59,6 +60,7 @@ def run(program: Program, inputs: Mapping, *, keep_all: bool = False) -> dict:
         )
     drops = {} if keep_all else _last_uses(program)
     for i, eqn in enumerate(program.eqns):
+        check()  # a time limit set by the caller stops the program between equations
         callee = resolve(eqn.fn)
         args = [env[a.id] if type(a) is Ref else _value(a, env) for a in eqn.args]
         kwargs = {k: _value(v, env) for k, v in eqn.kwargs} if eqn.kwargs else {}

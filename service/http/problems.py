@@ -4,6 +4,7 @@ with an RFC 9457 document. Plain HTTP errors use "about:blank" with the status p
 title, as the RFC asks."""
 
 import logging
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.errors import DeadlineExceeded
 from service.http import request_id
 from service.http.responses import ProblemResponse
 from service.problems.catalogue import PROBLEM_TYPES
@@ -122,6 +124,23 @@ async def _on_exhausted(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(problem, request.url.path)
 
 
+async def _on_deadline(request: Request, exc: Exception) -> ProblemResponse:
+    """The engine stopped a computation at its time limit (engine.deadline, set where a
+    request hands work to the engine). Retrying helps once the server is less busy; the
+    same work on an idle server may need less data per call."""
+    assert isinstance(exc, DeadlineExceeded)
+    log.warning("%s %s stopped at its %g s time limit", request.method, request.url.path,
+                exc.seconds)  # fmt: skip
+    problem = PROBLEM_TYPES["deadline-exceeded"].error(
+        f"The computation ran past the time limit of {exc.seconds:g} s and was stopped; "
+        "nothing was changed. Retry later, or send less work per request.",
+        headers={"Retry-After": str(max(1, math.ceil(exc.seconds)))},
+        limit="max_request_seconds",
+        maximum=exc.seconds,
+    )
+    return problem_response(problem, request.url.path)
+
+
 async def _on_problem(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(exc, request.url.path)
@@ -131,6 +150,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(DeadlineExceeded, _on_deadline)
     app.add_exception_handler(MemoryError, _on_exhausted)
     app.add_exception_handler(RecursionError, _on_exhausted)
     app.add_exception_handler(Exception, _on_unexpected)

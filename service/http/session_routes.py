@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from service.http.deps import StoreDep, get_settings, get_store
+from service.http.deps import StoreDep, get_settings, get_store, settings_of
 from service.http.routing import BODY_MEDIA, BodyFastRoute, FastPathDeclined
 from service.http.sessions import JSON, Call
 from service.http.sessions import bearer as parse_bearer
@@ -80,6 +80,7 @@ async def call_for(
         safetensors=request.scope.get(BODY_MEDIA) == MEDIA,
         if_match=if_match,
         key=idempotency_key,
+        seconds=settings_of(request).max_request_seconds,
     )
 
 

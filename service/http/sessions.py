@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 
+from engine.deadline import deadline
 from service.http.negotiation import JSON
 from service.problems import PROBLEM_TYPES, ProblemError
 from service.sessions.outcome import Outcome
@@ -182,12 +183,13 @@ class Call:
     safetensors: bool = False  # the body is a safetensors file (service.wire.safetensors), not JSON
     if_match: str | None = None
     key: str | None = None
+    seconds: float | None = None  # the time limit of the call's computation (engine.deadline)
 
     def read(self, use: Callable[[SessionRecord], T]) -> T:
         """`use(the whole session)`, if the token opens it; marks it used. `use` runs under
         the session's lock: the arrays are the ones a step in another thread updates."""
         try:
-            with self.store.lock(self.session_id):
+            with self.store.lock(self.session_id), deadline(self.seconds):  # not the wait
                 record = self.store.get(self.session_id)
                 authorize(record, self.token, self.session_id)
                 assert record is not None
@@ -198,7 +200,9 @@ class Call:
 
     def read_meta(self) -> SessionMeta:
         try:
-            meta = authorize(self.store.get_meta(self.session_id), self.token, self.session_id)
+            with deadline(self.seconds):  # reading may replay the journal
+                meta = self.store.get_meta(self.session_id)
+            meta = authorize(meta, self.token, self.session_id)
             self._touch(meta)
         except StoreUnavailable as exc:
             raise unavailable(exc) from exc
@@ -249,7 +253,7 @@ class Call:
         """Read, compute, commit with compare-and-set; the answer (or its replay). `replay`
         is the request as a journal entry, when the call can be computed again from it."""
         try:
-            with self.store.lock(self.session_id):
+            with self.store.lock(self.session_id), deadline(self.seconds):  # not the wait
                 return self._mutate(compute, replay)
         except StoreUnavailable as exc:
             raise unavailable(exc) from exc

@@ -221,6 +221,16 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "although it passed the configured limits. Retry later or with smaller tensors.",
     ),
     ProblemType(
+        "deadline-exceeded",
+        503,
+        "Computation took too long",
+        "The computation ran past the server's time limit, `maximum` seconds (`limit` "
+        "max_request_seconds, AUTOGRAD_MAX_REQUEST_SECONDS), and was stopped between two "
+        "steps. Nothing was changed: a session is as it was before the call. Retry after "
+        "`Retry-After` seconds when the server is less busy, or send less work (smaller "
+        "tensors, fewer batches per train call).",
+    ),
+    ProblemType(
         "not-ready",
         503,
         "Service not ready",

@@ -16,7 +16,8 @@ _STATUS_DESCRIPTIONS = {
     422: "Invalid request: a field (/problems/validation-error), a tensor "
     "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
     500: "Unexpected server error.",
-    503: "Not ready (/problems/not-ready).",
+    503: "Not ready (/problems/not-ready), or the computation ran past the time limit "
+    "(/problems/deadline-exceeded, with Retry-After).",
     401: "No bearer token (/problems/unauthorized).",
     409: "The store is full (/problems/store-full) or the session kept changing "
     "(/problems/session-conflict).",
@@ -36,7 +37,11 @@ PROGRAM_422 = (
 PROGRAM_501 = (
     "The program calls a function the service cannot check (/problems/unsupported-function)."
 )
-PROGRAM_503 = "The server ran out of memory (/problems/insufficient-memory), or is not ready."
+PROGRAM_503 = (
+    "The server ran out of memory (/problems/insufficient-memory), the computation ran past "
+    "the time limit (/problems/deadline-exceeded), or the server is not ready; each with "
+    "Retry-After."
+)
 
 
 def problem_responses(

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
+from engine.deadline import deadline
 from service.examples import programs as examples
 from service.http.deps import SettingsDep
 from service.http.responses import ORJSONResponse
@@ -53,7 +54,8 @@ def jacobian(
     `torch.autograd.functional.jacobian`: one block per input, of shape output shape + input
     shape, and the full matrix [output elements, input elements summed] with the blocks side
     by side. Inputs not in `wrt` are constants."""
-    return ORJSONResponse(derivatives.jacobian(body, settings))
+    with deadline(settings.max_request_seconds):  # (a plain def: this is a worker thread)
+        return ORJSONResponse(derivatives.jacobian(body, settings))
 
 
 @router.post(
@@ -69,7 +71,8 @@ def hessian(
     """Second derivatives of a one-element output, as `torch.autograd.functional.hessian`:
     block `hessian[x][y]` of shape x.shape + y.shape for each pair of `wrt` inputs, and the
     full symmetric matrix over all of them flattened in order."""
-    return ORJSONResponse(derivatives.hessian(body, settings))
+    with deadline(settings.max_request_seconds):  # (a plain def: this is a worker thread)
+        return ORJSONResponse(derivatives.hessian(body, settings))
 
 
 @router.post(
@@ -86,4 +89,5 @@ def gradcheck(
     float64, step `eps`), per input: both matrices, the largest difference, and whether
     every entry is within `atol + rtol * |numerical|`, as `torch.autograd.gradcheck`
     decides. The answer is 200 whether or not the check passes: read `passed`."""
-    return ORJSONResponse(derivatives.gradcheck(body, settings))
+    with deadline(settings.max_request_seconds):  # (a plain def: this is a worker thread)
+        return ORJSONResponse(derivatives.gradcheck(body, settings))

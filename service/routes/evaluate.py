@@ -2,11 +2,13 @@
 DAG as JSON, or the DAG drawn as SVG."""
 
 import shutil
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.deadline import deadline
 from engine.program import GraphvizMissing, render_svg
 from service.examples import programs as examples
 from service.http.deps import settings_of
@@ -119,20 +121,30 @@ async def evaluate_program(
     if media == SVG:
         _require_dot()
     dag = media == SVG or "dag" in body.include
+    seconds = settings.max_request_seconds
     if media == JSON and _small_body(request):
         program = compile_request(body, settings)  # cached by text; a short text if not
         if len(program.eqns) <= INLINE_MAX_EQNS:
             prepared = prepare(body, settings, program, dag=dag)
             if prepared.cost <= INLINE_MAX_COST:
                 return _answer(execute(prepared), body)
-            return await run_in_threadpool(lambda: _answer(execute(prepared), body))
+            return await run_in_threadpool(_within, seconds, lambda: execute(prepared), body)
     if media == JSON:
-        return await run_in_threadpool(lambda: _answer(evaluate(body, settings, dag=dag), body))
+        return await run_in_threadpool(
+            _within, seconds, lambda: evaluate(body, settings, dag=dag), body
+        )
     return await run_in_threadpool(_svg, body, settings)
 
 
+def _within(seconds: float, work: Callable[[], Evaluation], body: EvaluateCreate) -> Response:
+    """Off the event loop, under the request's time limit (engine.deadline)."""
+    with deadline(seconds):
+        return _answer(work(), body)
+
+
 def _svg(body: EvaluateCreate, settings: Settings) -> Response:
-    result = evaluate(body, settings, dag=True)
+    with deadline(settings.max_request_seconds):
+        result = evaluate(body, settings, dag=True)
     assert result.dag is not None
     with guard(body, limits_for(settings)):
         try:

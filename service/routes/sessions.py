@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.deadline import deadline
 from service.examples import sessions as examples
 from service.http.deps import SettingsDep, StoreDep
 from service.http.negotiation import OCTET_STREAM, media_type, negotiate
@@ -102,7 +103,8 @@ async def _restore(request: Request) -> Response:
     data = await request.body()
 
     def work() -> Response:
-        record, token = state.record_from_safetensors(data, settings)
+        with deadline(settings.max_request_seconds):
+            record, token = state.record_from_safetensors(data, settings)
         return _created(store, record, token, settings)
 
     return await run_in_threadpool(work)
@@ -127,7 +129,8 @@ async def create_session(
     raw = await request.json()  # parsed once already; errors then point into it
 
     def work() -> Response:
-        record, token = record_from(body, raw, settings)
+        with deadline(settings.max_request_seconds):  # building the parameters
+            record, token = record_from(body, raw, settings)
         return _created(store, record, token, settings)
 
     return await run_in_threadpool(work)

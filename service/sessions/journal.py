@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from engine.deadline import apart
 from service.schemas.session_calls import (
     SessionBackwardCreate,
     SessionForwardCreate,
@@ -95,8 +96,17 @@ def replay(record: SessionRecord, settings: Settings) -> SessionRecord:
 def apply_entries(
     record: SessionRecord, entries: list[np.ndarray], settings: Settings
 ) -> SessionRecord:
-    """`record` after the calls `entries` stored, in order (arrays may change in place)."""
+    """`record` after the calls `entries` stored, in order (arrays may change in place).
+
+    The replay is not the request's own work: it runs apart from the request's time limit,
+    under its own of twice what the journal policy lets a replay cost (stopped there, the
+    request answers 503 and the kept arrays are dropped, as for any failed call)."""
     relaxed = settings.model_copy(update=_UNLIMITED)
+    with apart(max(1.0, 2 * settings.journal_max_replay_seconds)):
+        return _apply(record, entries, relaxed)
+
+
+def _apply(record: SessionRecord, entries: list[np.ndarray], relaxed: Settings) -> SessionRecord:
     for entry in entries:
         action, body = decode(entry.tobytes())
         _, run = REPLAYABLE[action]
