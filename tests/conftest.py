@@ -23,6 +23,7 @@ SERVER_FIXTURES = frozenset(
         "redis_server",
         "topology",
         "container",
+        "attacked",
     }
 )
 # Folders, modules and tests that start their servers, browsers or installs themselves.

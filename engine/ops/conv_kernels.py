@@ -21,6 +21,15 @@ def _bands(k, n, ho, wo):
     return [(r, min(ho, r + rows)) for r in range(0, ho, rows)]
 
 
+def _gemm(a, b):
+    """a @ b over (groups, ., .) stacks. One group goes to np.dot: np.matmul keeps the GIL
+    through a matrix-vector product (one output channel), 70 ms per band of a large kernel,
+    which froze the server's event loop; np.dot releases it."""
+    if a.shape[0] == 1:
+        return np.dot(a[0], b[0])[None]
+    return np.matmul(a, b)
+
+
 def _rows_read(r0, r1, kh, sh, dh):
     """The padded input rows the windows of output rows r0..r1-1 read."""
     return slice(r0 * sh, r0 * sh + need(kh, sh, dh, r1 - r0))
@@ -61,7 +70,7 @@ def _conv_block(x, w, b, stride, padding, dilation, groups, out_hw):
     o, cg, kh, kw = w.shape
     k, m = cg * kh * kw, n * out_hw[0] * out_hw[1]
     cols = im2col(x, (kh, kw), stride, padding, dilation, out_hw).reshape(groups, k, m)
-    out = np.matmul(w.reshape(groups, o // groups, k), cols).reshape(o, m)
+    out = _gemm(w.reshape(groups, o // groups, k), cols).reshape(o, m)
     if isinstance(b, np.ndarray):
         out += b[:, None]
     return _batch_first(out, n, out_hw)
@@ -102,7 +111,7 @@ def _grad_cols(wg, g, c, khw):
     """The gradient's windows, (N, C, kH, kW, Ho, Wo): the weights times g, per group."""
     n, o, ho, wo = g.shape
     groups = wg.shape[0]
-    cols = np.matmul(wg, _batch_last(g).reshape(groups, o // groups, n * ho * wo))
+    cols = _gemm(wg, _batch_last(g).reshape(groups, o // groups, n * ho * wo))
     return cols.reshape(c, *khw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
 
 
@@ -130,4 +139,4 @@ def _weight_block(x, g, khw, stride, padding, dilation, groups):
     cg, m = c // groups, n * ho * wo
     k = cg * khw[0] * khw[1]
     cols = im2col(x, khw, stride, padding, dilation, (ho, wo)).reshape(groups, k, m)
-    return np.matmul(_batch_last(g).reshape(groups, o // groups, m), cols.transpose(0, 2, 1))
+    return _gemm(_batch_last(g).reshape(groups, o // groups, m), cols.transpose(0, 2, 1))

@@ -26,7 +26,7 @@ from .expr_values import Values
 from .ir import Eqn, Program, Ref, Where
 from .limits import DEFAULT, Limits
 from .names import DTYPE_NAMES, NAMESPACES, function_name, method_name, resolve
-from .notation import PosMap, prescan, to_python
+from .notation import PosMap, prescan, statement_cuts, to_python
 
 # -- compiling the AST --------------------------------------------------------------------------
 
@@ -340,7 +340,7 @@ def _parse(text: str, limits: Limits) -> Program:
     prescan(text, limits)
     src, pos = to_python(text)
     try:
-        module = ast.parse(src, mode="exec")
+        module = parse_module(src)
     except SyntaxError as e:
         c = _Compiler(text, src, pos, limits)
         lineno = e.lineno or 1
@@ -356,6 +356,33 @@ def _parse(text: str, limits: Limits) -> Program:
     except ValueError as e:  # e.g. an integer literal of more than 4300 digits
         raise ProgramError(str(e), kind="limit", limit="max_int_bits") from None
     return _Compiler(text, src, pos, limits).compile(module)
+
+
+# Source characters given to one ast.parse call. The parser holds the GIL from start to end
+# (150 ms for 64 KB), and in the server every other thread waits that long: the event loop
+# stopped answering /livez. Parsing a few KB of whole statements at a time lets it in.
+PARSE_CHUNK = 2048
+
+
+def parse_module(src: str) -> ast.Module:
+    """ast.parse(src), a few KB of statements at a time, giving the same tree. A chunk each
+    parser call sees starts with blank lines for those before it, so line numbers come
+    out as in the whole text; a chunk that does not parse (a split inside something the
+    cut points did not foresee) means the whole text is parsed at once, for its error."""
+    cuts = statement_cuts(src, PARSE_CHUNK)
+    if not cuts:
+        return ast.parse(src, mode="exec")
+    body: list[ast.stmt] = []
+    start, lines = 0, 0
+    try:
+        for end in [*cuts, len(src)]:
+            piece = src[start:end]
+            body.extend(ast.parse("\n" * lines + piece, mode="exec").body)
+            lines += piece.count("\n")
+            start = end
+    except SyntaxError:
+        return ast.parse(src, mode="exec")
+    return ast.Module(body=body, type_ignores=[])
 
 
 _cached = functools.lru_cache(maxsize=256)(_parse)

@@ -107,6 +107,13 @@ def line_col(text: str, index: int) -> dict:
     return {"line": line, "col": col}
 
 
+# Brackets, with strings (to their end or the line's) and comments matched whole so that the
+# brackets inside them do not count; newlines and continuations too, for statement_cuts.
+_QUOTED = r"""'[^'\n\\]*(?:\\.[^'\n\\]*)*'?|"[^"\n\\]*(?:\\.[^"\n\\]*)*"?|#[^\n]*"""
+_BRACKETS = re.compile(rf"[()\[\]{{}}]|{_QUOTED}")
+_STRUCTURE = re.compile(rf"[()\[\]{{}}]|{_QUOTED}|\\\n|\n")
+
+
 def prescan(text: str, limits: Limits) -> None:
     """Length and bracket nesting, before the parser sees the text (deep nesting makes
     Python's parser raise MemoryError/RecursionError, and takes time to do so)."""
@@ -119,21 +126,39 @@ def prescan(text: str, limits: Limits) -> None:
             limit="max_expr_chars",
         )
     depth = 0
-    quote = None
-    for i, c in enumerate(text):
-        if quote:
-            if c == quote or c == "\n":
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif c in _OPEN:
+    for m in _BRACKETS.finditer(text):  # (strings and comments are matched whole, skipped)
+        c = m.group()
+        if c in _OPEN:
             depth += 1
             if depth > limits.max_depth:
                 raise ProgramError(
                     f"brackets nested more than {limits.max_depth} deep",
                     kind="limit",
                     limit="max_depth",
-                    **line_col(text, i),
+                    **line_col(text, m.start()),
                 )
         elif c in _CLOSE:
             depth -= 1
+
+
+def statement_cuts(src: str, chunk: int) -> list[int]:
+    """Indices in Python source where a top-level statement begins (after a newline outside
+    brackets, strings, comments and continuations, before an unindented line), at least
+    `chunk` characters apart; none for a text of at most `chunk`. Only a hint: the parser
+    checks the pieces (see expr.parse_module)."""
+    if len(src) <= chunk:
+        return []
+    cuts: list[int] = []
+    depth, last = 0, 0
+    for m in _STRUCTURE.finditer(src):
+        c = m.group()
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+        elif c == "\n" and depth <= 0:
+            i = m.end()
+            if i - last >= chunk and i < len(src) and src[i] not in " \t\n":
+                cuts.append(i)
+                last = i
+    return cuts

@@ -135,3 +135,50 @@ def test_refusing_at_the_operation_limit_is_linear_work():
 
     small, large = lines_run(lambda: refused(500)), lines_run(lambda: refused(2_000))
     assert large < 4.5 * small, f"{small} lines for 500 statements, {large} for 2,000"
+
+
+# -- parsing a few KB at a time ---------------------------------------------------------------
+
+
+def _tree(parse, text):
+    import ast
+
+    try:
+        return ast.dump(parse(text), include_attributes=True)
+    except SyntaxError as e:
+        return ("SyntaxError", e.msg, e.lineno, e.offset)
+
+
+MIXED = (
+    "y = f(x,\n      x)  # a call over two lines\n"
+    "z = y  # a comment with ( and ' in it\n"
+    's = g(y, mode="a#b(")\n'
+    "w = (y +\n     z)\n"
+    "v = y \\\n    + z\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [MIXED * 400, rebinding(5_000), MIXED * 200 + "y = (x +\n" + MIXED * 200,
+     MIXED * 300 + "y = = x\n" + MIXED * 10],
+    ids=["mixed", "rebinding", "unclosed-bracket", "syntax-error-late"],
+)  # fmt: skip
+def test_parsing_in_pieces_gives_the_tree_and_errors_of_one_parse(text):
+    import ast
+
+    from engine.program.expr import PARSE_CHUNK, parse_module
+    from engine.program.notation import statement_cuts
+
+    assert len(text) > 4 * PARSE_CHUNK
+    if "= =" not in text and "(x +\n" not in text:
+        assert len(statement_cuts(text, PARSE_CHUNK)) >= 3  # it was cut
+    assert _tree(parse_module, text) == _tree(ast.parse, text)
+
+
+def test_a_syntax_error_deep_in_a_long_program_is_where_it_is():
+    text = MIXED * 300 + "y = = x\n"
+    with pytest.raises(ProgramError) as caught:
+        parse_expr(text, ROOMY)
+    assert caught.value.kind == "syntax"
+    assert caught.value.line == MIXED.count("\n") * 300 + 1

@@ -1,0 +1,216 @@
+"""The attacks issue #12 found, each a small request that once took a worker down, sent to a
+real server with one worker and with two: each is refused fast or answered within the time
+limit, the workers' memory stays under a stated bound, and `/livez` keeps answering fast
+while they run (a probe polls it the whole time)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from service.wire import jsonio
+
+from .conftest import free_port, run_server
+
+MiB = 1024 * 1024
+LIMIT_SECONDS = 10.0  # AUTOGRAD_MAX_REQUEST_SECONDS's default, which these servers run with
+REFUSED_SECONDS = 1.0  # "refused fast"
+SLACK_SECONDS = 3.0  # past the limit: the last step before the check, encoding, the network
+RSS_BOUND = 1536 * MiB  # each worker's peak resident memory over the whole suite
+LIVEZ_P99_SECONDS = 0.05
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def _workers(pid: int) -> list[int]:
+    """The process serving requests: the server itself, or its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children] or [pid]
+
+
+@dataclass
+class Server:
+    base: str
+    pid: int
+    http: httpx.Client
+
+    def worker_peaks(self) -> dict[int, int]:
+        return {pid: _peak_rss(pid) for pid in _workers(self.pid)}
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
+def attacked(request, tmp_path_factory) -> Iterator[Server]:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("attacked") / "data"
+    command = [sys.executable, "-m", "service", "serve", "--port", str(port),
+               "--workers", str(request.param)]  # fmt: skip
+    with run_server(command, port, data_dir, AUTOGRAD_LOG_LEVEL="warning") as base:
+        from .conftest import SERVER_PROCESSES
+
+        with httpx.Client(base_url=base, timeout=LIMIT_SECONDS * 4) as http:
+            yield Server(base, SERVER_PROCESSES[base].pid, http)
+
+
+class LivenessProbe:
+    """Polls /livez every 10 ms on its own connection while an attack runs."""
+
+    def __init__(self, base: str):
+        self.base, self.latencies, self.failures = base, [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                try:
+                    ok = http.get("/livez").status_code == 200
+                except httpx.HTTPError as exc:
+                    ok = False
+                    self.failures.append(repr(exc))
+                self.latencies.append(time.perf_counter() - started)
+                if not ok:
+                    self.failures.append("not 200")
+                time.sleep(0.01)
+
+    def __enter__(self) -> LivenessProbe:
+        self._thread.start()
+        while not self.latencies:  # polling before the attack starts
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def p99(self) -> float:
+        return float(np.quantile(self.latencies, 0.99))
+
+
+# -- the attacks -----------------------------------------------------------------------------
+
+
+def _pool(http: httpx.Client) -> httpx.Response:
+    """112 bytes: kernel 150 on a 300x300 view of one number (12.9 s, 5.95 GB, on the loop)."""
+    return http.post("/v1/evaluate", json={
+        "expr": "y = x.expand(1,1,300,300)\nz = max_pool2d(y, 150, 1)",
+        "inputs": {"x": [[[[1.0]]]]}, "outputs": ["z"]})  # fmt: skip
+
+
+def _conv(http: httpx.Client) -> httpx.Response:
+    """A 500x500 input and a 250x250 kernel from two numbers (asked for >= 15.7 GB)."""
+    return http.post("/v1/evaluate", json={
+        "expr": "y = x.expand(1,1,500,500)\nw = x.expand(1,1,250,250)\nz = conv2d(y, w)",
+        "inputs": {"x": [[[[1.0]]]]}, "outputs": ["z"]})  # fmt: skip
+
+
+def _rebinding(http: httpx.Client) -> httpx.Response:
+    """One name re-bound 10,000 times, 60 KB (26 s of CPU to compile once)."""
+    text = "y=x*x\n" + "y=y*x\n" * 9_900
+    return http.post("/v1/evaluate", json={"expr": text, "inputs": {"x": [1.0]}})
+
+
+def _over_ops(http: httpx.Client) -> httpx.Response:
+    """65 KB of ops over the 10,000-op limit (11.8 s before its 422)."""
+    text = "y=x+x\n" * 10_900
+    return http.post("/v1/evaluate", json={"expr": text, "inputs": {"x": [1.0]}})
+
+
+def _huge_shape(http: httpx.Client) -> httpx.Response:
+    """A tensor of 2^62 * 0 elements whose size numpy cannot compute (a 500)."""
+    return http.post("/v1/evaluate", json={"expr": "y=x*2", "inputs": {
+        "x": {"data": [], "shape": [2147483648, 2147483648, 0]}}})  # fmt: skip
+
+
+MLP = "h = relu(x @ w1 + b1)\nout = h @ w2 + b2\nloss = mse_loss(out, y)"
+
+
+def _session(http: httpx.Client, parameters: dict, expr: str, optimizer: dict) -> dict:
+    created = http.post("/v1/sessions", json={
+        "parameters": parameters, "expr": expr, "loss": "loss",
+        "optimizer": optimizer})  # fmt: skip
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def _thousand_batches(http: httpx.Client) -> httpx.Response:
+    """1,000 batches in one train call, each within the flops limit (139 s, 200)."""
+    rng = np.random.default_rng(0)
+    params = {"w1": rng.standard_normal((64, 256)).tolist(), "b1": [0.0] * 256,
+              "w2": rng.standard_normal((256, 10)).tolist(), "b2": [0.0] * 10}  # fmt: skip
+    session = _session(http, {k: {"data": v} for k, v in params.items()}, MLP,
+                       {"type": "sgd", "lr": 0.01})  # fmt: skip
+    x, y = np.ones((2048, 64)).tolist(), np.zeros((2048, 10)).tolist()
+    batch = {"inputs": {"x": x, "y": y}}
+    body = jsonio.dumps({"batches": [batch] * 1000})
+    if len(body) > 16 * MiB:  # keep under the body limit: fewer, as large, batches
+        body = jsonio.dumps({"batches": [batch] * int(1000 * 15 * MiB / len(body))})
+    return http.post(f"/v1/sessions/{session['id']}/train", content=body,
+                     headers={"Authorization": f"Bearer {session['token']}",
+                              "content-type": "application/json"})  # fmt: skip
+
+
+def _wide_session_get(http: httpx.Client) -> httpx.Response:
+    """GET of a 10,000-parameter Adam session after one step (~23 s per GET, on the loop)."""
+    names = [f"p{i}" for i in range(10_000)]
+    expr = "s = cat([" + ",".join(names) + "])\nloss = (s * x).sum()"
+    session = _session(http, {n: {"data": [0.5]} for n in names}, expr,
+                       {"type": "adam", "lr": 0.01})  # fmt: skip
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    step = http.post(f"/v1/sessions/{session['id']}/train", headers=auth,
+                     json={"batches": [{"inputs": {"x": [1.0]}}]})  # fmt: skip
+    assert step.status_code == 200, step.text
+    return http.get(f"/v1/sessions/{session['id']}", headers=auth)
+
+
+@dataclass(frozen=True)
+class Attack:
+    send: Callable[[httpx.Client], httpx.Response]
+    statuses: tuple[int, ...]  # what it may answer
+    seconds: float  # within how long
+
+
+ATTACKS = {
+    "pooling-kernel-150": Attack(_pool, (200, 503), LIMIT_SECONDS + SLACK_SECONDS),
+    "conv2d-kernel-250": Attack(_conv, (200, 503), LIMIT_SECONDS + SLACK_SECONDS),
+    "rebinding-10000": Attack(_rebinding, (200, 422), LIMIT_SECONDS + SLACK_SECONDS),
+    "over-10000-ops": Attack(_over_ops, (422,), REFUSED_SECONDS),
+    "huge-empty-shape": Attack(_huge_shape, (422,), REFUSED_SECONDS),
+    "thousand-batches": Attack(_thousand_batches, (200, 422, 503), LIMIT_SECONDS + SLACK_SECONDS),
+    "wide-session-get": Attack(_wide_session_get, (200,), REFUSED_SECONDS),
+}
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_an_attack_is_bounded_and_livez_stays_fast(attacked: Server, name: str):
+    attack = ATTACKS[name]
+    with LivenessProbe(attacked.base) as probe:
+        answer = attack.send(attacked.http)
+    took = answer.elapsed.total_seconds()  # of the attack itself, not of its set-up calls
+    assert answer.status_code in attack.statuses, answer.text[:500]
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"] == "application/problem+json"
+    if answer.status_code == 503:
+        assert answer.json()["type"].endswith("/deadline-exceeded")
+        assert "retry-after" in answer.headers
+    assert took < attack.seconds, f"{name} answered {answer.status_code} after {took:.1f} s"
+    assert not probe.failures, probe.failures[:3]
+    assert probe.p99() < LIVEZ_P99_SECONDS, (
+        f"/livez p99 {probe.p99() * 1000:.0f} ms during {name} "
+        f"(max {max(probe.latencies) * 1000:.0f} ms, {len(probe.latencies)} probes)"
+    )
+    for pid, peak in attacked.worker_peaks().items():
+        assert peak < RSS_BOUND, f"worker {pid} peaked at {peak / MiB:.0f} MiB after {name}"
