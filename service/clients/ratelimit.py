@@ -14,7 +14,8 @@ The answer's fields follow draft-ietf-httpapi-ratelimit-headers-09 (March 2025):
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MAX_CLIENTS = 100_000  # buckets kept; past it full ones are dropped (they hold nothing)
 POLICY = "client"
@@ -24,6 +25,11 @@ POLICY = "client"
 class Rate:
     per_second: float
     burst: int
+    policy: str = field(init=False)  # the RateLimit-Policy field, the same on every answer
+
+    def __post_init__(self) -> None:
+        window = max(1, math.ceil(self.burst / self.per_second))
+        object.__setattr__(self, "policy", f'"{POLICY}";q={self.burst};w={window}')
 
     @classmethod
     def of(cls, per_second: float, burst: int) -> "Rate | None":
@@ -32,14 +38,8 @@ class Rate:
             return None
         return cls(per_second, burst or max(1, math.ceil(per_second)))
 
-    @property
-    def policy(self) -> str:
-        window = max(1, math.ceil(self.burst / self.per_second))
-        return f'"{POLICY}";q={self.burst};w={window}'
 
-
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # a tuple: made on every request, and cheaper than a dataclass
     allowed: bool
     remaining: int  # whole requests left
     reset: int  # seconds until the bucket is full again

@@ -100,16 +100,17 @@ class ClientsMiddleware:
             await self.app(scope, receive, send)
             return
         verdict = self.buckets.take(owner, rate)
-        fields = {"RateLimit-Policy": rate.policy, "RateLimit": verdict.field()}
         if not verdict.allowed:
             refusal = PROBLEM_TYPES["rate-limited"].error(
                 f"More than {rate.burst} requests at once, or over {rate.per_second:g} a "
                 f"second on average; retry in {verdict.retry_after} s.",
-                headers={"Retry-After": str(verdict.retry_after), **fields},
-            )
+                headers={"Retry-After": str(verdict.retry_after),
+                         "RateLimit-Policy": rate.policy, "RateLimit": verdict.field()},
+            )  # fmt: skip
             await problem_response(refusal, path)(scope, receive, send)
             return
-        extra = [(name.lower().encode(), value.encode()) for name, value in fields.items()]
+        extra = ((b"ratelimit-policy", rate.policy.encode()),
+                 (b"ratelimit", verdict.field().encode()))  # fmt: skip
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start":
