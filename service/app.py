@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from engine.program import set_cache_size as set_program_cache_size
 from service import __version__
+from service.clients.keyring import KeyRing
 from service.http.body_limit import BodyLimitMiddleware
+from service.http.clients import ClientsMiddleware, caps_of
 from service.http.observability import ServiceApp
 from service.http.openapi import install_openapi, operation_id
 from service.http.problems import install_problem_handlers
@@ -79,6 +81,9 @@ TAGS = [
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
+    # Read now: a keys file that is missing or malformed stops the start (KeyFileError),
+    # rather than serving open.
+    keys = KeyRing(settings.api_keys_file) if settings.api_keys_file is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         set_program_cache_size(settings.program_cache_size)
         app.state.settings = settings
         # Each worker process opens its own store and keeps its own sessions in memory.
-        app.state.store = LiveStore(TimedStore(make_store(settings)), settings)
+        store = make_store(settings, client_caps=caps_of(keys, settings))
+        app.state.store = LiveStore(TimedStore(store), settings)
         # What exists once the worker is up (modules, the op registry, the app) leaves the
         # cyclic collector's reach. A full collection otherwise walks all of it, ~100 ms
         # holding the GIL, and a request allocating a big program triggers several: the event
@@ -121,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a state file to restore or load is at most a session's size (plus its header)
         max_upload_bytes=settings.max_session_bytes + (1 << 20),
     )
+    # Outside the body limit: who is calling is settled before any body is read.
+    app.add_middleware(ClientsMiddleware, settings=settings, keys=keys)
     for module in (  # in this order: the OpenAPI document lists the paths so
         evaluate,
         derivatives,

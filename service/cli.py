@@ -1,5 +1,5 @@
-"""`autograd-service serve | healthcheck | openapi`: run the server, probe it, or write the
-OpenAPI document."""
+"""`autograd-service serve | healthcheck | openapi | keys`: run the server, probe it, write
+the OpenAPI document, or manage the API keys file."""
 
 import argparse
 import os
@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from service import metrics
+from service.clients import keys as api_keys
 from service.http import logs
 from service.settings import Settings
 from service.store.factory import sqlite_path
@@ -25,7 +26,7 @@ DEFAULT_SPEC = Path("openapi/openapi.json")
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Checked here, before any worker starts: a worker that failed its own start would leave
     # the others serving errors, and with several workers the process would still exit 0.
-    problem = _store_damage(settings)
+    problem = _store_damage(settings) or _keys_problem(settings)
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
@@ -56,6 +57,69 @@ def _store_damage(settings: Settings) -> str | None:
         f"autograd-service: the session store {path} is damaged ({found}); not serving it. "
         "Restore the file from a backup, or move it away to start with an empty store."
     )
+
+
+def _keys_problem(settings: Settings) -> str | None:
+    """Why the API keys file cannot be used (a server told to need keys must not start open)."""
+    if settings.api_keys_file is None:
+        return None
+    try:
+        api_keys.load(settings.api_keys_file)
+    except api_keys.KeyFileError as exc:
+        return f"autograd-service: AUTOGRAD_API_KEYS_FILE is unusable: {exc}"
+    return None
+
+
+def _keys_file(args: argparse.Namespace, settings: Settings) -> Path:
+    path = args.file or settings.api_keys_file
+    if path is None:
+        raise api_keys.KeyFileError("no keys file: pass --file or set AUTOGRAD_API_KEYS_FILE")
+    return path
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        path = _keys_file(args, settings)
+        if args.action == "add":
+            quotas = {"max_sessions": args.sessions, "max_bytes": args.bytes,
+                      "rate": args.rate, "burst": args.burst}  # fmt: skip
+            key = api_keys.add(path, args.name, **quotas)
+            print(key)  # the only time the key is shown: the file keeps its hash
+            print(f"added {args.name!r} to {path}; give the key above to its holder, it is "
+                  "not stored (servers pick it up within a second)", file=sys.stderr)  # fmt: skip
+        elif args.action == "remove":
+            if not api_keys.remove(path, args.name):
+                print(f"no key named {args.name!r} in {path}", file=sys.stderr)
+                return 1
+        else:
+            for entry in api_keys.load(path):
+                quotas = {k: v for k, v in entry.document().items() if k not in ("name", "sha256")}
+                print(entry.name, " ".join(f"{k}={v}" for k, v in quotas.items()))
+    except api_keys.KeyFileError as exc:
+        print(f"autograd-service keys: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_keys_parser(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="manage the API keys file (AUTOGRAD_API_KEYS_FILE)")
+    keys.add_argument("--file", type=Path, help="default: $AUTOGRAD_API_KEYS_FILE")
+    actions = keys.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", help="make a key: print it once, store its hash and quotas in the file"
+    )
+    add.add_argument("name", help="the client's name (1-64 of A-Za-z0-9._-)")
+    what = "(default: AUTOGRAD_%s; 0: no cap of its own)"
+    add.add_argument(
+        "--sessions", type=int, help="most live sessions " + what % "MAX_CLIENT_SESSIONS"
+    )
+    add.add_argument("--bytes", type=int, help="most stored bytes " + what % "MAX_CLIENT_BYTES")
+    add.add_argument("--rate", type=float, help="requests per second " + what % "RATE_LIMIT")
+    add.add_argument("--burst", type=int, help="requests at once " + what % "RATE_BURST")
+    remove = actions.add_parser("remove", help="revoke a key (its sessions stay until idle)")
+    remove.add_argument("name")
+    actions.add_parser("list", help="the keys' names and quotas")
+    keys.set_defaults(run=_keys)
 
 
 @contextmanager
@@ -145,6 +209,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="file to write, or - for stdout (default: %(default)s)",
     )
     spec.set_defaults(run=_openapi)
+    _add_keys_parser(commands)
     return parser
 
 

@@ -95,6 +95,40 @@ class Settings(BaseSettings):
     max_store_bytes: int = Field(
         2048 * MiB, ge=1, description="Most bytes all live sessions together may store."
     )
+    max_client_sessions: int = Field(
+        100,
+        ge=0,
+        description="Most live sessions one client may hold: an API key (its own cap in the "
+        "keys file replaces this), or a client address when keys are off. Below "
+        "AUTOGRAD_MAX_SESSIONS, so that one client cannot fill the store; 0: no cap of its own.",
+    )
+    max_client_bytes: int = Field(
+        512 * MiB,
+        ge=0,
+        description="Most bytes one client's live sessions may store together (per API key or "
+        "client address, as AUTOGRAD_MAX_CLIENT_SESSIONS); 0: no cap of its own.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A JSON file of hashed API keys and their quotas (`autograd-service keys "
+        "add` writes it; edits apply within a second). Set, every /v1 call needs a key: "
+        "`X-API-Key: <key>`, or `Authorization: Bearer <key>` on calls that take no session "
+        "token. Unset, the service is open (local use) and the caps and rate apply per client "
+        "address.",
+    )
+    rate_limit: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per second each client (API key or address) may make to /v1, "
+        "in each worker process (a token bucket); more are 429 with Retry-After. 0: no limit "
+        "(nginx's limit_req guards the deployment's edge). A key's own rate replaces it.",
+    )
+    rate_burst: int = Field(
+        0,
+        ge=0,
+        description="Requests a client may make at once above AUTOGRAD_RATE_LIMIT (the "
+        "bucket's size); 0: one second's worth of the rate.",
+    )
     journal_max_entries: int = Field(
         1024,
         ge=0,

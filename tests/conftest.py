@@ -31,6 +31,7 @@ INTEGRATION_PATHS = (
     "tests/deploy/",
     "tests/service/test_swagger_browser.py",
     "tests/sessions/test_durability.py",
+    "tests/sessions/test_quotas.py",
     "tests/store/test_durability.py::test_sessions_survive_a_killed_redis",
     "tests/service/test_fuzz.py::test_every_answer_is_declared",
 )

@@ -56,7 +56,8 @@ def ok(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
                   "content": {JSON: {"examples": {"example": example}}}}}  # fmt: skip
 
 
-WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503)
+# 429: the client's byte quota; 507: the whole store full (a change that grows the session).
+WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 429, 500, 503, 507)
 
 
 async def call_for(

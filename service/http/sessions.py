@@ -13,6 +13,7 @@ retry replays it and never applies the change twice.
 """
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -102,24 +103,51 @@ def precondition_failed(if_match: str, version: int) -> ProblemError:
     )
 
 
+FULL_RETRY_SECONDS = 60  # the whole store full with no live session to wait for (not seen)
+
+
 def quota(exc: QuotaExceeded) -> ProblemError:
+    """A cap the write would pass: the client's own share is 429 and the whole store 507,
+    each with when to retry; a write that could never fit (over the session cap, or alone
+    over its client's or the store's) is 422, since retrying cannot help."""
+    members = {"limit": exc.limit, "value": exc.value, "maximum": exc.maximum}
+    setting = f"AUTOGRAD_{exc.limit.upper()}"
     if exc.limit == "max_session_bytes":
         return PROBLEM_TYPES["limit-exceeded"].error(
-            f"The session would store {exc.value} bytes; the limit is {exc.maximum} "
-            "(AUTOGRAD_MAX_SESSION_BYTES).",
-            limit=exc.limit,
-            value=exc.value,
-            maximum=exc.maximum,
+            f"The session would store {exc.value} bytes; the limit is {exc.maximum} ({setting}).",
+            **members,
         )
-    what = "sessions" if exc.limit == "max_sessions" else "bytes"
+    if exc.retry_after is None and exc.limit.endswith("_bytes"):
+        whose = f"your quota ({exc.owner})" if exc.owner else f"the store's limit ({setting})"
+        return PROBLEM_TYPES["limit-exceeded"].error(
+            f"This session alone is larger than {whose} of {exc.maximum} bytes: no wait "
+            "makes room for it.",
+            **members,
+        )
+    what = "sessions" if exc.limit.endswith("sessions") else "bytes"
+    if exc.limit in QuotaExceeded.CLIENT:
+        wait = _seconds(exc.retry_after, FULL_RETRY_SECONDS)
+        return PROBLEM_TYPES["quota-exceeded"].error(
+            f"Your sessions would hold {exc.value} {what}; your quota is {exc.maximum} "
+            f"({exc.owner}). Delete sessions you no longer need, or retry in {wait} s, when "
+            "your earliest one expires if unused.",
+            headers={"Retry-After": str(wait)},
+            client=exc.owner,
+            **members,
+        )
+    wait = _seconds(exc.retry_after, FULL_RETRY_SECONDS)
     return PROBLEM_TYPES["store-full"].error(
-        f"The store would hold {exc.value} {what}; the limit is {exc.maximum} "
-        f"(AUTOGRAD_{exc.limit.upper()}). Delete sessions you no longer need, or retry "
-        "when idle ones have expired.",
-        limit=exc.limit,
-        value=exc.value,
-        maximum=exc.maximum,
+        f"The store would hold {exc.value} {what}; the limit is {exc.maximum} ({setting}). "
+        f"Delete sessions you no longer need, or retry in {wait} s, when the earliest "
+        "session expires if unused.",
+        headers={"Retry-After": str(wait)},
+        **members,
     )
+
+
+def _seconds(wait: float | None, otherwise: int) -> int:
+    """Retry-After's delay-seconds (RFC 9110 §10.2.3): a whole number, at least 1."""
+    return otherwise if wait is None else max(1, math.ceil(wait))
 
 
 def unavailable(exc: StoreUnavailable) -> ProblemError:

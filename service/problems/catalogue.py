@@ -277,11 +277,49 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
     ),
     ProblemType(
         "store-full",
-        409,
+        507,
         "Session store full",
         "A new session, or a bigger one, would exceed a cap of the whole store: `limit` is "
         "max_sessions or max_store_bytes (AUTOGRAD_<LIMIT>), `maximum` its value, `value` "
-        "what the request would reach. Delete sessions, or wait for idle ones to expire.",
+        "what the request would reach. Nothing was stored. `Retry-After` is when the "
+        "earliest session expires; deleting sessions you no longer need makes room at once.",
+    ),
+    ProblemType(
+        "quota-exceeded",
+        429,
+        "Client quota exceeded",
+        "A new session, or a bigger one, would exceed this client's own share of the store "
+        "(its API key's caps, or its address's when keys are off): `limit` is "
+        "max_client_sessions or max_client_bytes, `maximum` its value, `value` what the "
+        "request would reach. Other clients are not affected. Nothing was stored. "
+        "`Retry-After` is when the client's earliest session expires; deleting one of its "
+        "sessions makes room at once.",
+    ),
+    ProblemType(
+        "rate-limited",
+        429,
+        "Too many requests",
+        "This client (API key, or address when keys are off) sent requests faster than its "
+        "rate allows. `Retry-After` says when the next one is accepted; the `RateLimit-Policy` "
+        "and `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers-09) give the quota "
+        "(`q` requests per `w` seconds) and what is left (`r`, full again in `t` seconds), "
+        "on every answer while a limit applies.",
+    ),
+    ProblemType(
+        "api-key-required",
+        401,
+        "API key required",
+        "This server requires an API key on every /v1 call: `X-API-Key: <key>`, or "
+        "`Authorization: Bearer <key>` on calls that take no session token (a session's own "
+        "calls keep `Authorization: Bearer <session token>` and send the key in X-API-Key). "
+        "Refused before anything else is read.",
+    ),
+    ProblemType(
+        "api-key-invalid",
+        401,
+        "API key not recognised",
+        "The API key sent is not one this server knows (mistyped, or revoked). Ask the "
+        "operator for a key (`autograd-service keys add`).",
     ),
     ProblemType(
         "idempotency-key-reused",

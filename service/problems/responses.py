@@ -19,9 +19,41 @@ _STATUS_DESCRIPTIONS = {
     503: "Not ready (/problems/not-ready), or the computation ran past the time limit "
     "(/problems/deadline-exceeded, with Retry-After).",
     401: "No bearer token (/problems/unauthorized).",
-    409: "The store is full (/problems/store-full) or the session kept changing "
-    "(/problems/session-conflict).",
+    409: "The session kept changing (/problems/session-conflict).",
     412: "If-Match does not match the session's ETag (/problems/precondition-failed).",
+    429: "Too many requests from this client (/problems/rate-limited), or its share of the "
+    "store is used up (/problems/quota-exceeded); `Retry-After` says when to retry.",
+    507: "The whole session store is full (/problems/store-full); `Retry-After` says when "
+    "room is expected.",
+}
+# Every /v1 operation can answer these when API keys or a rate limit are configured; the
+# OpenAPI document lists them whatever the settings (http/openapi.py adds them).
+CLIENT_401 = (
+    "With API keys configured: no key (/problems/api-key-required) or an unknown one "
+    "(/problems/api-key-invalid)."
+)
+RATE_429 = "Too many requests from this client (/problems/rate-limited); see `Retry-After`."
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying (RFC 9110 §10.2.3).",
+    "schema": {"type": "integer", "minimum": 1},
+}
+_RATE_FIELDS = {
+    "RateLimit-Policy": {
+        "description": "The client's quota, draft-ietf-httpapi-ratelimit-headers-09: "
+        '`"client";q=<requests>;w=<seconds>` (with a rate limit only).',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of it: `"client";r=<requests left>;t=<seconds until '
+        "full>` (with a rate limit only; successful answers carry it too).",
+        "schema": {"type": "string"},
+    },
+}
+_STATUS_HEADERS = {
+    429: {"Retry-After": _RETRY_AFTER, **_RATE_FIELDS},
+    507: {"Retry-After": _RETRY_AFTER},
 }
 
 
@@ -60,6 +92,8 @@ def problem_responses(
             status, HTTPStatus(status).phrase
         )
         responses[status] = {"description": description, "content": {PROBLEM_MEDIA_TYPE: media}}
+        if status in _STATUS_HEADERS:
+            responses[status]["headers"] = _STATUS_HEADERS[status]
     return responses
 
 

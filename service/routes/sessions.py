@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.deadline import deadline
 from service.examples import sessions as examples
+from service.http.clients import owner_of
 from service.http.deps import SettingsDep, StoreDep
 from service.http.negotiation import OCTET_STREAM, media_type, negotiate
 from service.http.routing import ORJSONRoute
@@ -76,8 +77,10 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=Session
 
 
 def _created(
-    store: SessionStore, record: SessionRecord, token: str, settings: Settings
+    store: SessionStore, record: SessionRecord, token: str, settings: Settings, owner: str
 ) -> Response:
+    """Store the new session as `owner`'s (the calling client's; its caps count it)."""
+    record.owner = owner
     try:
         store.create(record)
         meta = store.get_meta(record.id)
@@ -102,10 +105,12 @@ async def _restore(request: Request) -> Response:
         raise PROBLEM_TYPES["not-ready"].error("The service has not finished starting.")
     data = await request.body()
 
+    owner = owner_of(request)
+
     def work() -> Response:
         with deadline(settings.max_request_seconds):
             record, token = state.record_from_safetensors(data, settings)
-        return _created(store, record, token, settings)
+        return _created(store, record, token, settings, owner)
 
     return await run_in_threadpool(work)
 
@@ -127,11 +132,12 @@ async def create_session(
     `application/octet-stream`, restores a session with its gradients, optimizer state and
     step count."""
     raw = await request.json()  # parsed once already; errors then point into it
+    owner = owner_of(request)
 
     def work() -> Response:
         with deadline(settings.max_request_seconds):  # building the parameters
             record, token = record_from(body, raw, settings)
-        return _created(store, record, token, settings)
+        return _created(store, record, token, settings, owner)
 
     return await run_in_threadpool(work)
 
@@ -149,7 +155,7 @@ router.add_api_route(
             "description": "The session, its token (shown only here), `Location` and `ETag`.",
             "content": {JSON: {"examples": {"example": examples.CREATED}}},
         },
-        **problem_responses(400, 409, 413, 415, 422, 500, 503),
+        **problem_responses(400, 413, 415, 422, 429, 500, 503, 507),
     },
     openapi_extra=octet_body(
         "A state file from `GET /v1/sessions/{id}/state` (safetensors): the session is "
@@ -199,15 +205,20 @@ async def delete_session(call: CallDep) -> Response:
 
 
 @router.post("/{session_id}/fork", summary="Copy a session", status_code=201,
-             response_model=SessionCreated, responses=READ | problem_responses(409))  # fmt: skip
-async def fork_session(call: CallDep, store: StoreDep, settings: SettingsDep) -> Response:
+             response_model=SessionCreated,
+             responses=READ | problem_responses(429, 507))  # fmt: skip
+async def fork_session(
+    call: CallDep, store: StoreDep, settings: SettingsDep, request: Request
+) -> Response:
     """A new session with this one's parameters, gradients, buffers, optimizer state, program
-    and step count, and its own token. The original is unchanged."""
+    and step count, and its own token. The original is unchanged. The copy counts against
+    the caller's quota."""
+    owner = owner_of(request)
 
     def fork(record: SessionRecord) -> Response:
         token = new_token()
         copied = dataclasses.replace(record, id=new_session_id(), token_hash=hash_(token))
-        return _created(store, copied, token, settings)
+        return _created(store, copied, token, settings, owner)
 
     return await run_in_threadpool(call.read, fork)
 

@@ -18,7 +18,7 @@ from service.store.hashing import (
     request_fingerprint,
     verify_token,
 )
-from service.store.protocol import Clock, SessionStore, StoreLimits
+from service.store.protocol import ClientCaps, Clock, SessionStore, StoreLimits
 from service.store.records import (
     ArrayInfo,
     Changes,
@@ -30,6 +30,7 @@ from service.store.records import (
 __all__ = [
     "ArrayInfo",
     "Changes",
+    "ClientCaps",
     "Clock",
     "KeyReused",
     "QuotaExceeded",

@@ -1,11 +1,11 @@
-"""What the drivers share: the meta cache their commits plan from, the wall clock, and the
-error a stale commit raises."""
+"""What the drivers share: the meta cache their commits plan from, the wall clock, the time
+until a session expires, and the error a stale commit raises."""
 
 import threading
 import time
 
 from service.store.errors import KeyReused, StoreError, VersionConflict
-from service.store.protocol import SessionStore
+from service.store.protocol import SessionStore, StoreLimits
 from service.store.records import ArrayInfo, ArrayKey, Changes, SessionHeader, SessionMeta
 
 
@@ -37,6 +37,13 @@ class MetaCache:
 
 def wall_clock() -> float:
     return time.time()
+
+
+def until_expiry(oldest_use: float | None, limits: StoreLimits, now: float) -> float | None:
+    """Seconds until a session last used at `oldest_use` expires (None: no session)."""
+    if oldest_use is None:
+        return None
+    return max(0.0, oldest_use + limits.session_ttl_seconds - now)
 
 
 def stale_error(

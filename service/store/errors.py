@@ -43,12 +43,26 @@ class QuotaExceeded(StoreError):
     """A cap would be exceeded; raised before anything is written.
 
     `limit` names the setting (AUTOGRAD_<LIMIT>), `maximum` is its value and `value` what the
-    write would have reached: the members of the `limit-exceeded` problem type.
+    write would have reached: the members of the `limit-exceeded` problem type. For the caps
+    of the whole store and of one owner (`owner`), `retry_after` is the seconds until the
+    earliest of the sessions counted expires (room may be made sooner by deleting one); None
+    when waiting cannot help, as when the write alone is over the cap.
     """
 
-    def __init__(self, limit: str, maximum: int, value: int) -> None:
+    STORE = ("max_sessions", "max_store_bytes")
+    CLIENT = ("max_client_sessions", "max_client_bytes")
+
+    def __init__(
+        self,
+        limit: str,
+        maximum: int,
+        value: int,
+        retry_after: float | None = None,
+        owner: str = "",
+    ) -> None:
         super().__init__(f"{limit}: {value} would exceed the maximum of {maximum}")
         self.limit, self.maximum, self.value = limit, maximum, value
+        self.retry_after, self.owner = retry_after, owner
 
 
 class StoreUnavailable(StoreError):

@@ -60,6 +60,7 @@ def plan_create(record: SessionRecord, limits: StoreLimits) -> Plan:
         requires_grad=requires_grad,
         step_count=record.step_count,
         stored_bytes=stored_bytes(record.program, record.optimizer, arrays),
+        owner=record.owner,
     )
     _check_session_bytes(header.stored_bytes, limits)
     return Plan(header, arrays, writes, set())
@@ -122,6 +123,7 @@ def plan_commit(meta: SessionMeta, changes: Changes, limits: StoreLimits) -> Pla
         step_count=meta.step_count + changes.steps,
         created_at=meta.created_at,
         stored_bytes=stored_bytes(program, optimizer, arrays),
+        owner=meta.owner,
     )
     _check_session_bytes(header.stored_bytes, limits)
     return Plan(header, arrays, writes, set(meta.arrays) - set(arrays))

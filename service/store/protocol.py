@@ -4,7 +4,7 @@ run time), and what any of it raises is in `service.store.errors`."""
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -26,6 +26,19 @@ MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class ClientCaps:
+    """What one client (a session's owner: an API key, or an address) may hold at once; 0 is
+    no cap of its own (the whole store's caps still hold)."""
+
+    max_sessions: int
+    max_bytes: int
+
+
+def _no_own_caps(owner: str) -> ClientCaps | None:
+    return None
+
+
+@dataclass(frozen=True)
 class StoreLimits:
     """Caps and expiry times; the field names are the settings' (AUTOGRAD_<NAME>)."""
 
@@ -34,6 +47,22 @@ class StoreLimits:
     max_store_bytes: int = 2048 * MiB
     session_ttl_seconds: float = 3600.0
     idempotency_ttl_seconds: float = 86400.0
+    # Per owner, below the whole store's: one client cannot fill the store for the others.
+    max_client_sessions: int = 100
+    max_client_bytes: int = 512 * MiB
+    # An owner's own caps (an API key's, from the key file), asked at each create and commit
+    # so that an edited key file applies to sessions already stored; None: the two above.
+    client_caps: Callable[[str], ClientCaps | None] = field(default=_no_own_caps, compare=False)
+
+    def caps(self, owner: str) -> ClientCaps | None:
+        """The caps of a session's owner; None for a session without one (made before owners
+        were recorded, or by the store's own tests), which only the store's caps hold."""
+        if not owner:
+            return None
+        own = self.client_caps(owner)
+        return (
+            own if own is not None else ClientCaps(self.max_client_sessions, self.max_client_bytes)
+        )
 
 
 @runtime_checkable
@@ -54,7 +83,9 @@ class SessionStore(Protocol):
     def create(self, record: SessionRecord) -> int:
         """Store a new session at version 0 and return that version.
 
-        Raises QuotaExceeded (max_sessions, max_session_bytes, max_store_bytes), SessionExists.
+        The session counts against its owner's caps (`record.owner`, `limits.caps`).
+        Raises QuotaExceeded (max_sessions, max_session_bytes, max_store_bytes,
+        max_client_sessions, max_client_bytes), SessionExists.
         """
         ...
 

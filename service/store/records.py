@@ -91,6 +91,7 @@ class SessionHeader:
     updated_at: float = 0.0
     last_used_at: float = 0.0
     stored_bytes: int = 0  # counted against the byte caps: arrays + program + optimizer
+    owner: str = ""  # the client it counts against (StoreLimits.caps); "" for none
 
 
 @dataclass(kw_only=True)

@@ -38,13 +38,14 @@ def meta_fields(header: SessionHeader, arrays: dict, now: float) -> dict[str, An
         "optimizer": dumps(header.optimizer),
         "requires_grad": dumps(header.requires_grad),
         "stored_bytes": header.stored_bytes,
+        "owner": header.owner,
         "index": json.dumps(index),
     }
 
 
 HEADER_FIELDS = ["token_hash", "version", "step_count", "created_at", "updated_at",
                  "last_used_at", "program", "optimizer", "requires_grad",
-                 "stored_bytes"]  # fmt: skip
+                 "stored_bytes", "owner"]  # fmt: skip
 
 
 def header_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionHeader:
@@ -61,6 +62,7 @@ def header_from_hash(session_id: str, raw: dict[bytes, bytes]) -> SessionHeader:
         updated_at=float(f["updated_at"]),
         last_used_at=float(f["last_used_at"]),
         stored_bytes=int(f["stored_bytes"]),
+        owner=f.get("owner", ""),  # none on a session stored before owners were
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import redis
 
 from service.store import redis_scripts as lua
-from service.store.base import MetaCache, stale_error, wall_clock
+from service.store.base import MetaCache, stale_error, until_expiry, wall_clock
 from service.store.errors import (
     KeyReused,
     QuotaExceeded,
@@ -34,7 +34,7 @@ from service.store.errors import (
     VersionConflict,
 )
 from service.store.plan import Plan, plan_commit, plan_create
-from service.store.protocol import Clock, StoreLimits
+from service.store.protocol import ClientCaps, Clock, StoreLimits
 from service.store.records import (
     ArrayInfo,
     ArrayKey,
@@ -126,7 +126,12 @@ class RedisStore:
         s = f"{self.prefix}s:{session_id}:"
         p = self.prefix
         return {"meta": s + "meta", "arr": s + "arr", "idle": p + "idle", "sizes": p + "sizes",
-                "bytes": p + "bytes", "resps": s + "resps"}  # fmt: skip
+                "bytes": p + "bytes", "resps": s + "resps", "owners": p + "owners",
+                "client_bytes": p + "client_bytes"}  # fmt: skip
+
+    def _owner_idle(self, owner: str) -> str:
+        """The owner's sessions by last use (the scripts build the same name from prefix)."""
+        return f"{self.prefix}c:{owner}:idle"
 
     def _response_key(self, session_id: str, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()  # any key text, bounded key length
@@ -221,21 +226,39 @@ class RedisStore:
         meta = meta_fields(plan.header, plan.arrays, now)
         arrays = {field_name(key): data for key, (_, data) in plan.writes.items()}
         k = self._keys(record.id)
+        owner = plan.header.owner
+        caps = self.limits.caps(owner) or ClientCaps(0, 0)
         args = [record.id, repr(now), self._ttl_ms, self.limits.max_sessions,
-                self.limits.max_store_bytes, plan.header.stored_bytes, len(meta),
+                self.limits.max_store_bytes, plan.header.stored_bytes, owner, caps.max_sessions,
+                caps.max_bytes, repr(self._session_cutoff(now)), len(meta),
                 *flat(meta), *flat(arrays)]  # fmt: skip
-        result = self._run(
-            "CREATE", [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes")], args
-        )
+        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "owners", "client_bytes")]
+        result = self._run("CREATE", [*keys, self._owner_idle(owner)], args)
         if result[0] == b"exists":
             raise SessionExists(record.id)
-        self._raise_quota(result)
+        self._raise_quota(result, plan.header)
         return 0
 
-    def _raise_quota(self, result: list[Any]) -> None:
-        if result[0] == b"quota":
-            limit = result[1].decode()
-            raise QuotaExceeded(limit, getattr(self.limits, limit), int(result[2]))
+    def _raise_quota(self, result: list[Any], header: SessionHeader) -> None:
+        """A script's refusal as QuotaExceeded, with the wait until the earliest of the
+        sessions it counted expires (read after the script: advice, not a promise)."""
+        if result[0] != b"quota":
+            return
+        limit, value = result[1].decode(), int(result[2])
+        if limit in QuotaExceeded.CLIENT:
+            caps = self.limits.caps(header.owner) or ClientCaps(0, 0)
+            maximum = caps.max_sessions if limit == "max_client_sessions" else caps.max_bytes
+            counted, owner = self._owner_idle(header.owner), header.owner
+        else:
+            maximum, counted, owner = getattr(self.limits, limit), self.prefix + "idle", ""
+        wait = None
+        if not (limit.endswith("_bytes") and header.stored_bytes > maximum):  # else: never fits
+            now = self.clock()
+            first = self.redis.zrangebyscore(
+                counted, f"({self._session_cutoff(now)!r}", "+inf", 0, 1, withscores=True
+            )
+            wait = until_expiry(first[0][1] if first else None, self.limits, now)
+        raise QuotaExceeded(limit, maximum, value, wait, owner)
 
     @_answering
     def commit(
@@ -253,8 +276,8 @@ class RedisStore:
         plan = plan_commit(meta, changes, self.limits)
         try:
             return self._commit(plan, expected_version, changes.response)
-        except QuotaExceeded as exc:
-            if exc.limit != "max_store_bytes" or not self.expire():
+        except QuotaExceeded as exc:  # sessions expired but not yet swept still count bytes
+            if exc.limit not in ("max_store_bytes", "max_client_bytes") or not self.expire():
                 raise
             return self._commit(plan, expected_version, changes.response)  # room was freed
 
@@ -266,12 +289,15 @@ class RedisStore:
         resp_key = self._response_key(session_id, response.key) if response else k["resps"]
         deletes = [field_name(key) for key in plan.deletes]
         arrays = {field_name(key): data for key, (_, data) in plan.writes.items()}
+        owner = plan.header.owner
+        caps = self.limits.caps(owner) or ClientCaps(0, 0)
         args = [session_id, repr(now), self._ttl_ms, repr(self._session_cutoff(now)), expected,
                 self.limits.max_store_bytes, plan.header.stored_bytes,
                 repr(now - self.limits.idempotency_ttl_seconds), self._response_ttl_ms,
-                len(meta), *flat(meta), len(resp), *flat(resp), len(deletes), *deletes,
-                *flat(arrays)]  # fmt: skip
-        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "resps")] + [resp_key]
+                owner, caps.max_bytes, len(meta), *flat(meta), len(resp), *flat(resp),
+                len(deletes), *deletes, *flat(arrays)]  # fmt: skip
+        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "resps")]
+        keys += [resp_key, k["client_bytes"], self._owner_idle(owner)]
         result = self._run("COMMIT", keys, args)
         if result[0] == b"missing":
             raise SessionNotFound(session_id)
@@ -280,7 +306,7 @@ class RedisStore:
             raise VersionConflict(session_id, expected, int(result[1]))
         if result[0] == b"replay":
             raise KeyReused(response_from_hash(result[1]))
-        self._raise_quota(result)
+        self._raise_quota(result, plan.header)
         self._metas.put(plan.header, plan.arrays)
         return plan.header.version
 
@@ -305,13 +331,15 @@ class RedisStore:
         now = self.clock()
         k = self._keys(session_id)
         keys = [k["meta"], k["arr"], k["idle"], k["resps"]]
-        args = [session_id, repr(now), repr(self._session_cutoff(now)), self._ttl_ms]
+        args = [session_id, repr(now), repr(self._session_cutoff(now)), self._ttl_ms, self.prefix]
         return bool(self._run("TOUCH", keys, args))
 
     def _delete(self, session_id: str, only_if_idle: bool) -> bool:
         k = self._keys(session_id)
-        keys = [k[n] for n in ("meta", "arr", "idle", "sizes", "bytes", "resps")]
-        args = [session_id, repr(self._session_cutoff(self.clock())), "1" if only_if_idle else "0"]
+        names = ("meta", "arr", "idle", "sizes", "bytes", "resps", "owners", "client_bytes")
+        keys = [k[n] for n in names]
+        args = [session_id, repr(self._session_cutoff(self.clock())),
+                "1" if only_if_idle else "0", self.prefix]  # fmt: skip
         return bool(self._run("DELETE", keys, args))
 
     @_answering

@@ -11,7 +11,13 @@ from typing import Any
 
 from service.store.records import ArrayInfo, SessionHeader, SessionMeta, StoredResponse, dumps
 
-SCHEMA_VERSION = 1  # bump with a migration in SQLiteStore._create_schema
+SCHEMA_VERSION = 2  # bump with an entry of MIGRATIONS
+
+# Statements that bring a file of schema version v to v + 1. Columns are only ever added at
+# the end, with a default, so an old row reads as a new one would (owner "": no owner).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''",),
+}
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -26,7 +32,8 @@ SCHEMA = (
         program TEXT NOT NULL,
         optimizer TEXT NOT NULL,
         requires_grad TEXT NOT NULL,
-        stored_bytes INTEGER NOT NULL
+        stored_bytes INTEGER NOT NULL,
+        owner TEXT NOT NULL DEFAULT ''
     )""",
     "CREATE INDEX IF NOT EXISTS sessions_by_last_use ON sessions (last_used_at)",
     """CREATE TABLE IF NOT EXISTS arrays (
@@ -52,10 +59,12 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at)",
 )
+# After the migrations: they index columns an old file gains only then.
+INDEXES = ("CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions (owner, last_used_at)",)
 
 SESSION_COLUMNS = (
     "id", "token_hash", "version", "step_count", "created_at", "updated_at", "last_used_at",
-    "program", "optimizer", "requires_grad", "stored_bytes",
+    "program", "optimizer", "requires_grad", "stored_bytes", "owner",
 )  # fmt: skip
 SELECT_SESSION = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions"
 INSERT_SESSION = (
@@ -95,7 +104,7 @@ def session_values(header: SessionHeader, now: float) -> tuple[Any, ...]:
     return (
         header.id, header.token_hash, header.version, header.step_count, header.created_at,
         now, now, dumps(header.program), dumps(header.optimizer), dumps(header.requires_grad),
-        header.stored_bytes,
+        header.stored_bytes, header.owner,
     )  # fmt: skip
 
 

@@ -30,7 +30,6 @@ import numpy as np
 from service.store.base import MetaCache, stale_error, wall_clock
 from service.store.errors import (
     KeyReused,
-    QuotaExceeded,
     SessionExists,
     SessionNotFound,
     StoreError,
@@ -49,11 +48,14 @@ from service.store.records import (
     StoredResponse,
     decode_array,
 )
+from service.store.sqlite_quota import check_create, check_growth, live_totals
 from service.store.sqlite_schema import (
     DELETE_ARRAY,
+    INDEXES,
     INSERT_ARRAY,
     INSERT_RESPONSE,
     INSERT_SESSION,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
     SELECT_DATA,
@@ -173,6 +175,13 @@ class SQLiteStore:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             elif row[0] > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {row[0]}, newer than this code's")
+            elif row[0] < SCHEMA_VERSION:  # a file an older version wrote: bring it up to date
+                for version in range(row[0], SCHEMA_VERSION):
+                    for statement in MIGRATIONS[version]:
+                        conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+            for statement in INDEXES:
+                conn.execute(statement)
 
     def _before_commit(self) -> None:
         """Test seam: runs inside a commit's transaction after its writes, before COMMIT."""
@@ -228,16 +237,9 @@ class SQLiteStore:
                     found[key] = decode_array(infos[key], row[0])
         return found
 
-    def _live_totals(self, conn: sqlite3.Connection) -> tuple[int, int]:
-        row = conn.execute(
-            "SELECT count(*), coalesce(sum(stored_bytes), 0) FROM sessions WHERE last_used_at > ?",
-            (self._cutoff(self.clock()),),
-        ).fetchone()
-        return row[0], row[1]
-
     def count(self) -> int:
         with self._tx() as conn:
-            return self._live_totals(conn)[0]
+            return live_totals(conn, self._cutoff(self.clock()))[0]
 
     def ids(self) -> list[str]:
         with self._tx() as conn:
@@ -279,11 +281,6 @@ class SQLiteStore:
         elif rows:
             conn.executemany(INSERT_ARRAY, rows)
 
-    def _check_store_bytes(self, conn: sqlite3.Connection, delta: int) -> None:
-        total = self._live_totals(conn)[1] + delta
-        if delta > 0 and total > self.limits.max_store_bytes:
-            raise QuotaExceeded("max_store_bytes", self.limits.max_store_bytes, total)
-
     def create(self, record: SessionRecord) -> int:
         plan = plan_create(record, self.limits)  # encodes the arrays outside the write lock
         now = self.clock()
@@ -291,10 +288,7 @@ class SQLiteStore:
             self._sweep(conn, now)
             if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (record.id,)).fetchone():
                 raise SessionExists(record.id)
-            count = self._live_totals(conn)[0] + 1
-            if count > self.limits.max_sessions:
-                raise QuotaExceeded("max_sessions", self.limits.max_sessions, count)
-            self._check_store_bytes(conn, plan.header.stored_bytes)
+            check_create(conn, self.limits, plan.header, now)  # the store's and the owner's
             plan.header.created_at = now
             self._write_plan(conn, plan, now, new=True)
         return 0
@@ -327,7 +321,9 @@ class SQLiteStore:
             if row[0] != expected_version:  # the plan was made against another version
                 self._metas.drop(session_id)
                 raise VersionConflict(session_id, expected_version, row[0])
-            self._check_store_bytes(conn, plan.header.stored_bytes - meta.stored_bytes)
+            check_growth(
+                conn, self.limits, plan.header, plan.header.stored_bytes - meta.stored_bytes, now
+            )
             self._write_plan(conn, plan, now, new=False)
             if changes.response is not None:
                 conn.execute(INSERT_RESPONSE, response_values(session_id, changes.response, now))

@@ -181,8 +181,10 @@ def test_the_session_count_cap(capped):
     body = session_body(small, CONFIG, expr="loss = (x @ W1).sum()")
     first = Session.create(capped, body)
     second = Session.create(capped, body)
-    doc = problem(post_json(capped, "/v1/sessions", body), 409, "store-full")
+    full = post_json(capped, "/v1/sessions", body)
+    doc = problem(full, 507, "store-full")  # 507 with when to retry, never a bare 409
     assert (doc["limit"], doc["maximum"], doc["value"]) == ("max_sessions", 2, 3)
+    assert 1 <= int(full.headers["retry-after"]) <= 3600
     assert first.request("DELETE").status_code == 204
     third = Session.create(capped, body)
     for s in (second, third):
