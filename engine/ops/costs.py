@@ -129,14 +129,14 @@ _F8 = np.dtype(np.float64)
 
 def buffers(
     forward: float, backward: float, *, wide: bool = False, batched: bool = False,
-    broadcast: bool = True,
+    broadcast: bool = False,
 ):  # fmt: skip
-    """`forward` (`backward`) buffers the size of the largest operand or result, or of the
-    operands broadcast together (a loss's `input - target`, a VJP's `g * other` before it is
-    summed back), in the widest of their dtypes, or in 8 bytes with `wide` (the op computes
-    in float64, or makes int64 indices, whatever its dtypes). `batched`: the operands are
-    matrices (contractions): only their batch dimensions broadcast; without `broadcast` they
-    do not broadcast at all (`view_as(x, other)` reads only other's shape)."""
+    """`forward` (`backward`) buffers the size of the largest operand or result, in the
+    widest of their dtypes, or in 8 bytes with `wide` (the op computes in float64, or makes
+    int64 indices, whatever its dtypes). With `broadcast`, or the size of the operands
+    broadcast together where that is larger than the result (a reduced loss's
+    `input - target`); `batched`: the operands are matrices (contractions) whose batch
+    dimensions broadcast (a VJP's gradient at the broadcast batch shape)."""
 
     def memory(*specs, out):
         n = max((math.prod(s) for s in (*specs, *out)), default=0)
@@ -150,16 +150,16 @@ def buffers(
         return Peak(math.ceil(forward * n * w), math.ceil(backward * n * w))
 
     flags = "".join(
-        f", {f}={not on}" if f == "broadcast" else f", {f}=True"
-        for f, on in (("wide", wide), ("batched", batched), ("broadcast", not broadcast))
+        f", {f}=True" for f, on in (("wide", wide), ("batched", batched), ("broadcast", broadcast))
         if on
-    )
+    )  # fmt: skip
     memory.__qualname__ = f"buffers({forward}, {backward}{flags})"
     return memory
 
 
 #: The default: the result and two temporaries, and in the backward a gradient per operand
-#: with its broadcast intermediates (g·other before it is summed to the operand's shape).
+#: with its broadcast intermediates (g·other, result-sized, before it is summed to the
+#: operand's shape).
 BUFFERS = buffers(3, 6)
 #: float64 evaluation whatever the dtype: erf's rational approximations (erf.py), and gelu
 #: and softplus built on it, keep about ten float64 arrays of the input's size at once.
@@ -167,8 +167,8 @@ SPECIAL = buffers(12, 12, wide=True)
 #: Contractions (matmul, mm, bmm, addmm, linear...): the result, transposed copies of the
 #: operands and, in the backward, both gradients at the broadcast batch shape.
 CONTRACTION = buffers(3, 6, batched=True)
-#: A view or a copy of the input shaped like another tensor (view_as, reshape_as, expand_as).
-SHAPED_LIKE = buffers(3, 6, broadcast=False)
+#: Pointwise losses and masked_fill: their operands broadcast to more than the result.
+BROADCAST = buffers(3, 6, broadcast=True)
 
 
 def _chunk(k: int, m: int, row: int, chunk: int) -> int:

@@ -71,6 +71,7 @@ def _masked_fill_shape(input_shape, *, mask, value):
 
 @defop(
     "masked_fill",
+    memory=costs.BROADCAST,
     public=False,
     shape=_masked_fill_shape,
     vjp=lambda g, mask: d.mask(~np.asarray(mask), g),

@@ -15,7 +15,6 @@ from ..dispatch import apply
 from ..errors import ShapeError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
-from . import costs
 from . import dual as d
 
 
@@ -93,14 +92,12 @@ def reshape(input, *shape):
     return apply(OPS["_reshape_alias"], (input,), {"shape": shape})
 
 
-@deffn("view_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o),
-       memory=costs.SHAPED_LIKE)  # fmt: skip
+@deffn("view_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o))
 def view_as(input, other):
     return view(input, *other.shape)
 
 
-@deffn("reshape_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o),
-       memory=costs.SHAPED_LIKE)  # fmt: skip
+@deffn("reshape_as", op="view", method=True, shape=lambda s, o: _view_shape(s, shape=o))
 def reshape_as(input, other):
     return reshape(input, *other.shape)
 
@@ -192,8 +189,7 @@ def expand(input, *size):
     return apply(OPS["expand"], (input,), {"size": _shape_arg(size)})
 
 
-@deffn("expand_as", op="expand", method=True, shape=lambda s, o: _expanded(s, o),
-       memory=costs.SHAPED_LIKE)  # fmt: skip
+@deffn("expand_as", op="expand", method=True, shape=lambda s, o: _expanded(s, o))
 def expand_as(input, other):
     return expand(input, *other.shape)
 
