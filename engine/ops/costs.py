@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .conv_kernels import COLS_CHUNK
-from .conv_rules import parse_conv
+from .conv_rules import conv_ints
 from .im2col import WINDOW_CHUNK
 from .pool_rules import pool_args, pool_pair
 
@@ -91,8 +91,9 @@ class Peak(NamedTuple):
 
 
 #: Bytes of one call beyond its arrays' data: the Tensor, node and array objects, argument
-#: tuples and attribute dicts it makes (measured: ~3 KiB for the heaviest composites).
-OVERHEAD = 1 << 14
+#: tuples, attribute dicts and first-use caches it makes (measured up to ~34 KiB for a
+#: small max_pool2d; `check` counts this once, for the largest call).
+OVERHEAD = 1 << 16
 
 #: Bytes of one kept value beyond its data (its Tensor, array header and node), as `check`
 #: counts the values of a program.
@@ -138,15 +139,19 @@ def buffers(
     `input - target`); `batched`: the operands are matrices (contractions) whose batch
     dimensions broadcast (a VJP's gradient at the broadcast batch shape)."""
 
-    def memory(*specs, out):
-        n = max((math.prod(s) for s in (*specs, *out)), default=0)
+    def memory(*specs, out):  # (one plain loop: this runs for every call `check` sees)
+        n, w = 0, 1
+        for s in (*specs, *out):
+            n = max(n, math.prod(s))
+            dt = getattr(s, "dtype", None)
+            w = max(w, 8 if dt is None else dt.itemsize)
         if len(specs) > 1 and broadcast:
             if batched:
                 mats = max(math.prod(s[-2:]) for s in specs)
                 n = max(n, _spread(specs, 2) * mats)
             else:
                 n = max(n, _spread(specs))
-        w = 8 if wide else _widest((*specs, *out))
+        w = 8 if wide else w
         return Peak(math.ceil(forward * n * w), math.ceil(backward * n * w))
 
     flags = "".join(
@@ -184,8 +189,11 @@ def convolution_memory(*specs, out, stride=1, padding=0, dilation=1, groups=1):
     the padded gradient with the flipped kernel, or GEMM + col2im into the padded input) and
     the weight's GEMM over the input's columns."""
     input, weight = specs[:2]
-    attrs, _, _ = parse_conv(tuple(input), tuple(weight), None, stride, padding, dilation, groups)
-    (ph, pw), (dh, dw), g = attrs["padding"], attrs["dilation"], attrs["groups"]
+    (dh, dw), g = conv_ints(dilation, "dilation"), groups
+    if isinstance(padding, str):  # 'valid', or 'same': at most the dilated kernel, all told
+        ph, pw = (0, 0) if padding == "valid" else (dh * weight[2], dw * weight[3])
+    else:
+        ph, pw = conv_ints(padding, "padding")
     n, c, h, w = (1, *input) if len(input) == 3 else tuple(input)
     o, cg, kh, kw = weight
     ho, wo = out[0][-2:]
