@@ -31,6 +31,12 @@ Rules, the one calling convention (what `program.check` and `dispatch` call):
   the estimate `program.check` holds to `max_flops`; numbers are not operands here, and only
   the attributes the rule names are passed. By default `ops.costs.pointwise` (the larger of
   the output and input element counts); the shared family rules live in `ops.costs`.
+- memory: `memory(*tensor operand specs, out=(result specs...), **named attributes) ->
+  ops.costs.Peak(forward, backward)`, the bytes the forward allocates at its peak (results
+  and every temporary) and the backward (the gradients it returns and every temporary); the
+  specs are shapes with `.dtype`. An upper bound, tested on every function
+  (tests/engine/test_cost_bounds.py). By default `ops.costs.BUFFERS`: a few buffers the size
+  of the largest operand or result.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class Function:
     family: str
     dtype: Callable | None = None  # (*operand dtypes or number types, **attrs) -> dtype
     cost: Callable | None = None  # (*tensor operand shapes, out=shapes) -> FLOPs; None: op's
+    memory: Callable | None = None  # (*operand specs, out=specs) -> ops.costs.Peak; None: op's
 
     def result_dtype(self, *dtypes, **attrs):
         """The output dtype for operands of these dtypes (Python number types for numbers)."""
@@ -117,6 +124,7 @@ class Op:
     method: str | None
     dtype_rule: Callable | None = None
     cost: Callable | None = None  # (*tensor operand shapes, out=shapes) -> FLOPs
+    memory: Callable | None = None  # (*operand specs, out=specs) -> ops.costs.Peak (bytes)
     fast_vjps: tuple = ()  # per input: an in-place numpy kernel equal to its VJP, or None
     array_vjps: tuple = ()  # per input: what the numpy backward runs (fast_vjp or the VJP)
     # Filled in by _plan: per VJP, (kind, key) pairs saying where each argument comes from.
@@ -157,6 +165,7 @@ def defop(
     public=True,
     dtype=None,
     cost=None,
+    memory=None,
     fast_vjp=(),
     doc=None,
 ):
@@ -170,7 +179,8 @@ def defop(
     attributes with their defaults. `vjp` is one callable per operand (or a single callable
     for a variadic op, returning the tuple of all gradients). `fast_vjp`, shaped like `vjp`
     (None where there is none), holds numpy kernels the backward runs instead of the
-    formula on arrays; `cost` is the FLOP estimate's rule (see the module docstring)."""
+    formula on arrays; `cost` is the FLOP estimate's rule and `memory` the peak bytes' (see the
+    module docstring)."""
 
     def register(forward):
         if name in OPS:
@@ -213,6 +223,7 @@ def defop(
             method=method,
             dtype_rule=dtype,
             cost=cost,
+            memory=memory,
             fast_vjps=fast,
             # The one place a fast_vjp is chosen: the numpy backward runs these.
             array_vjps=tuple(f or v for f, v in zip(fast, vjps, strict=True)),
@@ -221,7 +232,8 @@ def defop(
         OPS[name] = op
         if public:
             front = make_function(op)
-            _add_function(Function(name, front, op, method, shape, text, family, dtype, cost))
+            f = Function(name, front, op, method, shape, text, family, dtype, cost, memory)
+            _add_function(f)
             return front  # so the family module can call its own ops on Tensors
         return forward
 
@@ -266,11 +278,13 @@ def _plan(op: Op) -> None:
 
 
 def deffn(
-    name=None, *, op=None, method=False, shape=None, dtype=None, cost=None, family=None, doc=None
-):
+    name=None, *, op=None, method=False, shape=None, dtype=None, cost=None, memory=None,
+    family=None, doc=None,
+):  # fmt: skip
     """Decorator registering a hand-written public function (a composite, or the front end
-    of primitive `op`). `shape`, `dtype` and `cost` are its rules for validating a graph
-    before running it; by default those of `op`. `family` (the API's grouping) defaults to
+    of primitive `op`). `shape`, `dtype`, `cost` and `memory` are its rules for validating a
+    graph before running it; by default those of `op` (a composite names its own `memory`:
+    its intermediates are more than the op's). `family` (the API's grouping) defaults to
     the declaring module's name."""
 
     def register(fn):
@@ -280,7 +294,8 @@ def deffn(
         rule = shape or (prim.shape if prim else None)
         drule = dtype or (prim.dtype_rule if prim else None)
         crule = cost or (prim.cost if prim else None)
-        f = Function(name or fn.__name__, fn, prim, method, rule, text, fam, drule, crule)
+        mrule = memory or (prim.memory if prim else None)
+        f = Function(name or fn.__name__, fn, prim, method, rule, text, fam, drule, crule, mrule)
         _add_function(f)
         return fn
 

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     max_flops: int = Field(
         10_000_000_000, ge=1, description="Most estimated floating-point operations per request."
     )
+    max_request_bytes: int = Field(
+        1 << 30,
+        ge=1,
+        description="Most bytes one request's computation may hold at its peak, as estimated "
+        "before it runs (every tensor and gradient kept, plus the largest op's temporaries: "
+        "windows, im2col columns, index arrays).",
+    )
     max_request_seconds: float = Field(
         10.0,
         gt=0,

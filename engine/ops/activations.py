@@ -13,6 +13,7 @@ import numpy as np
 from .. import shapes as S
 from ..errors import ArgumentError
 from ..registry import defop
+from . import costs
 from . import dual as d
 from .special import np_erf
 
@@ -55,7 +56,7 @@ def _gelu_shape(shape, *, approximate="none"):
     return tuple(shape)
 
 
-@defop("gelu", vjp=_gelu_vjp, shape=_gelu_shape, dtype=_float_only("gelu"))
+@defop("gelu", vjp=_gelu_vjp, shape=_gelu_shape, dtype=_float_only("gelu"), memory=costs.SPECIAL)
 def gelu(input, *, approximate="none"):
     """x·Φ(x), Φ the standard normal CDF; approximate='tanh' uses torch's tanh formula."""
     _check_approximate(approximate)
@@ -76,7 +77,8 @@ def _softplus_vjp(g, input, beta, threshold):
     return d.where(linear, g, g * d.sigmoid(bx))
 
 
-@defop("softplus", vjp=_softplus_vjp, shape=S.same, dtype=_float_only("softplus"))
+@defop("softplus", vjp=_softplus_vjp, shape=S.same, dtype=_float_only("softplus"),
+       memory=costs.SPECIAL)  # fmt: skip
 def softplus(input, *, beta=1.0, threshold=20.0):
     """log(1 + e^(beta·x)) / beta, and x itself where beta·x > threshold (as torch)."""
     if input.dtype.kind != "f":

@@ -12,6 +12,7 @@ import numpy as np
 from ..dispatch import apply
 from ..errors import DTypeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
+from . import costs
 from . import dual as d
 from .pool_rules import adaptive_size
 
@@ -45,6 +46,8 @@ def _vjp(g, input_shape, output_size):
     grad_fn="AdaptiveAvgPool2DBackward0",
     shape=lambda input, *, output_size: (*input[:-2], *adaptive_size(input, output_size)),
     vjp=_vjp,
+    cost=costs.adaptive,
+    memory=costs.adaptive_memory,
 )
 def adaptive_avg_pool2d_op(input, *, output_size):
     """Means over adaptive windows of a 3-D or 4-D input."""
@@ -63,7 +66,8 @@ def _dtype(input, output_size=None):
     return input
 
 
-@deffn("adaptive_avg_pool2d", shape=_shape, dtype=_dtype)
+@deffn("adaptive_avg_pool2d", shape=_shape, dtype=_dtype, cost=costs.adaptive,
+       memory=costs.adaptive_memory)  # fmt: skip
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling of a (N, C, H, W) or (C, H, W) input to output_size (an int, a pair,
     None keeping the input's size); to 1x1 a mean over the last two dims, as torch."""

@@ -22,6 +22,7 @@ from ..dispatch import apply
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 
 
@@ -224,7 +225,7 @@ def _dtype_of(t):
     return None if t is None else t.dtype
 
 
-@deffn("batch_norm", shape=_bn_shape, dtype=_bn_dtype)
+@deffn("batch_norm", shape=_bn_shape, dtype=_bn_dtype, memory=costs.buffers(4, 8))
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):  # fmt: skip
     """Batch normalization over dim 1 of a (N, C, ...) input; in training, batch statistics

@@ -45,6 +45,7 @@ from .conv_rules import conv2d_dtype, conv2d_shape, conv_shape, parse_conv
     grad_fn="ConvolutionBackward0",
     shape=conv_shape,  # dtype: the input's (conv2d checks weight and bias match it)
     cost=costs.convolution,
+    memory=costs.convolution_memory,
     public=False,
 )
 def convolution(input, weight, bias, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
@@ -52,7 +53,8 @@ def convolution(input, weight, bias, *, stride=(1, 1), padding=(0, 0), dilation=
     return conv_np(input, weight, bias, stride, padding, dilation, groups)
 
 
-@deffn("conv2d", shape=conv2d_shape, dtype=conv2d_dtype, cost=costs.convolution)
+@deffn("conv2d", shape=conv2d_shape, dtype=conv2d_dtype, cost=costs.convolution,
+       memory=costs.convolution_memory)  # fmt: skip
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution over a (N, C, H, W) or (C, H, W) input (ConvolutionBackward0)."""
     bshape = None if bias is None else tuple(bias.shape)

@@ -267,7 +267,14 @@ def tanh(input):
     return np.tanh(input)
 
 
-@defop("sigmoid", vjp=lambda g, ans: g * ans * (1 - ans), shape=S.same, to_float=True, method=True)
+@defop(
+    "sigmoid",
+    vjp=lambda g, ans: g * ans * (1 - ans),
+    shape=S.same,
+    to_float=True,
+    method=True,
+    memory=costs.buffers(6, 6),
+)  # fmt: skip  (_np_sigmoid: exp, masks, both branches)
 def sigmoid(input):
     """1 / (1 + e^-input), computed without overflow."""
     return d._np_sigmoid(input)

@@ -12,6 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+# Elements of pooling's window copies made at a time (pool.py): a kernel's windows are copied
+# a band of kernel rows at a time, so memory stays bounded whatever the kernel size (at kernel
+# 150 on a 300x300 input one copy of all windows asked numpy for gigabytes); small kernels
+# take one band. Here rather than in pool.py so that ops.costs can bound it too.
+WINDOW_CHUNK = 1 << 24
+
 
 def out_size(size, kernel, stride, pad_l, pad_r, dilation=1, ceil_mode=False) -> int:
     """torch's pooling_output_shape (also the convolution's size with ceil_mode off): in

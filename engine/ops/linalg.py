@@ -63,6 +63,7 @@ def _mat2_grad(g, input, mat2):
 @defop(
     "mm",
     cost=costs.contraction(0),
+    memory=costs.CONTRACTION,
     method=True,
     shape=_mm_shape,
     vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), _mat2_grad),
@@ -92,6 +93,7 @@ def _bmm_shape(input_shape, mat2_shape):
 @defop(
     "bmm",
     cost=costs.contraction(0),
+    memory=costs.CONTRACTION,
     method=True,
     shape=_bmm_shape,
     vjp=(lambda g, mat2: d.matmul(g, _mT(mat2)), lambda g, input: d.matmul(_mT(input), g)),
@@ -123,6 +125,7 @@ def _mv_shape(input_shape, vec_shape):
 @defop(
     "mv",
     cost=costs.contraction(0),
+    memory=costs.CONTRACTION,
     method=True,
     shape=_mv_shape,
     vjp=(
@@ -158,6 +161,7 @@ def _dot_shape(input_shape, other_shape):
 @defop(
     "dot",
     cost=costs.contraction(0),
+    memory=costs.CONTRACTION,
     method=True,
     shape=_dot_shape,
     vjp=(lambda g, other: g * other, lambda g, input: g * input),
@@ -192,6 +196,7 @@ def _scaled(g, k):
 @defop(
     "addmm",
     cost=costs.contraction(1),
+    memory=costs.CONTRACTION,
     method=True,
     shape=_addmm_shape,
     vjp=(

@@ -16,6 +16,7 @@ from ..dispatch import apply
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 from .nn import add_scalar, div_scalar, log_softmax, masked_fill, mul_scalar
 
@@ -242,7 +243,7 @@ def _soft(input, target, weight, reduction, ls):
     return total if reduction == "sum" else div_scalar(total, input.numel() // n_classes)
 
 
-@deffn("cross_entropy", shape=_ce_shape)
+@deffn("cross_entropy", shape=_ce_shape, memory=costs.buffers(5, 8))  # log_softmax + nll_loss
 def cross_entropy(
     input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
     reduction="mean", label_smoothing=0.0,

@@ -106,7 +106,8 @@ def _matmul_shape(input_shape, other_shape):
     return batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
 
 
-@deffn("matmul", method=True, shape=_matmul_shape, cost=costs.contraction(0))
+@deffn("matmul", method=True, shape=_matmul_shape, cost=costs.contraction(0),
+       memory=costs.CONTRACTION)  # fmt: skip
 def matmul(input, other):
     """Matrix product with numpy/torch broadcasting over batch dims (torch.matmul)."""
     a, b = _as_tensor(input), _as_tensor(other)

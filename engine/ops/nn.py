@@ -71,6 +71,7 @@ def _masked_fill_shape(input_shape, *, mask, value):
 
 @defop(
     "masked_fill",
+    memory=costs.BROADCAST,
     public=False,
     shape=_masked_fill_shape,
     vjp=lambda g, mask: d.mask(~np.asarray(mask), g),
@@ -215,7 +216,7 @@ def _linear_shape(input_shape, weight_shape, bias_shape=None):
     return out
 
 
-@deffn("linear", shape=_linear_shape, cost=costs.contraction(0))
+@deffn("linear", shape=_linear_shape, cost=costs.contraction(0), memory=costs.CONTRACTION)
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, recorded as torch records it: addmm for 2-D input (TBackward0
     on the weight), addmm between views for contiguous N-d input, matmul otherwise."""

@@ -13,6 +13,7 @@ from .. import shapes as S
 from ..dispatch import apply
 from ..errors import ArgumentError
 from ..registry import OPS, deffn, defop
+from . import costs
 from . import dual as d
 from .reductions import _axes, _reduce_shape, floating_only, np_axis, unreduce
 
@@ -48,7 +49,14 @@ _NORM_DTYPE = floating_only(
 )
 
 
-@defop("linalg_vector_norm", public=False, shape=_reduce_shape, vjp=_norm_vjp, dtype=_NORM_DTYPE)
+@defop(
+    "linalg_vector_norm",
+    public=False,
+    shape=_reduce_shape,
+    vjp=_norm_vjp,
+    dtype=_NORM_DTYPE,
+    memory=costs.buffers(4, 8),
+)  # fmt: skip  (|x|, its powers; the VJP's sign and ratio)
 def _vector_norm(input, *, ord=2, dim=None, keepdim=False):  # noqa: A002
     """The vector ord-norm of input over dim: (Σ|x|^ord)^(1/ord), max|x| for inf, min|x| for
     -inf, the count of nonzeros for 0."""

@@ -14,6 +14,7 @@ from ..dispatch import apply
 from ..errors import ShapeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
 from ..tensor import Tensor
+from . import costs
 from . import dual as d
 from .losses import _reduced, _reduction
 
@@ -79,7 +80,7 @@ def _weighted(err, weight, input, reduction):
     return total if reduction == "sum" else total / _f("sum")(weight)
 
 
-@deffn("mse_loss", shape=_pair_shape)
+@deffn("mse_loss", shape=_pair_shape, memory=costs.BROADCAST)
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error (MseLossBackward0); weight gives torch's weighted composite."""
     reduction = _reduction(reduction, size_average, reduce)
@@ -89,7 +90,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return apply(OPS["mse_loss"], (x, y), {"reduction": reduction})
 
 
-@deffn("l1_loss", shape=_pair_shape)
+@deffn("l1_loss", shape=_pair_shape, memory=costs.BROADCAST)
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error, composed as torch does: abs(input - target) then mean/sum."""
     reduction = _reduction(reduction, size_average, reduce)
@@ -179,7 +180,7 @@ def _const(x, dtype):
     return None if x is None else np.asarray(x._a if isinstance(x, Tensor) else x, dtype)
 
 
-@deffn("binary_cross_entropy_with_logits", shape=_bce_shape)
+@deffn("binary_cross_entropy_with_logits", shape=_bce_shape, memory=costs.BROADCAST)
 def binary_cross_entropy_with_logits(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean",
     pos_weight=None,

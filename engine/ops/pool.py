@@ -24,7 +24,7 @@ from ..errors import ArgumentError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
 from . import costs
-from .im2col import col2im, fit, padded, windows
+from .im2col import WINDOW_CHUNK, col2im, fit, padded, windows
 from .pool_rules import pool_args, pool_shape
 
 
@@ -45,12 +45,6 @@ def _bands(x, kernel, stride, padding, dilation, out_hw, fill):
         rows = win[..., r : r + band, :, :, :]
         n = rows.shape[-4] * rows.shape[-3]  # (not -1: an empty batch has no size to divide)
         yield r, np.ascontiguousarray(rows).reshape(*rows.shape[:-4], n, *out_hw)
-
-
-# Elements of window copies made at a time: a kernel's windows are copied a band of kernel
-# rows at a time, so memory stays bounded whatever the kernel size (at kernel 150 on a 300x300
-# input one copy of all windows asked numpy for gigabytes); small kernels take one band.
-WINDOW_CHUNK = 1 << 24
 
 
 def _positions(q, hw, kernel, stride, padding, dilation):
@@ -154,6 +148,7 @@ def _mp_op_shape(input, *, kernel_size, stride, padding=(0, 0), dilation=(1, 1),
     grad_fn="MaxPool2DWithIndicesBackward0",
     shape=_mp_op_shape,
     cost=costs.window,
+    memory=costs.window_memory,
     dtype=lambda input, **_: (input, _dt.int64),
     vjp=_max_vjp,
 )
@@ -253,6 +248,7 @@ def _avg_op_shape(input, *, kernel_size, stride, padding=(0, 0), ceil_mode=False
     grad_fn="AvgPool2DBackward0",
     shape=_avg_op_shape,
     cost=costs.window,
+    memory=costs.window_memory,
     vjp=_avg_vjp,
 )
 def avg_pool2d_op(
@@ -306,7 +302,8 @@ def _mp_dtype(input, *, kernel_size=None, stride=None, padding=0, dilation=1, ce
     return (input, _dt.int64) if return_indices else input
 
 
-@deffn("max_pool2d", shape=_mp_shape, dtype=_mp_dtype, cost=costs.window)
+@deffn("max_pool2d", shape=_mp_shape, dtype=_mp_dtype, cost=costs.window,
+       memory=costs.window_memory)  # fmt: skip
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):  # fmt: skip
     """Max over kH x kW windows of a (N, C, H, W) or (C, H, W) input; with return_indices,
@@ -326,7 +323,7 @@ def _ap_shape(input, *, kernel_size, stride=None, padding=0, ceil_mode=False,
     return pool_shape(input, k, s, p, (1, 1), ceil_mode, "avg_pool2d")
 
 
-@deffn("avg_pool2d", shape=_ap_shape, cost=costs.window)
+@deffn("avg_pool2d", shape=_ap_shape, cost=costs.window, memory=costs.window_memory)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):  # fmt: skip
     """Mean over kH x kW windows of a (N, C, H, W) or (C, H, W) input (AvgPool2DBackward0)."""

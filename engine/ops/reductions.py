@@ -17,6 +17,7 @@ from .. import shapes as S
 from ..dispatch import apply, apply_unary, unary
 from ..errors import ArgumentError, DTypeError
 from ..registry import FUNCTIONS, OPS, deffn, defop
+from . import costs
 from . import dual as d
 
 
@@ -231,7 +232,14 @@ def _std_vjp(g, input, ans, input_shape, dim, correction, keepdim):
     return _var_vjp(gv, input, input_shape, dim, correction, keepdim)
 
 
-@defop("var", public=False, shape=_reduce_shape, vjp=_var_vjp, dtype=floating_only(None))
+@defop(
+    "var",
+    public=False,
+    shape=_reduce_shape,
+    vjp=_var_vjp,
+    dtype=floating_only(None),
+    memory=costs.buffers(5, 8),
+)  # fmt: skip  (deviations, their squares; centred in the VJP)
 def _var(input, *, dim=None, correction=1, keepdim=False):
     """Variance over dim with `correction` (1: Bessel's, unbiased)."""
     floating_only(None)(input.dtype)
@@ -244,7 +252,8 @@ def _var(input, *, dim=None, correction=1, keepdim=False):
         return np.sum(dev * dev, axis=axis, keepdims=keepdim) / dof
 
 
-@defop("std", public=False, shape=_reduce_shape, vjp=_std_vjp, dtype=floating_only(None))
+@defop("std", public=False, shape=_reduce_shape, vjp=_std_vjp, dtype=floating_only(None),
+       memory=costs.buffers(5, 8))  # fmt: skip
 def _std(input, *, dim=None, correction=1, keepdim=False):
     """Standard deviation over dim with `correction`."""
     return np.sqrt(_var(input, dim=dim, correction=correction, keepdim=keepdim))
@@ -284,6 +293,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 @defop(
     "logsumexp",
     method=True,
+    memory=costs.buffers(5, 6),  # the shifted input, its exp, the max's masks
     to_float=True,
     shape=_reduce_shape,
     vjp=lambda g, input, ans, input_shape, dim, keepdim: (

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import shapes as S
 from ..registry import defop
+from . import costs
 from . import dual as d
 from .erf import TWO_OVER_SQRT_PI, np_erf
 
@@ -19,6 +20,7 @@ from .erf import TWO_OVER_SQRT_PI, np_erf
     "erf",
     vjp=lambda g, input: g * TWO_OVER_SQRT_PI * d.exp(-(input * input)),
     shape=S.same,
+    memory=costs.SPECIAL,
     to_float=True,
     method=True,
 )

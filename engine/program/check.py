@@ -29,6 +29,13 @@ k the contracted size; convolutions 2·(output elements)·C_in/groups·kH·kW; e
 by default, the larger of its output and input element counts). With `backward=True` the
 FLOP estimate is tripled and the element count doubled (a gradient per tensor), as the
 backward pass costs about twice the forward.
+
+Peak bytes: each callee's memory rule (registry `memory=`, `ops.costs`) bounds what its
+forward and its backward allocate at once, temporaries included. The request's estimate is a
+simple upper bound: every value (inputs and results, kept as if none were ever freed, plus
+`costs.VALUE_OVERHEAD` each), doubled with `backward=True` (a gradient per value), plus the
+largest single call's peak (forward, or backward too with `backward=True`, plus
+`costs.OVERHEAD`), held to `max_request_bytes` as each equation is checked.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ops import costs
 from ..shapes import extent
 from ..tensor import Tensor
 from .errors import ProgramError
@@ -59,6 +67,7 @@ class Checked:
     specs: dict  # input name or equation id -> TensorSpec (or Multi); constants are absent
     flops: int
     elements: int
+    bytes: int = 0  # the estimated peak (see the module docstring)
 
     def spec(self, name: str):
         return self.specs[self.program.output(name).id]
@@ -107,7 +116,7 @@ def _without_values(checked: Checked) -> Checked:
         s = specs.get(name)
         if isinstance(s, TensorSpec) and s.value is not None:
             specs[name] = TensorSpec(s, s.dtype, s.requires_grad)
-    return Checked(checked.program, specs, checked.flops, checked.elements)
+    return Checked(checked.program, specs, checked.flops, checked.elements, checked.bytes)
 
 
 def check(
@@ -158,24 +167,34 @@ def _check(program: Program, inputs: Mapping, limits: Limits, backward: bool) ->
         s = spec_of(inputs[name])
         budget.tensor(s, name)
         specs[name] = s
+    budget.check_bytes(None)
     for eqn in program.eqns:
         try:
-            out, flops = infer(eqn, specs)
+            out, cost = infer(eqn, specs)
             for s in out if isinstance(out, Multi) else (out,):
                 budget.tensor(s, eqn.id)
-            budget.add_flops(flops)
+            budget.add_flops(cost.flops)
+            budget.add_call(cost, eqn.fn)
         except ProgramError as e:
             raise e.at(eqn.where) from None
         specs[eqn.id] = out
-    return Checked(program, specs, budget.flops, budget.elements)
+    return Checked(program, specs, budget.flops, budget.elements, budget.bytes)
 
 
 class _Budget:
     def __init__(self, limits: Limits, backward: bool):
         self.limits = limits
         self.factor_e, self.factor_f = (2, 3) if backward else (1, 1)
+        self.backward = backward
         self.elements = 0
         self.flops = 0
+        self.kept = 0  # bytes of every value (and gradient) so far
+        self.call = 0  # the largest call's peak so far
+        self.call_fn = None
+
+    @property
+    def bytes(self) -> int:
+        return self.kept + self.call
 
     def tensor(self, s: TensorSpec, name: str) -> None:
         lim = self.limits
@@ -199,6 +218,7 @@ class _Budget:
                 shapes=[s.shape],
             )
         self.elements += n * self.factor_e
+        self.kept += (costs.nbytes(s) + costs.VALUE_OVERHEAD) * self.factor_e
         if self.elements > lim.max_total_elements:
             raise ProgramError(
                 f"{name}: the program's tensors{' and gradients' if self.factor_e > 1 else ''} "
@@ -216,4 +236,28 @@ class _Budget:
                 f"the limit of {self.limits.max_flops}",
                 kind="limit",
                 limit="max_flops",
+                value=self.flops,
             )
+
+    def add_call(self, cost, fn: str) -> None:
+        peak = max(cost.forward, cost.backward) if self.backward else cost.forward
+        if peak + costs.OVERHEAD > self.call:
+            self.call, self.call_fn = peak + costs.OVERHEAD, fn
+        self.check_bytes(fn)
+
+    def check_bytes(self, fn: str | None) -> None:
+        """Refuse once the values so far and the largest call's peak exceed the limit (both
+        only grow, so the first equation over it is the one named)."""
+        total, maximum = self.bytes, self.limits.max_request_bytes
+        if total <= maximum:
+            return
+        grads = " and their gradients" if self.backward else ""
+        call = f"; the largest call, {self.call_fn}, {self.call}" if self.call_fn else ""
+        raise ProgramError(
+            f"the program needs an estimated {total} bytes at its peak ({self.kept} for its "
+            f"values{grads}{call}), over the limit of {maximum}",
+            kind="limit",
+            limit="max_request_bytes",
+            op=fn,
+            value=total,
+        )

@@ -16,7 +16,7 @@ KINDS = {
     "forbidden": "a construct outside the language: dunder or private names, imports, "
     "lambdas, comprehensions, starred or ** arguments, f-strings, walrus, conditionals...",
     "limit": "a configured limit exceeded: text length, nesting, nodes, elements, FLOPs, "
-    "constant size (`limit` names which)",
+    "peak bytes, constant size (`limit` names which, `value` what was asked where known)",
     "unknown_function": "a function, method, attribute, operator or op not in the registry",
     "undefined": "a name or node reference that is neither assigned nor a given input",
     "duplicate": "two nodes with the same id",
@@ -47,6 +47,7 @@ class ProgramError(EngineError, ValueError):
         op: str | None = None,
         shapes=(),
         limit: str | None = None,
+        value: int | None = None,
     ):
         assert kind in KINDS, kind
         super().__init__(message)
@@ -58,6 +59,7 @@ class ProgramError(EngineError, ValueError):
         self.op = op
         self.shapes = [None if s is None else list(s) for s in shapes]
         self.limit = limit
+        self.value = value  # what a `limit` refusal asked for (FLOPs, bytes), where known
 
     def at(self, where) -> ProgramError:
         """Fill in the location from a `Where` unless one is already set."""
@@ -80,7 +82,7 @@ class ProgramError(EngineError, ValueError):
     def to_dict(self) -> dict:
         """The JSON-able fields, `None`s left out."""
         out = {"kind": self.kind, "message": self.message}
-        for key in ("line", "col", "node", "op", "limit"):
+        for key in ("line", "col", "node", "op", "limit", "value"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

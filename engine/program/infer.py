@@ -1,10 +1,11 @@
 """One equation of a program, abstractly evaluated (check.py's docstring says how): its
 callee's signature binds the argument specs, the registry's rules give the result's shape
-and dtype, and `flops` estimates its cost."""
+and dtype, and its cost rules the FLOPs and the peak bytes of its forward and backward."""
 
 from __future__ import annotations
 
 import inspect
+from typing import NamedTuple
 
 import numpy as np
 
@@ -174,13 +175,25 @@ def _specs_in(bound) -> list:
     return out
 
 
+class Cost(NamedTuple):
+    """What one call costs, by its record's rules: FLOPs (`cost=`) and the peak bytes of its
+    forward and of its backward (`memory=`, an `ops.costs.Peak`; no fixed overhead added)."""
+
+    flops: int
+    forward: int
+    backward: int
+
+
+_FREE = Cost(0, 0, 0)
+
+
 def infer(eqn: Eqn, specs: dict):
-    """(result spec, FLOP estimate) of one equation, given the specs of earlier values."""
+    """(result spec, Cost) of one equation, given the specs of earlier values."""
     callee = resolve(eqn.fn)
     args = [_abstract(a, specs) for a in eqn.args]
     kwargs = {k: _abstract(v, specs) for k, v in eqn.kwargs}
     if callee.picks and args and isinstance(args[0], Multi):
-        return _pick(args, kwargs), 0
+        return _pick(args, kwargs), _FREE
     try:
         bound = callee.signature.bind(*args, **kwargs)
     except TypeError as e:
@@ -191,7 +204,7 @@ def infer(eqn: Eqn, specs: dict):
     dtype = _call_rule(callee, callee.dtype, "dtype", bound, _for_dtype, shapes)
     grad = callee.differentiable and any(s.requires_grad for s in operands)
     out = _result(callee, shape, dtype, grad, shapes)
-    return out, _cost(callee, bound, shapes, out)
+    return out, _cost(callee, bound, operands, shapes, out)
 
 
 def _call_rule(callee, rule, what, bound, adapt, shapes):
@@ -289,10 +302,16 @@ def _pick(args, kwargs):
     return multi[index]
 
 
-def _cost(callee, bound, shapes, out) -> int:
-    """The FLOP estimate of one call: the callee's cost rule (registry `cost=`, by default
-    `ops.costs.pointwise`) on the tensor operands' shapes and the result's shapes."""
+def _cost(callee, bound, operands, shapes, out) -> Cost:
+    """The cost of one call: the callee's cost rule (registry `cost=`, by default
+    `ops.costs.pointwise`) on the tensor operands' shapes and the result's shapes, and its
+    memory rule (`memory=`, by default `ops.costs.BUFFERS`) on their specs (with dtypes)."""
     outs = out if isinstance(out, Multi) else (out,)
+    args = bound.arguments
     rule = callee.cost
-    kw = {n: _probe(v) for n, v in bound.arguments.items() if n in rule.names and n != "out"}
-    return rule.fn(*shapes, out=tuple(tuple(s) for s in outs), **kw)
+    kw = {n: _probe(v) for n, v in args.items() if n in rule.names and n != "out"}
+    flops = rule.fn(*shapes, out=tuple(tuple(s) for s in outs), **kw)
+    rule = callee.memory
+    kw = {n: _probe(v) for n, v in args.items() if n in rule.names and n != "out"}
+    peak = rule.fn(*operands, out=tuple(outs), **kw)
+    return Cost(flops, peak[0], peak[1])

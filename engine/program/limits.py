@@ -16,6 +16,7 @@ class Limits:
     max_tensor_elements: int = 10_000_000  # elements of any one tensor (views included)
     max_total_elements: int = 50_000_000  # summed over inputs, results (and gradients)
     max_flops: int = 10_000_000_000  # estimated floating-point operations (see check.py)
+    max_request_bytes: int = 1 << 30  # estimated peak bytes, temporaries included (check.py)
     max_int_bits: int = 63  # integer constants, folded constants included
 
     def __post_init__(self):

@@ -152,6 +152,7 @@ class Callee:
     shape: Rule
     dtype: Rule
     cost: Rule | None = None  # the FLOP estimate's rule (registry: cost=); None: pointwise
+    memory: Rule | None = None  # the peak bytes' rule (registry: memory=); None: BUFFERS
     differentiable: bool = True
     picks: bool = False  # indexing: also picks one tensor of a tuple-valued result
 
@@ -232,6 +233,7 @@ def _function_callee(fn: str, f, call=None, label=None) -> Callee:
         shape=Rule.of(f.shape),
         dtype=dtype,
         cost=Rule.of(f.cost or costs.pointwise),
+        memory=Rule.of(f.memory or costs.BUFFERS),
         differentiable=op.differentiable if op is not None else True,
     )
 
@@ -248,6 +250,7 @@ def _op_callee(fn: str, op, call, label) -> Callee:
         shape=Rule.of(op.shape),
         dtype=Rule.of(dtype),
         cost=Rule.of(op.cost or costs.pointwise),
+        memory=Rule.of(op.memory or costs.BUFFERS),
         differentiable=op.differentiable,
     )
 
@@ -281,6 +284,7 @@ def _attr_callee(a: Attr) -> Callee:
         shape=Rule(a.shape, None, frozenset()),
         dtype=Rule(a.dtype, None, frozenset()),
         cost=Rule.of(costs.pointwise),
+        memory=Rule.of(costs.BUFFERS),  # a view, or one cast copy
         differentiable=a.grad,
     )
 

@@ -73,12 +73,15 @@ def repeated_passes_problem(
     return flops_problem(cost, maximum, pointer, detail)
 
 
-def flops_problem(cost: int, maximum: int, pointer: str, detail: str) -> ProblemError | None:
-    """A limit-exceeded problem (`max_flops`) when `cost` is over `maximum`, else None."""
+def flops_problem(
+    cost: int, maximum: int, pointer: str, detail: str, limit: str = "max_flops"
+) -> ProblemError | None:
+    """A limit-exceeded problem (`limit`: max_flops, or max_request_bytes for bytes) when
+    `cost` is over `maximum`, else None."""
     if cost <= maximum:
         return None
     return PROBLEM_TYPES["limit-exceeded"].at(
-        pointer, detail, limit="max_flops", value=cost, maximum=maximum
+        pointer, detail, limit=limit, value=cost, maximum=maximum
     )
 
 
@@ -163,6 +166,7 @@ def program_problem(err: ProgramError, body: ProgramCreate, limits: Limits) -> P
     if err.kind == "limit" and err.limit is not None:
         extensions["limit"] = err.limit
         value = _limit_value(err, body)
+        value = err.value if value is None else value
         if value is not None:
             extensions["value"] = value
         maximum = getattr(limits, err.limit, None)

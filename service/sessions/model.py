@@ -23,7 +23,7 @@ from engine.program import (
     spec_of,
 )
 from service.programs import models
-from service.programs.requests import EQN_OVERHEAD_FLOPS, guard, tensors_only
+from service.programs.requests import EQN_OVERHEAD_FLOPS, flops_problem, guard, tensors_only
 from service.sessions.programs import MODEL, REQUEST, Programs, Source, program_guard, refusal
 from service.store import SessionRecord
 from service.wire import decode_tensors
@@ -112,10 +112,12 @@ def checked_cost(
 ) -> tuple[dict[str, Any], int]:
     """Every program checked against the inputs' specs, before any numpy work: (the specs
     of their results, their estimated floating-point operations, per-equation overheads
-    included as the program endpoints count them)."""
+    included as the program endpoints count them). Each program's peak bytes are held to
+    `max_request_bytes` by `check`, and their sum too (a model's values stay alive while
+    the request's program runs on them)."""
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
     specs: dict[str, Any] = {}
-    flops = 0
+    flops = peak = 0
     for program, source in programs.steps:
         if source.origin == MODEL and INPUT in program.inputs:
             if INPUT not in batch:
@@ -133,6 +135,16 @@ def checked_cost(
             checked = check(program, {**inputs, **specs}, limits, backward=grad)
         specs.update({n: s for n, s in checked.outputs.items() if isinstance(s, TensorSpec)})
         flops += checked.flops + EQN_OVERHEAD_FLOPS * len(program.eqns)
+        peak += checked.bytes
+    detail = (
+        f"the session's programs need an estimated {peak} bytes at their peak together "
+        f"(values, gradients and the largest op's temporaries), over the limit of "
+        f"{limits.max_request_bytes}"
+    )
+    problem = flops_problem(peak, limits.max_request_bytes, "/inputs", detail,
+                            limit="max_request_bytes")  # fmt: skip
+    if problem is not None:
+        raise problem
     if grad:
         _check_loss(programs, specs, loss_pointer, static=True)
     return specs, flops

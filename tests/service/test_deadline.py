@@ -23,7 +23,7 @@ XG = {**X, "requires_grad": True}
 def _client(tmp_path, **settings) -> TestClient:
     settings.setdefault("max_request_seconds", LIMIT)
     # the cost checks would refuse these first
-    settings.update(max_flops=10**14, max_total_elements=10**12)
+    settings.update(max_flops=10**14, max_total_elements=10**12, max_request_bytes=1 << 40)
     return TestClient(create_app(Settings(data_dir=tmp_path / "data", **settings)))
 
 

@@ -265,3 +265,16 @@ def test_hessian_with_an_empty_input(api):
     assert out["hessian"]["z"]["z"]["data"] == [[2]]
     assert out["hessian"]["x"]["z"]["shape"] == [0, 1]
     assert out["matrix"]["data"] == [[2]]
+
+
+def test_evaluate_over_the_byte_limit_is_refused_before_running(tmp_path):
+    """A 112-byte pooling request once held 5.95 GB; its estimated peak is now refused."""
+    settings = Settings(data_dir=tmp_path / "data", max_request_bytes=32 << 20)
+    with TestClient(create_app(settings)) as api:
+        expr = "y = x.expand(1,1,300,300)\nz = max_pool2d(y, 150, 1)"
+        body = {"expr": expr, "inputs": {"x": [[[[1.0]]]]}, "outputs": ["z"]}
+        doc = post(api, "/v1/evaluate", body, status=422)
+        assert doc["type"].endswith("/limit-exceeded")
+        assert (doc["limit"], doc["maximum"]) == ("max_request_bytes", 32 << 20)
+        assert doc["value"] > doc["maximum"]
+        assert doc["op"] == "max_pool2d" and doc["line"] == 2
