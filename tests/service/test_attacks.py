@@ -182,6 +182,23 @@ def _wide_session_get(http: httpx.Client) -> httpx.Response:
     return http.get(f"/v1/sessions/{session['id']}", headers=auth)
 
 
+def _zero_sessions(http: httpx.Client) -> httpx.Response:
+    """Ten 300-byte creates of 5 x 40 MB `zeros` parameters each (2 GB stored, before each
+    client had its share of the store): the third and later are over the address's bytes."""
+    names = [f"w{i}" for i in range(5)]
+    body = {"parameters": {n: {"init": "zeros", "shape": [10_000_000]} for n in names},
+            "expr": "loss = " + " + ".join(f"{n}.sum()" for n in names), "loss": "loss",
+            "optimizer": {"type": "sgd", "lr": 0.1}}  # fmt: skip
+    answers = [http.post("/v1/sessions", json=body) for _ in range(10)]
+    for answer in answers:  # leave the store as it was for the next attack
+        if answer.status_code == 201:
+            created = answer.json()
+            http.delete(f"/v1/sessions/{created['id']}",
+                        headers={"Authorization": f"Bearer {created['token']}"})  # fmt: skip
+    assert [a.status_code for a in answers[:2]] == [201, 201], answers[0].text[:300]
+    return answers[-1]
+
+
 @dataclass(frozen=True)
 class Attack:
     send: Callable[[httpx.Client], httpx.Response]
@@ -198,6 +215,7 @@ ATTACKS = {
     "huge-empty-shape": Attack(_huge_shape, (422,), REFUSED_SECONDS),
     "thousand-batches": Attack(_thousand_batches, (422,), REFUSED_SECONDS),
     "wide-session-get": Attack(_wide_session_get, (200,), REFUSED_SECONDS),
+    "zeros-init-sessions": Attack(_zero_sessions, (429,), REFUSED_SECONDS),
 }
 
 
