@@ -593,6 +593,9 @@ def report_hostile(args, clean: dict, attacked: dict, hostile: Hostile, cpu_s: f
     print(f"  attacks: {sent} sent ({sent / seconds:.1f}/s; paced at {hostile.rate:.1f}/s = "
           f"{args.hostile:.0%} of the clean rate's total, at most {hostile.connections} in "
           f"flight) = {share:.1%} of all requests; this process's CPU {cpu_s:.1f} s")  # fmt: skip
+    if share < args.hostile / 2:
+        print("  (short of the pace: every connection was busy with an attack when the next "
+              "was due; more --hostile-connections puts more attacks in flight)")  # fmt: skip
     c, h = clean["latency_us"], attacked["latency_us"]
     print(f"\nwell-behaved latency (wrk), ms   {'clean':>9} {'hostile':>9} {'ratio':>6}")
     for key in ("p50", "p90", "p99", "max"):
