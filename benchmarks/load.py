@@ -18,7 +18,29 @@ shares the 2 cores with the 2 workers: its share is printed so that it can be ju
 the resident memory (RSS) of the server processes at each stage. Exits 1 if any request
 failed or RSS grew by more than --max-growth after warm-up.
 
+Hostile mix (--hostile FRACTION, default 0.1; 0 turns it off): after the clean measured run,
+the same run again with issue #12's attacks alongside (benchmarks/_attacks.py: pooling kernel
+150, conv2d kernel 250, a name re-bound 10,000 times, 65 KB over the op limit, a huge empty
+shape, 1,000 one-number train batches, GET of a 10,000-parameter Adam session), paced at
+FRACTION/(1 - FRACTION) times the clean run's rate so that they are ~FRACTION of all requests.
+It prints the well-behaved p50/p99 of both runs and their ratio -- the goal is p99 within 2x
+of the clean run -- and what the attacks were answered (counts per status and problem type,
+slowest answer per attack). The attacks come from a pool of --hostile-connections Python
+threads in this process, not from wrk, so wrk's latency is the well-behaved clients' alone.
+Threads rather than a second wrk: each answer is timed and classified per attack (wrk's Lua
+sees a status but no per-request time), and a thread pool paces an open-loop schedule with a
+bounded number in flight (wrk is closed-loop: it sends as fast as answers come back). This
+process is idle in wrk's run otherwise, and sends pre-encoded bodies, so its CPU is small (it
+is printed). When the attacks are answered slower than the pace, the threads send back to
+back and the achieved fraction (printed) falls short of FRACTION. Attacks may be answered
+4xx or 503 (they are counted, not failures); a failure is any other 5xx, a 503 that is not
+deadline-exceeded or insufficient-memory, a dropped connection, or an answer later than the
+server's AUTOGRAD_MAX_REQUEST_SECONDS + 3 s. The sessions the attacks need are made before
+anything is measured; --max-growth applies to the clean run (the attacks' numpy buffers
+legitimately raise the workers' RSS; their peaks are printed).
+
     python benchmarks/load.py [--duration 60] [--warmup 15] [--connections 8] [--redis]
+                              [--hostile 0.1] [--hostile-connections 4]
 
 wrk: `sudo apt-get install -y wrk`.
 """
@@ -36,8 +58,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +69,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _attacks  # noqa: E402
 from benchmarks._server import HOST, SEED  # noqa: E402
 from benchmarks._server import free_port as _free_port  # noqa: E402
 
@@ -66,6 +91,13 @@ def _children(pid: int) -> list[int]:
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
 
@@ -115,11 +147,12 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://{HOST}:{port}/0"
 
 
-def start_server(directory: Path, workers: int, store: str, log_level: str) -> Server:
+def start_server(directory: Path, workers: int, store: str, log_level: str,
+                 settings: dict[str, str] | None = None) -> Server:  # fmt: skip
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOGRAD_")}
     env.update({"AUTOGRAD_DATA_DIR": str(directory / "data"), "AUTOGRAD_STORE": store,
-                "AUTOGRAD_LOG_LEVEL": log_level})  # fmt: skip
+                "AUTOGRAD_LOG_LEVEL": log_level, **(settings or {})})  # fmt: skip
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
@@ -261,6 +294,107 @@ def run_wrk(server: Server, script: Path, seconds: int, connections: int) -> dic
     return result
 
 
+# -- hostile traffic ------------------------------------------------------------------------
+
+SLACK_SECONDS = 3.0  # an attack answered later than the deadline + this is a failure
+ACCEPTED_503 = ("deadline-exceeded", "insufficient-memory")
+
+
+@dataclass
+class AttackStats:
+    sent: int = 0
+    answers: Counter = field(default_factory=Counter)  # "422 limit-exceeded" -> count
+    max_s: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+
+class Hostile:
+    """Sends the attacks round robin on an open-loop schedule of `rate` per second from
+    `connections` threads (a new connection per request, as `call` does): thread after
+    thread takes the next slot of the schedule, waits for its time, sends, and reads the whole
+    answer. With every thread busy, a slot that is due waits for a free one (then the threads
+    send back to back until the schedule is met again)."""
+
+    def __init__(self, server: Server, attacks: dict[str, _attacks.Request], rate: float,
+                 connections: int, deadline_s: float):  # fmt: skip
+        self.server, self.rate, self.connections = server, rate, connections
+        self.attacks = list(attacks.items())
+        self.limit_s = deadline_s + SLACK_SECONDS
+        self.stats = {name: AttackStats() for name in attacks}
+        self._lock = threading.Lock()
+        self._next = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.started = self.stopped = 0.0
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self._threads = [threading.Thread(target=self._run, daemon=True)
+                         for _ in range(self.connections)]  # fmt: skip
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """No new attack after this; waits for those in flight to be answered."""
+        self._stop.set()
+        self.stopped = time.monotonic()
+        for thread in self._threads:
+            thread.join(self.limit_s + 60)
+
+    @property
+    def sent(self) -> int:
+        return sum(stats.sent for stats in self.stats.values())
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for stats in self.stats.values() for f in stats.failures]
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                slot = self._next
+                self._next += 1
+            wait = self.started + slot / self.rate - time.monotonic()
+            if self._stop.wait(max(wait, 0)):
+                return
+            name, request = self.attacks[slot % len(self.attacks)]
+            self._send(name, request)
+
+    def _send(self, name: str, request: _attacks.Request) -> None:
+        stats = self.stats[name]
+        conn = http.client.HTTPConnection(HOST, self.server.port, timeout=self.limit_s + 30)
+        began = time.perf_counter()
+        try:
+            conn.request(request.method, request.path, body=request.body,
+                         headers=request.headers)  # fmt: skip
+            response = conn.getresponse()
+            answer = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            with self._lock:
+                stats.sent += 1
+                stats.answers[type(exc).__name__] += 1
+                stats.failures.append(f"{name}: {exc!r} after {time.perf_counter() - began:.1f} s")
+            return
+        finally:
+            conn.close()
+        took = time.perf_counter() - began
+        kind = ""
+        if status >= 400:
+            try:
+                kind = str(json.loads(answer)["type"]).rsplit("/", 1)[-1]
+            except (ValueError, KeyError, TypeError):
+                kind = "(not a problem document)"
+        with self._lock:
+            stats.sent += 1
+            stats.answers[f"{status} {kind}".strip()] += 1
+            stats.max_s = max(stats.max_s, took)
+            if status >= 500 and not (status == 503 and kind in ACCEPTED_503):
+                stats.failures.append(f"{name}: {status} {kind} {answer[:200]!r}")
+            if took > self.limit_s:
+                stats.failures.append(f"{name}: {status} after {took:.1f} s")
+
+
 # -- /metrics --------------------------------------------------------------------------------
 
 
@@ -313,6 +447,14 @@ def _mib(kib: int) -> str:
     return f"{kib / 1024:.1f}"
 
 
+def _default(name: str):
+    """A setting's default: the value the server runs with (start_server passes on no
+    AUTOGRAD_* variable of this environment)."""
+    from service.settings import Settings
+
+    return Settings.model_fields[name].default
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=60, help="measured seconds")
@@ -329,11 +471,27 @@ def main() -> int:
     )
     parser.add_argument("--max-growth", type=float, default=0.10,
                         help="largest RSS growth after warm-up that passes")  # fmt: skip
+    parser.add_argument("--hostile", type=float, default=0.1, metavar="FRACTION",
+                        help="share of all requests that are attacks in a second measured "
+                             "run after the clean one; 0: no hostile run")  # fmt: skip
+    parser.add_argument("--hostile-connections", type=int, default=4,
+                        help="most attacks in flight at once")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: sudo apt-get install -y wrk")
     mix = tuple(int(part) for part in args.mix.split(":"))
     assert len(mix) == 3
+    if not 0 <= args.hostile < 1:
+        sys.exit("--hostile is a fraction of all requests: 0 <= FRACTION < 1")
+
+    # Every loopback client is one address: the well-behaved sessions and the attacks' share
+    # its cap on live sessions. Raise it only when they would not fit.
+    settings: dict[str, str] = {}
+    needed = args.sessions + (_attacks.SESSIONS if args.hostile else 0)
+    cap = _default("max_client_sessions")
+    if cap and needed > cap:
+        settings["AUTOGRAD_MAX_CLIENT_SESSIONS"] = str(needed)
+    deadline_s = _default("max_request_seconds")
 
     with tempfile.TemporaryDirectory(prefix="autograd-load-") as tmp:
         directory = Path(tmp)
@@ -341,9 +499,12 @@ def main() -> int:
         store = "sqlite"
         if args.redis:
             redis, store = start_redis(directory)
-        server = start_server(directory, args.workers, store, args.log_level)
+        server = start_server(directory, args.workers, store, args.log_level, settings)
+        hostile = None
         try:
             sessions = make_sessions(server, args.sessions)
+            if args.hostile:
+                attacks = _attacks.prepare(lambda *request: call(server, *request))
             script = directory / "mix.lua"
             cycle = lua_script(sessions, mix, script)
             rss = {"before": server.rss()}
@@ -351,6 +512,22 @@ def main() -> int:
             rss["after warm-up"] = server.rss()
             run = run_wrk(server, script, args.duration, args.connections)
             rss["end"] = server.rss()
+            if args.hostile:
+                clean_rate = run["requests"] / (run["duration_us"] / 1e6)
+                rate = clean_rate * args.hostile / (1 - args.hostile)
+                hostile = Hostile(server, attacks, rate, args.hostile_connections, deadline_s)
+                own_cpu = resource.getrusage(resource.RUSAGE_SELF)
+                hostile.start()
+                try:
+                    attacked = run_wrk(server, script, args.duration, args.connections)
+                finally:
+                    hostile.stop()
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                hostile_cpu = (after.ru_utime - own_cpu.ru_utime) + (
+                    after.ru_stime - own_cpu.ru_stime
+                )
+                rss["end, hostile"] = server.rss()
+                peaks = {pid: _peak_rss_kib(pid) for pid in server.workers()}
             view = server_view(server)
         finally:
             server.stop()
@@ -364,6 +541,9 @@ def main() -> int:
     print(f"Autograd Service under load: {args.workers} workers, {kind} store, "
           f"{os.cpu_count()} CPUs, wrk -t1 -c{args.connections}, mix evaluate:train:state "
           f"{args.mix} over {args.sessions} sessions (a cycle of {cycle} requests)")  # fmt: skip
+    for name, value in settings.items():
+        print(f"server setting {name}={value}: every loopback client is one address, and "
+              f"the run needs {needed} live sessions")  # fmt: skip
     print(
         f"warm-up {args.warmup} s: {warm['requests']} requests, "
         f"{warm['requests'] / (warm['duration_us'] / 1e6):.0f} req/s"
@@ -378,7 +558,11 @@ def main() -> int:
     print(f"CPU over the measured run: servers {run['server_cpu_s']:.1f} s, wrk "
           f"{run['wrk_cpu_s']:.1f} s ({run['wrk_cpu_s'] / max(cpu, 1e-9):.0%} of the two), "
           f"of {seconds * (os.cpu_count() or 1):.0f} CPU-s available")  # fmt: skip
-    print("\nserver's view (/metrics, whole run incl. warm-up and setup):")
+    hostile_failed = False
+    if hostile is not None:
+        errors += sum(attacked["errors"].values())
+        hostile_failed = report_hostile(args, run, attacked, hostile, hostile_cpu, peaks)
+    print("\nserver's view (/metrics, whole run incl. warm-up, setup and any attacks):")
     print(f"  {'route':45} {'count':>8} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7}")
     for (method, route), entry in sorted(view.items(), key=lambda kv: -kv[1]["count"]):
         print(f"  {method + ' ' + route:45} {entry['count']:8.0f} {entry['errors']:6.0f} "
@@ -389,9 +573,50 @@ def main() -> int:
         print(f"  {stage:14} {_mib(sum(by_pid.values())):>7}   ({parts})")
     warm_total, end_total = sum(rss["after warm-up"].values()), sum(rss["end"].values())
     growth = end_total / warm_total - 1
-    print(f"  growth after warm-up: {growth:+.1%} (limit {args.max_growth:.0%})")
-    failed = errors > 0 or growth > args.max_growth
+    print(f"  growth after warm-up: {growth:+.1%} (limit {args.max_growth:.0%}, clean run)")
+    if hostile is not None:
+        print(f"  workers' peak (VmHWM) over everything: "
+              f"{' + '.join(_mib(v) for v in peaks.values())}")  # fmt: skip
+    failed = errors > 0 or growth > args.max_growth or hostile_failed
     return 1 if failed else 0
+
+
+def report_hostile(args, clean: dict, attacked: dict, hostile: Hostile, cpu_s: float,
+                   peaks: dict[int, int]) -> bool:  # fmt: skip
+    """Prints the hostile run against the clean one; True if an attack was answered as a
+    failure (see the module's docstring)."""
+    seconds = attacked["duration_us"] / 1e6
+    sent = hostile.sent
+    share = sent / max(sent + attacked["requests"], 1)
+    print(f"\nhostile run {seconds:.1f} s: {attacked['requests']} well-behaved requests, "
+          f"{attacked['requests'] / seconds:.0f} req/s, errors {attacked['errors']}")  # fmt: skip
+    print(f"  attacks: {sent} sent ({sent / seconds:.1f}/s; paced at {hostile.rate:.1f}/s = "
+          f"{args.hostile:.0%} of the clean rate's total, at most {hostile.connections} in "
+          f"flight) = {share:.1%} of all requests; this process's CPU {cpu_s:.1f} s")  # fmt: skip
+    if share < args.hostile / 2:
+        print("  (short of the pace: every connection was busy with an attack when the next "
+              "was due; more --hostile-connections puts more attacks in flight)")  # fmt: skip
+    c, h = clean["latency_us"], attacked["latency_us"]
+    print(f"\nwell-behaved latency (wrk), ms   {'clean':>9} {'hostile':>9} {'ratio':>6}")
+    for key in ("p50", "p90", "p99", "max"):
+        print(f"  {key:30} {c[key] / 1000:9.2f} {h[key] / 1000:9.2f} "
+              f"{h[key] / max(c[key], 1):6.2f}")  # fmt: skip
+    ratio = h["p99"] / max(c["p99"], 1)
+    verdict = "met" if ratio <= 2 else "NOT met"
+    print(f"  goal: hostile p99 within 2x of clean -- {verdict} ({ratio:.2f}x)"
+          f"   [2 shared cores: figures are noisy]")  # fmt: skip
+    print(f"\nattacks' answers (failure: a 5xx other than 503 {' / '.join(ACCEPTED_503)}, "
+          f"or slower than {hostile.limit_s:.0f} s):")  # fmt: skip
+    print(f"  {'attack':20} {'sent':>5} {'max s':>6}  answers")
+    for name, stats in hostile.stats.items():
+        answers = ", ".join(f"{k} x{v}" for k, v in sorted(stats.answers.items()))
+        print(f"  {name:20} {stats.sent:5} {stats.max_s:6.2f}  {answers}")
+    failures = hostile.failures
+    for failure in failures[:10]:
+        print(f"  FAILURE {failure}")
+    if len(failures) > 10:
+        print(f"  ... {len(failures) - 10} more failures")
+    return bool(failures)
 
 
 if __name__ == "__main__":
