@@ -56,7 +56,7 @@ def ok(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
                   "content": {JSON: {"examples": {"example": example}}}}}  # fmt: skip
 
 
-WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503)
+WRITE = problem_responses(400, 401, 404, 409, 412, 413, 415, 422, 500, 503, 507)
 
 
 async def call_for(

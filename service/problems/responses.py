@@ -16,7 +16,9 @@ _STATUS_DESCRIPTIONS = {
     422: "Invalid request: a field (/problems/validation-error), a tensor "
     "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
     500: "Unexpected server error.",
-    503: "Not ready (/problems/not-ready).",
+    503: "Not ready (/problems/not-ready), or the session store's storage failed "
+    "(/problems/storage-failed).",
+    507: "The session store is out of space (/problems/storage-full); nothing was applied.",
     401: "No bearer token (/problems/unauthorized).",
     409: "The store is full (/problems/store-full) or the session kept changing "
     "(/problems/session-conflict).",

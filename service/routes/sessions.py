@@ -146,7 +146,7 @@ router.add_api_route(
             "description": "The session, its token (shown only here), `Location` and `ETag`.",
             "content": {JSON: {"examples": {"example": examples.CREATED}}},
         },
-        **problem_responses(400, 409, 413, 415, 422, 500, 503),
+        **problem_responses(400, 409, 413, 415, 422, 500, 503, 507),
     },
     openapi_extra=octet_body(
         "A state file from `GET /v1/sessions/{id}/state` (safetensors): the session is "
@@ -188,7 +188,7 @@ def _describe(call: Call, settings: Settings) -> tuple[SessionMeta, dict[str, An
 
 
 @router.delete("/{session_id}", summary="Delete a session", status_code=204,
-               responses=problem_responses(401, 404, 412, 500, 503))  # fmt: skip
+               responses=problem_responses(401, 404, 412, 500, 503, 507))  # fmt: skip
 async def delete_session(call: CallDep) -> Response:
     """Removes the session, its tensors and its recorded answers."""
     await run_in_threadpool(call.delete)
@@ -196,7 +196,8 @@ async def delete_session(call: CallDep) -> Response:
 
 
 @router.post("/{session_id}/fork", summary="Copy a session", status_code=201,
-             response_model=SessionCreated, responses=READ | problem_responses(409))  # fmt: skip
+             response_model=SessionCreated,
+             responses=READ | problem_responses(409, 507))  # fmt: skip
 async def fork_session(call: CallDep, store: StoreDep, settings: SettingsDep) -> Response:
     """A new session with this one's parameters, gradients, buffers, optimizer state, program
     and step count, and its own token. The original is unchanged."""

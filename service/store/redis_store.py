@@ -29,6 +29,7 @@ from service.store.errors import (
     QuotaExceeded,
     SessionExists,
     SessionNotFound,
+    StorageFault,
     StoreError,
     StoreUnavailable,
     VersionConflict,
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 100
 # Redis's own TTL is garbage collection only: sessions expire by the store's clock first.
 TTL_GRACE_SECONDS = 60
+PROBE_TTL_MS = 60_000  # the readiness probe's key goes away by itself
 
 
 P = ParamSpec("P")
@@ -70,7 +72,9 @@ R = TypeVar("R")
 
 def _answering(method: Callable[P, R]) -> Callable[P, R]:
     """Redis not answering (refused, reset, timed out) leaves the store as its own
-    StoreUnavailable: callers never see a redis exception."""
+    StoreUnavailable, and Redis refusing writes as a StorageFault: over `maxmemory` (OOM),
+    or unable to persist (MISCONF, a full or failing disk): callers never see a redis
+    exception. Either refusal comes before a script's first write, so nothing is half done."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -78,6 +82,12 @@ def _answering(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(exc) from exc
+        except redis.OutOfMemoryError as exc:
+            raise StorageFault("full", exc) from exc
+        except redis.ResponseError as exc:
+            if str(exc).startswith("MISCONF"):
+                raise StorageFault("io", exc) from exc
+            raise
 
     return call
 
@@ -330,6 +340,20 @@ class RedisStore:
                 self._delete(session_id.decode(), only_if_idle=True)
                 removed += 1
         return removed
+
+    def storage_fault(self) -> str | None:
+        """A probe write each time: Redis refuses every write alike while it is over
+        `maxmemory` or cannot persist, and that state is one for all replicas, so every
+        worker sees it, whichever met the failed write."""
+        try:
+            self._probe()
+        except StorageFault as exc:
+            return exc.reason
+        return None
+
+    @_answering
+    def _probe(self) -> None:
+        self.redis.set(self.prefix + "write-probe", b"1", px=PROBE_TTL_MS)
 
     def lock(self, session_id: str) -> AbstractContextManager[object]:
         return nullcontext()  # keeps nothing between calls: the commit's version check suffices

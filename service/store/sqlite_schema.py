@@ -51,6 +51,9 @@ SCHEMA = (
         PRIMARY KEY (session_id, key)
     )""",
     "CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at)",
+    # Written and emptied by the readiness probe after a write failed for lack of room: a
+    # file that predates it gains it at start, which older code ignores.
+    "CREATE TABLE IF NOT EXISTS write_probe (data BLOB NOT NULL)",
 )
 
 SESSION_COLUMNS = (
@@ -84,6 +87,10 @@ INSERT_RESPONSE = (
     " SET fingerprint = excluded.fingerprint, status = excluded.status,"
     " headers = excluded.headers, body = excluded.body, created_at = excluded.created_at"
 )
+PROBE_BYTES = 1 << 20
+"""What the probe writes: a failed commit's journal entry or checkpoint would need about as
+much or more, so room for this is taken as room to take writes again."""
+INSERT_PROBE = "INSERT INTO write_probe VALUES (zeroblob(?))"
 SELECT_RESPONSE = (
     "SELECT key, fingerprint, status, headers, body, created_at FROM responses"
     " WHERE session_id = ? AND key = ? AND created_at > ?"
