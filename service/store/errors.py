@@ -70,8 +70,8 @@ class StorageFault(StoreUnavailable):
     `kind` is "full", "io" or "damaged"; `reason` is `kind: the driver's message`, what the
     readiness probe reports."""
 
-    def __init__(self, kind: str, cause: BaseException) -> None:
-        message = " ".join(str(cause).split()) or type(cause).__name__
+    def __init__(self, kind: str, cause: BaseException, message: str | None = None) -> None:
+        message = " ".join((message or str(cause)).split()) or type(cause).__name__
         StoreError.__init__(self, f"the session store's storage failed: {kind}: {message}")
         self.kind = kind
         self.reason = f"{kind}: {message}"

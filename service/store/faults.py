@@ -20,6 +20,9 @@ from service.store.errors import StorageFault, StoreUnavailable
 _SQLITE_KINDS = {13: "full", 10: "io", 11: "damaged", 26: "damaged"}  # FULL IOERR CORRUPT NOTADB
 _OS_KINDS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EIO: "io"}
 
+PROBE_BYTES = 1 << 20
+"""The room the readiness probe asks for after a write failed: a commit's journal entry or
+checkpoint needs about as much or more, so room for this is taken as room for writes."""
 MIN_FREE_BYTES = 1 << 20
 """Less free space than this on the SQLite file's filesystem is `full` for every worker,
 whether or not it met the failed write itself: one commit's WAL frames need about that."""

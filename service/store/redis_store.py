@@ -34,6 +34,7 @@ from service.store.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from service.store.faults import PROBE_BYTES
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.protocol import Clock, StoreLimits
 from service.store.records import (
@@ -82,11 +83,13 @@ def _answering(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(exc) from exc
-        except redis.OutOfMemoryError as exc:
-            raise StorageFault("full", exc) from exc
         except redis.ResponseError as exc:
-            if str(exc).startswith("MISCONF"):
-                raise StorageFault("io", exc) from exc
+            # (Redis names the script that met the refusal: not for the operators' reason)
+            message = str(exc).split(" script: ")[0]
+            if isinstance(exc, redis.OutOfMemoryError):
+                raise StorageFault("full", exc, message) from exc
+            if message.startswith("MISCONF"):
+                raise StorageFault("io", exc, message) from exc
             raise
 
     return call
@@ -342,18 +345,26 @@ class RedisStore:
         return removed
 
     def storage_fault(self) -> str | None:
-        """A probe write each time: Redis refuses every write alike while it is over
-        `maxmemory` or cannot persist, and that state is one for all replicas, so every
-        worker sees it, whichever met the failed write."""
+        """Redis's memory is one for every replica, so every worker sees what this finds:
+        less than PROBE_BYTES left below `maxmemory` (with noeviction: a write's arguments
+        count too), or a probe write refused (MISCONF: Redis cannot persist)."""
         try:
-            self._probe()
+            return self._probe()
         except StorageFault as exc:
             return exc.reason
-        return None
 
     @_answering
-    def _probe(self) -> None:
+    def _probe(self) -> str | None:
+        try:
+            memory = self.redis.info("memory")
+        except redis.ResponseError:  # INFO renamed away (managed Redis): the write alone
+            memory = {}
+        limit = memory.get("maxmemory", 0)
+        used = memory.get("used_memory", 0) - memory.get("mem_not_counted_for_evict", 0)
+        if limit and memory.get("maxmemory_policy") == "noeviction" and used + PROBE_BYTES > limit:
+            return f"full: {used} bytes used of maxmemory {limit}"
         self.redis.set(self.prefix + "write-probe", b"1", px=PROBE_TTL_MS)
+        return None
 
     def lock(self, session_id: str) -> AbstractContextManager[object]:
         return nullcontext()  # keeps nothing between calls: the commit's version check suffices

@@ -87,9 +87,6 @@ INSERT_RESPONSE = (
     " SET fingerprint = excluded.fingerprint, status = excluded.status,"
     " headers = excluded.headers, body = excluded.body, created_at = excluded.created_at"
 )
-PROBE_BYTES = 1 << 20
-"""What the probe writes: a failed commit's journal entry or checkpoint would need about as
-much or more, so room for this is taken as room to take writes again."""
 INSERT_PROBE = "INSERT INTO write_probe VALUES (zeroblob(?))"
 SELECT_RESPONSE = (
     "SELECT key, fingerprint, status, headers, body, created_at FROM responses"

@@ -32,7 +32,7 @@ from service.store.errors import (
     StoreError,
     VersionConflict,
 )
-from service.store.faults import Faults, low_space, store_error
+from service.store.faults import PROBE_BYTES, Faults, low_space, store_error
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.protocol import Clock, StoreLimits
 from service.store.records import (
@@ -51,7 +51,6 @@ from service.store.sqlite_schema import (
     INSERT_PROBE,
     INSERT_RESPONSE,
     INSERT_SESSION,
-    PROBE_BYTES,
     SCHEMA,
     SCHEMA_VERSION,
     SELECT_DATA,
