@@ -7,16 +7,19 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.main import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from service import metrics
 from service.clients import keys as api_keys
 from service.http import logs
 from service.settings import Settings
-from service.store.factory import sqlite_path
+from service.store.factory import make_store, sqlite_path
 from service.store.sqlite_schema import damage
 
 FACTORY = "service.app:create_app"
@@ -26,22 +29,39 @@ DEFAULT_SPEC = Path("openapi/openapi.json")
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # Checked here, before any worker starts: a worker that failed its own start would leave
     # the others serving errors, and with several workers the process would still exit 0.
-    problem = _store_damage(settings) or _keys_problem(settings)
+    problem = _store_damage(settings) or _store_unusable(settings) or _keys_problem(settings)
     if problem is not None:
         print(problem, file=sys.stderr)
         return 1
+    options = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "log_level": settings.log_level,
+        "log_config": logs.config(settings),
+        "access_log": False,  # the service writes its own, with the route and request id
+    }
     # Each worker process calls the factory itself and reads AUTOGRAD_* from the environment.
     with _metrics_dir(args.workers):
-        uvicorn.run(
-            FACTORY,
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=settings.log_level,
-            log_config=logs.config(settings),
-            access_log=False,  # the service writes its own, with the route and request id
-        )
+        if args.workers > 1:
+            return run_workers(FACTORY, **options)
+        uvicorn.run(FACTORY, **options)  # exits 3 itself if the app fails to start
+    return 0
+
+
+def run_workers(app: str, **options: Any) -> int:
+    """`uvicorn.run` with several workers, but 1 if one failed to start: uvicorn's supervisor
+    then stops the others and returns as after a clean shutdown, and the process exited 0,
+    so a restart policy did not react. Anything the start check above misses lands here."""
+    config = uvicorn.Config(app, **options)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    with suppress(KeyboardInterrupt):
+        supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        print(f"autograd-service: worker {failed[0]} failed to start; stopped.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -120,6 +140,21 @@ def _add_keys_parser(commands: argparse._SubParsersAction) -> None:
     remove.add_argument("name")
     actions.add_parser("list", help="the keys' names and quotas")
     keys.set_defaults(run=_keys)
+
+
+def _store_unusable(settings: Settings) -> str | None:
+    """Why the session store cannot be opened, as each worker will open it (its data
+    directory cannot be made, Redis does not answer...), or None."""
+    try:
+        store = make_store(settings)
+        try:
+            store.count()
+        finally:
+            store.close()
+    except Exception as exc:  # whatever a worker's start would have died of
+        where = settings.store if settings.store != "sqlite" else sqlite_path(settings)
+        return f"autograd-service: cannot open the session store {where}: {exc}"
+    return None
 
 
 @contextmanager

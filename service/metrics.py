@@ -152,6 +152,9 @@ class TimedStore:
     def forget(self, session_id: str) -> None:
         self.inner.forget(session_id)
 
+    def storage_fault(self) -> str | None:
+        return self.inner.storage_fault()  # the readiness probe's: not a store operation
+
     @property
     def limits(self) -> Any:
         return self.inner.limits

@@ -70,6 +70,24 @@ class Settings(BaseSettings):
         "past it the work stops between two steps and the answer is 503 deadline-exceeded, "
         "leaving any session as it was. Replaying a session's journal runs apart, under "
         "twice AUTOGRAD_JOURNAL_MAX_REPLAY_SECONDS.",
+    max_svg_nodes: int = Field(
+        5_000,
+        ge=1,
+        description="Most nodes Graphviz may lay out to draw a DAG as SVG, counting one per "
+        "rank each long edge crosses (Graphviz lays those out as nodes too); a bigger "
+        "drawing is refused (422) before Graphviz runs. JSON's `dag.dot` has no such limit.",
+    )
+    svg_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Longest Graphviz may take to draw one SVG; it is then stopped and the "
+        "request refused (422).",
+    )
+    svg_memory_bytes: int = Field(
+        512 * MiB,
+        ge=128 * MiB,
+        description="Address space Graphviz may use to draw one SVG (RLIMIT_AS); past it "
+        "the drawing fails and the request is refused (422).",
     )
     program_cache_size: int = Field(
         256, ge=0, description="Parsed programs kept, keyed by their text; 0 disables the cache."

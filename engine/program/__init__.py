@@ -10,7 +10,7 @@ Every refusal is a ProgramError with a machine-readable `kind` (see `KINDS`) and
 and column (expr) or node id (nodes) it is about. Pure Python + numpy."""
 
 from .check import Checked, check
-from .dag import GraphvizMissing, describe, render_svg, to_dot
+from .dag import DrawingTooCostly, GraphvizMissing, describe, layout_size, render_svg, to_dot
 from .errors import KINDS, ProgramError
 from .expr import parse_expr, set_cache_size, to_python
 from .ir import Eqn, List, Program, Ref, Where
@@ -25,6 +25,7 @@ __all__ = [
     "KINDS",
     "Checked",
     "Eqn",
+    "DrawingTooCostly",
     "GraphvizMissing",
     "Limits",
     "List",
@@ -37,6 +38,7 @@ __all__ = [
     "describe",
     "parse_expr",
     "parse_nodes",
+    "layout_size",
     "render_svg",
     "run",
     "set_cache_size",

@@ -19,6 +19,7 @@ of the forward pass, leaves (the input tensors) in light blue. `render_svg` runs
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 from collections import deque
@@ -170,9 +171,49 @@ def to_dot(desc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_svg(dot: str, timeout: float = 10.0) -> bytes:
-    """SVG of DOT text, by Graphviz's `dot -Tsvg`. Raises GraphvizMissing when `dot` is not
-    installed, ProgramError(kind='runtime') when it fails or takes longer than `timeout`."""
+def layout_size(desc: dict) -> int:
+    """The nodes dot lays out for `describe`'s graph: its own, plus one per rank each edge
+    crosses beyond the first (dot draws a long edge as a chain of virtual nodes, one per
+    rank). Graphviz's time and memory grow with this, not with the node count alone: a
+    few hundred nodes each reading a value computed far earlier make tens of thousands.
+
+    Ranks by longest path from the leaves, a leaf one rank above its first consumer: a
+    feasible ranking, so an upper bound of the total edge length dot's own (optimal) one has.
+    """
+    nodes = desc["nodes"]
+    inputs = {node["id"]: [n for n in node["next"] if n is not None] for node in nodes}
+    rank: dict[int, int] = {}
+    for node in reversed(nodes):  # `nodes` lists a node after those its gradient flows to
+        ranks = [rank[n] for n in inputs[node["id"]]]
+        rank[node["id"]] = 1 + max(ranks) if ranks else 0
+    closest: dict[int, int] = {}  # each leaf pulled down next to its closest consumer
+    for node, feeding in inputs.items():
+        for n in feeding:
+            if not inputs[n]:
+                closest[n] = min(closest.get(n, rank[node]), rank[node])
+    rank.update({leaf: at - 1 for leaf, at in closest.items()})
+    return len(nodes) + sum(rank[node] - rank[n] - 1 for node, ns in inputs.items() for n in ns)
+
+
+class DrawingTooCostly(ProgramError):
+    """Graphviz ran past its time (`limit` "seconds") or memory (`limit` "bytes") cap."""
+
+
+NETWORK_SIMPLEX_ITERATIONS = 200
+"""dot's network simplex (ranking, then x positions) iterates until optimal by default:
+minutes for 200 nodes each reading a value computed far earlier. Its `nslimit` caps the
+iterations at that many times the node count: at most one per node, and at most this many,
+each costing time in proportion to the layout (`layout_size`). Ordinary graphs converge
+long before; beyond, the drawing is merely less compact."""
+
+
+def render_svg(
+    dot: str, timeout: float = 10.0, max_bytes: int | None = None, nodes: int = 0
+) -> bytes:
+    """SVG of DOT text (a graph of `nodes` nodes), by Graphviz's `dot -Tsvg`, stopped after
+    `timeout` seconds and held to `max_bytes` of address space (RLIMIT_AS). Raises
+    GraphvizMissing when `dot` is not installed, DrawingTooCostly past either cap,
+    ProgramError(kind='runtime') on another failure."""
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizMissing(
@@ -180,15 +221,34 @@ def render_svg(dot: str, timeout: float = 10.0) -> bytes:
             "apt-get install graphviz; macOS: brew install graphviz)",
             kind="unavailable",
         )
+    nslimit = min(1.0, NETWORK_SIMPLEX_ITERATIONS / max(nodes, 1))
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, DOT text on stdin
+        [exe, "-Tsvg", f"-Gnslimit={nslimit:g}", f"-Gnslimit1={nslimit:g}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        proc = subprocess.run(  # noqa: S603 - fixed argv, DOT text on stdin
-            [exe, "-Tsvg"], input=dot.encode(), capture_output=True, timeout=timeout, check=False
-        )
+        if max_bytes is not None:
+            # Set from here, not in a preexec_fn (unsafe with threads): dot is still waiting
+            # for its input, so it lays nothing out before the cap holds.
+            resource.prlimit(proc.pid, resource.RLIMIT_AS, (max_bytes, max_bytes))
+        out, err = proc.communicate(dot.encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise ProgramError(f"graphviz took more than {timeout} s", kind="runtime") from None
+        raise DrawingTooCostly(
+            f"graphviz took more than {timeout:g} s", kind="limit", limit="seconds"
+        ) from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
     if proc.returncode != 0:
-        raise ProgramError(
-            f"graphviz failed: {proc.stderr.decode(errors='replace').strip()[:500]}",
-            kind="runtime",
-        )
-    return proc.stdout
+        message = err.decode(errors="replace").strip()
+        if max_bytes is not None and (proc.returncode < 0 or "memory" in message.lower()):
+            raise DrawingTooCostly(
+                f"graphviz needed more than {max_bytes} bytes of memory",
+                kind="limit",
+                limit="bytes",
+            )
+        raise ProgramError(f"graphviz failed: {message[:500]}", kind="runtime")
+    return out

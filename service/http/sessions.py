@@ -34,6 +34,7 @@ from service.store import (
     SessionNotFound,
     SessionRecord,
     SessionStore,
+    StorageFault,
     StoredResponse,
     StoreUnavailable,
     VersionConflict,
@@ -151,11 +152,31 @@ def _seconds(wait: float | None, otherwise: int) -> int:
 
 
 def unavailable(exc: StoreUnavailable) -> ProblemError:
+    if isinstance(exc, StorageFault):
+        return storage_fault(exc)
     log.warning("session store unavailable: %r", exc.__cause__ or exc)
     return PROBLEM_TYPES["not-ready"].error(
         "The session store is not answering; retry shortly.",
         headers={"Retry-After": "1"},
         checks={"store": exc.reason},
+    )
+
+
+def storage_fault(exc: StorageFault) -> ProblemError:
+    """507 when the storage is full, 503 when it failed (I/O, damage): neither is a blip to
+    retry at once, so neither says "retry shortly" nor sends Retry-After."""
+    log.error("session store storage fault: %s", exc.reason)
+    if exc.kind == "full":
+        return PROBLEM_TYPES["storage-full"].error(
+            f"The session store has no room for this write ({exc.reason}). Nothing was "
+            "applied; the session is as it was. Retry once an operator has freed space, "
+            "or delete sessions you no longer need.",
+            reason=exc.reason,
+        )
+    return PROBLEM_TYPES["storage-failed"].error(
+        f"The session store's storage failed ({exc.reason}). Nothing was applied; the "
+        "storage needs an operator's repair.",
+        reason=exc.reason,
     )
 
 
@@ -240,7 +261,10 @@ class Call:
         """Restart the idle time; a read soon after the last use skips the write."""
         interval = min(TOUCH_SECONDS, self.store.limits.session_ttl_seconds / 4)
         if self.store.clock() - session.last_used_at > interval:
-            self.store.touch(self.session_id)
+            try:
+                self.store.touch(self.session_id)
+            except StorageFault as exc:  # a read still answers from a full store
+                log.warning("session %s not marked used: %s", self.session_id, exc.reason)
 
     def delete(self) -> None:
         try:

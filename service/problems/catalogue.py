@@ -237,6 +237,25 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "The service is starting or a dependency (such as the data directory) is unusable; "
         "`checks` says which. Retry later.",
     ),
+    ProblemType(
+        "storage-full",
+        507,
+        "Session storage full",
+        "The session store has no room left for this write: its disk is full, or Redis is "
+        "at its `maxmemory`. Nothing was applied, and what the session held before is "
+        "intact. It lasts until an operator frees space (or idle sessions expire), so it is "
+        "not a blip to retry at once; `/readyz` reports it meanwhile. `reason` is the "
+        "store's own message.",
+    ),
+    ProblemType(
+        "storage-failed",
+        503,
+        "Session storage failed",
+        "The session store's file could not be read or written: an I/O error, or the "
+        "database is damaged. Nothing was applied. An operator must repair or restore the "
+        "storage (`/readyz` reports it meanwhile); retrying soon will not help. `reason` is "
+        "the store's own message.",
+    ),
     # -- sessions ---------------------------------------------------------------------------
     ProblemType(
         "unauthorized",

@@ -16,15 +16,17 @@ _STATUS_DESCRIPTIONS = {
     422: "Invalid request: a field (/problems/validation-error), a tensor "
     "(/problems/invalid-tensor) or a limit (/problems/limit-exceeded).",
     500: "Unexpected server error.",
-    503: "Not ready (/problems/not-ready), or the computation ran past the time limit "
-    "(/problems/deadline-exceeded, with Retry-After).",
+    503: "Not ready (/problems/not-ready), the computation ran past the time limit "
+    "(/problems/deadline-exceeded, with Retry-After), or the session store's storage failed "
+    "(/problems/storage-failed).",
     401: "No bearer token (/problems/unauthorized).",
     409: "The session kept changing (/problems/session-conflict).",
     412: "If-Match does not match the session's ETag (/problems/precondition-failed).",
     429: "Too many requests from this client (/problems/rate-limited), or its share of the "
     "store is used up (/problems/quota-exceeded); `Retry-After` says when to retry.",
-    507: "The whole session store is full (/problems/store-full); `Retry-After` says when "
-    "room is expected.",
+    507: "The whole session store is full (/problems/store-full; `Retry-After` says when room "
+    "is expected), or its storage is out of space (/problems/storage-full). Nothing was "
+    "applied.",
 }
 # Every /v1 operation can answer these when API keys or a rate limit are configured; the
 # OpenAPI document lists them whatever the settings (http/openapi.py adds them).

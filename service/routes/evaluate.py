@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.deadline import deadline
 from engine.program import GraphvizMissing, render_svg
+from engine.program import DrawingTooCostly, GraphvizMissing, layout_size, render_svg
 from service.examples import programs as examples
 from service.http.deps import settings_of
 from service.http.negotiation import negotiate
@@ -37,7 +38,7 @@ from service.wire import jsonio
 router = APIRouter(prefix="/v1", tags=["evaluate"], route_class=BodyFastRoute)
 
 JSON, SVG = "application/json", "image/svg+xml"
-DOT_TIMEOUT_SECONDS = 10.0
+_AS_JSON = "Ask for application/json: its `dag` has the graph, and `dag.dot` the same picture."
 
 _GRAPHVIZ_DETAIL = (
     "Drawing the DAG as SVG needs Graphviz's `dot`, which is not installed on this server "
@@ -146,10 +147,28 @@ def _svg(body: EvaluateCreate, settings: Settings) -> Response:
     with deadline(settings.max_request_seconds):
         result = evaluate(body, settings, dag=True)
     assert result.dag is not None
+    size = layout_size(result.dag)
+    if size > settings.max_svg_nodes:  # before Graphviz: its time and memory grow with this
+        raise PROBLEM_TYPES["limit-exceeded"].error(
+            f"Drawing this DAG would lay out {size} nodes (its {len(result.dag['nodes'])} "
+            "nodes and one per rank each long edge crosses); the limit is "
+            f"{settings.max_svg_nodes} (AUTOGRAD_MAX_SVG_NODES). {_AS_JSON}",
+            limit="max_svg_nodes",
+            value=size,
+            maximum=settings.max_svg_nodes,
+        )
     with guard(body, limits_for(settings)):
         try:
-            svg = render_svg(result.dag["dot"], timeout=DOT_TIMEOUT_SECONDS)
+            svg = render_svg(result.dag["dot"], settings.svg_timeout_seconds,
+                             settings.svg_memory_bytes, len(result.dag["nodes"]))  # fmt: skip
         except GraphvizMissing:  # uninstalled between the check and the drawing
             _require_dot()
             raise
+        except DrawingTooCostly as exc:
+            limit = {"seconds": "svg_timeout_seconds", "bytes": "svg_memory_bytes"}[exc.limit]
+            raise PROBLEM_TYPES["limit-exceeded"].error(
+                f"Drawing this DAG was stopped: {exc} (AUTOGRAD_{limit.upper()}). {_AS_JSON}",
+                limit=limit,
+                maximum=getattr(settings, limit),
+            ) from None
     return Response(svg, media_type=SVG)

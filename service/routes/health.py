@@ -3,7 +3,9 @@ Prometheus metrics."""
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 from fastapi import APIRouter, Response
@@ -13,9 +15,11 @@ from service.http.deps import SettingsDep, StoreDep
 from service.http.routing import ORJSONRoute
 from service.problems import PROBLEM_TYPES, problem_responses
 from service.schemas.health import Liveness, Readiness
-from service.store import SessionStore, StoreUnavailable
+from service.store import SessionStore, StorageFault, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 router = APIRouter(tags=["health"], route_class=ORJSONRoute)
 
@@ -40,14 +44,16 @@ def _check_data_dir(path: Path) -> str:
     return "ok"
 
 
-async def _count_sessions(store: SessionStore) -> int | str:
-    """The store's live sessions, or why it did not answer within STORE_CHECK_SECONDS."""
+async def _ask_store(store: SessionStore, question: Callable[[], T]) -> T | str:
+    """The store's answer, or why it did not answer within STORE_CHECK_SECONDS."""
     try:
         with anyio.fail_after(STORE_CHECK_SECONDS):
             # Abandoned on time-out: a hung connection must not hold the probe.
-            return await anyio.to_thread.run_sync(store.count, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(question, abandon_on_cancel=True)
     except TimeoutError:
         return f"timeout: no answer in {STORE_CHECK_SECONDS:g} s"
+    except StorageFault as exc:  # full, I/O, damaged: already what operators need to read
+        return exc.reason
     except StoreUnavailable as exc:
         log.warning("session store check failed: %r", exc.__cause__ or exc)
         return f"unavailable: {exc.reason}"  # the driver's error, as operators know it
@@ -56,19 +62,36 @@ async def _count_sessions(store: SessionStore) -> int | str:
         return f"unavailable: {type(exc).__name__}"
 
 
+async def _count_sessions(store: SessionStore) -> int | str:
+    """The store's live sessions, or why it did not answer."""
+    return await _ask_store(store, store.count)
+
+
+async def _store_check(store: SessionStore) -> str:
+    """ "ok" if the store answers and takes writes; else why not, such as "full: database or
+    disk is full" after a write failed for lack of room, until a probe write succeeds."""
+    counted = await _count_sessions(store)
+    if not isinstance(counted, int):
+        return counted
+    fault = await _ask_store(store, store.storage_fault)
+    return fault or "ok"
+
+
 @router.get(
     "/readyz",
     summary="Readiness probe",
     response_model=Readiness,
-    responses=problem_responses(500, 503),
+    responses=problem_responses(
+        500, 503, descriptions={503: "Not ready (/problems/not-ready): `checks` says why."}
+    ),
 )
 async def readyz(settings: SettingsDep, store: StoreDep) -> Readiness:
     """The service has started, its data directory is usable and the session store answers
-    (Redis reachable, SQLite readable); 503 says which check failed."""
-    counted = await _count_sessions(store)
+    (Redis reachable, SQLite readable) and takes writes (not full, no I/O error, not
+    damaged); 503 says which check failed, `checks.store` with the store's reason."""
     checks = {
         "data_dir": _check_data_dir(settings.data_dir),
-        "store": "ok" if isinstance(counted, int) else counted,
+        "store": await _store_check(store),
     }
     failed = sorted(name for name, result in checks.items() if result != "ok")
     if failed:

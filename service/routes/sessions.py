@@ -197,7 +197,7 @@ def _describe(call: Call, settings: Settings) -> tuple[SessionMeta, dict[str, An
 
 
 @router.delete("/{session_id}", summary="Delete a session", status_code=204,
-               responses=problem_responses(401, 404, 412, 500, 503))  # fmt: skip
+               responses=problem_responses(401, 404, 412, 500, 503, 507))  # fmt: skip
 async def delete_session(call: CallDep) -> Response:
     """Removes the session, its tensors and its recorded answers."""
     await run_in_threadpool(call.delete)

@@ -112,6 +112,9 @@ class LiveStore:
     def expire(self) -> int:
         return self.inner.expire()
 
+    def storage_fault(self) -> str | None:
+        return self.inner.storage_fault()
+
     def close(self) -> None:
         self.inner.close()
 

@@ -73,3 +73,19 @@ class StoreUnavailable(StoreError):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"the session store did not answer: {cause!r}")
         self.reason = type(cause).__name__
+
+
+class StorageFault(StoreUnavailable):
+    """The store's storage failed a read or write: it is full (the disk, or Redis's
+    `maxmemory`), an I/O error, or a damaged file. Unlike a server that did not answer, this
+    lasts until an operator frees space or restores the file, so it is not "retry shortly".
+    Nothing was written: every driver's write is all-or-nothing.
+
+    `kind` is "full", "io" or "damaged"; `reason` is `kind: the driver's message`, what the
+    readiness probe reports."""
+
+    def __init__(self, kind: str, cause: BaseException, message: str | None = None) -> None:
+        message = " ".join((message or str(cause)).split()) or type(cause).__name__
+        StoreError.__init__(self, f"the session store's storage failed: {kind}: {message}")
+        self.kind = kind
+        self.reason = f"{kind}: {message}"

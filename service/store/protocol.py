@@ -168,6 +168,13 @@ class SessionStore(Protocol):
         Backends also do this lazily, so calling it is optional housekeeping."""
         ...
 
+    def storage_fault(self) -> str | None:
+        """Why the store cannot take writes now, as `kind: reason` ("full: database or disk
+        is full"), or None. A fault a write met is kept until a write succeeds; while one is
+        kept this tries a small write itself, so that it clears once space is freed."""
+        ...
+
     def close(self) -> None: ...
 
-    # Every method can also raise StoreUnavailable: the server or file did not answer.
+    # Every method can also raise StoreUnavailable: the server or file did not answer; or
+    # its subclass StorageFault: the storage is full, failed an I/O or is damaged.

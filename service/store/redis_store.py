@@ -29,10 +29,12 @@ from service.store.errors import (
     QuotaExceeded,
     SessionExists,
     SessionNotFound,
+    StorageFault,
     StoreError,
     StoreUnavailable,
     VersionConflict,
 )
+from service.store.faults import PROBE_BYTES
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.protocol import ClientCaps, Clock, StoreLimits
 from service.store.records import (
@@ -62,6 +64,7 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 100
 # Redis's own TTL is garbage collection only: sessions expire by the store's clock first.
 TTL_GRACE_SECONDS = 60
+PROBE_TTL_MS = 60_000  # the readiness probe's key goes away by itself
 
 
 P = ParamSpec("P")
@@ -70,7 +73,9 @@ R = TypeVar("R")
 
 def _answering(method: Callable[P, R]) -> Callable[P, R]:
     """Redis not answering (refused, reset, timed out) leaves the store as its own
-    StoreUnavailable: callers never see a redis exception."""
+    StoreUnavailable, and Redis refusing writes as a StorageFault: over `maxmemory` (OOM),
+    or unable to persist (MISCONF, a full or failing disk): callers never see a redis
+    exception. Either refusal comes before a script's first write, so nothing is half done."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -78,6 +83,14 @@ def _answering(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(exc) from exc
+        except redis.ResponseError as exc:
+            # (Redis names the script that met the refusal: not for the operators' reason)
+            message = str(exc).split(" script: ")[0]
+            if isinstance(exc, redis.OutOfMemoryError):
+                raise StorageFault("full", exc, message) from exc
+            if message.startswith("MISCONF"):
+                raise StorageFault("io", exc, message) from exc
+            raise
 
     return call
 
@@ -358,6 +371,28 @@ class RedisStore:
                 self._delete(session_id.decode(), only_if_idle=True)
                 removed += 1
         return removed
+
+    def storage_fault(self) -> str | None:
+        """Redis's memory is one for every replica, so every worker sees what this finds:
+        less than PROBE_BYTES left below `maxmemory` (with noeviction: a write's arguments
+        count too), or a probe write refused (MISCONF: Redis cannot persist)."""
+        try:
+            return self._probe()
+        except StorageFault as exc:
+            return exc.reason
+
+    @_answering
+    def _probe(self) -> str | None:
+        try:
+            memory = self.redis.info("memory")
+        except redis.ResponseError:  # INFO renamed away (managed Redis): the write alone
+            memory = {}
+        limit = memory.get("maxmemory", 0)
+        used = memory.get("used_memory", 0) - memory.get("mem_not_counted_for_evict", 0)
+        if limit and memory.get("maxmemory_policy") == "noeviction" and used + PROBE_BYTES > limit:
+            return f"full: {used} bytes used of maxmemory {limit}"
+        self.redis.set(self.prefix + "write-probe", b"1", px=PROBE_TTL_MS)
+        return None
 
     def lock(self, session_id: str) -> AbstractContextManager[object]:
         return nullcontext()  # keeps nothing between calls: the commit's version check suffices

@@ -58,6 +58,9 @@ SCHEMA = (
         PRIMARY KEY (session_id, key)
     )""",
     "CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at)",
+    # Written and emptied by the readiness probe after a write failed for lack of room: a
+    # file that predates it gains it at start, which older code ignores.
+    "CREATE TABLE IF NOT EXISTS write_probe (data BLOB NOT NULL)",
 )
 # After the migrations: they index columns an old file gains only then.
 INDEXES = ("CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions (owner, last_used_at)",)
@@ -93,6 +96,7 @@ INSERT_RESPONSE = (
     " SET fingerprint = excluded.fingerprint, status = excluded.status,"
     " headers = excluded.headers, body = excluded.body, created_at = excluded.created_at"
 )
+INSERT_PROBE = "INSERT INTO write_probe VALUES (zeroblob(?))"
 SELECT_RESPONSE = (
     "SELECT key, fingerprint, status, headers, body, created_at FROM responses"
     " WHERE session_id = ? AND key = ? AND created_at > ?"

@@ -5,10 +5,7 @@ lock up front (BEGIN IMMEDIATE) and re-checks the version inside it, so two proc
 committing against one version cannot both win. Each thread has its own connection, and
 `busy_timeout` makes a writer wait for the lock instead of failing.
 
-Writers queue on a lock of their own before BEGIN IMMEDIATE: a thread lock within the
-process and `flock` on `<file>.writer` across processes (released by the kernel if a process
-dies). SQLite's busy handler would otherwise poll with sleeps growing to 100 ms, and under a
-few concurrent writers a commit waited hundreds of ms for a lock that had long been free.
+Writers queue on a lock of their own before BEGIN IMMEDIATE (writer_turn.py says why).
 
 Durability: with WAL, a COMMIT has written its frames to the WAL file before it returns.
 `synchronous=NORMAL` skips the fsync, so an acknowledged commit survives `kill -9` of the
@@ -16,8 +13,6 @@ server (the OS still holds the data) but the last ones may be lost on power fail
 crash; `FULL` fsyncs each commit and survives those too, at a few ms per step.
 """
 
-import fcntl
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -32,10 +27,11 @@ from service.store.errors import (
     KeyReused,
     SessionExists,
     SessionNotFound,
+    StorageFault,
     StoreError,
-    StoreUnavailable,
     VersionConflict,
 )
+from service.store.faults import PROBE_BYTES, Faults, low_space, store_error
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.protocol import Clock, StoreLimits
 from service.store.records import (
@@ -53,6 +49,7 @@ from service.store.sqlite_schema import (
     DELETE_ARRAY,
     INDEXES,
     INSERT_ARRAY,
+    INSERT_PROBE,
     INSERT_RESPONSE,
     INSERT_SESSION,
     MIGRATIONS,
@@ -71,6 +68,7 @@ from service.store.sqlite_schema import (
     response_values,
     session_values,
 )
+from service.store.writer_turn import WriterTurn
 
 BUSY_TIMEOUT_SECONDS = 30.0  # a commit of a large session can hold the write lock a while
 # Rows are mostly large blobs: 64 KiB pages make short overflow chains (a 4 MB step is 65
@@ -93,6 +91,7 @@ class SQLiteStore:
         self.limits = limits or StoreLimits()
         self.clock = clock
         self._metas = MetaCache()
+        self._faults = Faults()
         self._synchronous = synchronous
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -102,10 +101,7 @@ class SQLiteStore:
         self._memory = self.path == ":memory:"
         self._shared = self._connect() if self._memory else None
         self._serial = threading.RLock() if self._memory else nullcontext()
-        self._writer_lock = threading.Lock()
-        self._writer_file = (
-            None if self._memory else os.open(self.path + ".writer", os.O_RDWR | os.O_CREAT, 0o600)
-        )
+        self._writer = WriterTurn(None if self._memory else self.path)
         self._create_schema()
 
     # -- connections and transactions --
@@ -136,35 +132,30 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def _writer(self) -> Iterator[None]:
-        """This store's turn to write: first among its threads, then among processes."""
-        with self._writer_lock:
-            if self._writer_file is None:
-                yield
-                return
-            fcntl.flock(self._writer_file, fcntl.LOCK_EX)  # wakes as soon as it is released
-            try:
-                yield
-            finally:
-                fcntl.flock(self._writer_file, fcntl.LOCK_UN)
-
-    @contextmanager
     def _tx(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """Every statement runs in one of these: sqlite3's I/O and locking failures leave it
-        as the store's own StoreUnavailable."""
+        """Every statement runs in one of these: sqlite3's failures leave it as the store's
+        own StorageFault (kept for the readiness probe) or StoreUnavailable."""
         try:
-            with self._serial, self._writer() if write else nullcontext():
+            with self._serial, self._writer.held() if write else nullcontext():
                 conn = self._conn()
                 # A read transaction sees one snapshot; a write takes the lock before reading.
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield conn
+                    conn.execute("COMMIT")  # where a full disk shows: the WAL grows here
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    # SQLite has rolled back already after SQLITE_FULL or an I/O error: a
+                    # ROLLBACK then fails, and would hide the error that matters.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(exc) from exc
+        except (sqlite3.DatabaseError, OSError) as exc:
+            error = store_error(exc)
+            if isinstance(error, StorageFault):
+                self._faults.note(error)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _create_schema(self) -> None:
         with self._tx(write=True) as conn:
@@ -291,6 +282,7 @@ class SQLiteStore:
             check_create(conn, self.limits, plan.header, now)  # the store's and the owner's
             plan.header.created_at = now
             self._write_plan(conn, plan, now, new=True)
+        self._faults.clear()
         return 0
 
     def commit(
@@ -328,6 +320,7 @@ class SQLiteStore:
             if changes.response is not None:
                 conn.execute(INSERT_RESPONSE, response_values(session_id, changes.response, now))
             self._before_commit()
+        self._faults.clear()
         self._metas.put(plan.header, plan.arrays)
         return plan.header.version
 
@@ -370,6 +363,16 @@ class SQLiteStore:
         with self._tx(write=True) as conn:
             return self._sweep(conn, self.clock())
 
+    def storage_fault(self) -> str | None:
+        space = None if self._memory else low_space(Path(self.path).parent)
+        return self._faults.check(self._probe) or space
+
+    def _probe(self) -> None:
+        """Room for PROBE_BYTES more, or the fault: new pages are taken, then freed."""
+        with self._tx(write=True) as conn:
+            conn.execute(INSERT_PROBE, (PROBE_BYTES,))
+            conn.execute("DELETE FROM write_probe")
+
     def lock(self, session_id: str) -> AbstractContextManager[object]:
         return nullcontext()  # keeps nothing between calls: the commit's version check suffices
 
@@ -381,6 +384,4 @@ class SQLiteStore:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
-        if self._writer_file is not None:
-            os.close(self._writer_file)
-            self._writer_file = None
+        self._writer.close()

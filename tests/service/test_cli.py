@@ -15,10 +15,19 @@ from .conftest import REPO
 
 
 @pytest.fixture
-def uvicorn_calls(monkeypatch):
-    """Record uvicorn.run instead of serving: the real server is exercised by test_e2e."""
+def uvicorn_calls(monkeypatch, tmp_path):
+    """Record uvicorn.run (or, for several workers, the supervisor run in its place) instead
+    of serving: the real server is exercised by test_e2e. The store is checked at start, so
+    it is a temporary directory's."""
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+
+    def record(*args, **kwargs):
+        calls.append((args, kwargs))
+        return 0
+
+    monkeypatch.setattr(uvicorn, "run", record)
+    monkeypatch.setattr(cli, "run_workers", record)
+    monkeypatch.setenv("AUTOGRAD_DATA_DIR", str(tmp_path / "data"))
     return calls
 
 

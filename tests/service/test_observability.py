@@ -326,6 +326,8 @@ def test_the_cli_empties_a_given_multiprocess_dir_and_removes_one_it_made(tmp_pa
     seen = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.append(
         Path(__import__("os").environ[metrics.MULTIPROC_ENV])))  # fmt: skip
+    monkeypatch.setattr(cli, "run_workers", uvicorn.run)  # several workers' own runner
+    monkeypatch.setenv("AUTOGRAD_DATA_DIR", str(tmp_path / "data"))  # serve opens the store
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
     cli.main(["serve", "--workers", "2"])
     made = seen.pop()
