@@ -16,6 +16,7 @@ from service.http.openapi import install_openapi, operation_id
 from service.http.problems import install_problem_handlers
 from service.http.responses import ORJSONResponse
 from service.metrics import TimedStore
+from service.programs.lanes import LANE
 from service.routes import (
     derivatives,
     docs,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         set_program_cache_size(settings.program_cache_size)
+        LANE.configure(settings.heavy_flops, settings.heavy_slots)
         app.state.settings = settings
         # Each worker process opens its own store and keeps its own sessions in memory.
         store = make_store(settings, client_caps=caps_of(keys, settings))

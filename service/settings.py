@@ -70,6 +70,7 @@ class Settings(BaseSettings):
         "past it the work stops between two steps and the answer is 503 deadline-exceeded, "
         "leaving any session as it was. Replaying a session's journal runs apart, under "
         "twice AUTOGRAD_JOURNAL_MAX_REPLAY_SECONDS.",
+    )
     max_svg_nodes: int = Field(
         5_000,
         ge=1,
@@ -88,6 +89,17 @@ class Settings(BaseSettings):
         ge=128 * MiB,
         description="Address space Graphviz may use to draw one SVG (RLIMIT_AS); past it "
         "the drawing fails and the request is refused (422).",
+    )
+    heavy_flops: int = Field(
+        100_000_000,
+        ge=0,
+        description="A computation estimated at more floating-point operations than this is "
+        "heavy: each worker runs at most AUTOGRAD_HEAVY_SLOTS of them at once, the others wait "
+        "for a slot (until their time limit; then 503 server-busy), so that expensive requests "
+        "cannot crowd out cheap ones. Cheap requests never wait.",
+    )
+    heavy_slots: int = Field(
+        1, ge=0, description="Heavy computations each worker runs at once; 0: no limit."
     )
     program_cache_size: int = Field(
         256, ge=0, description="Parsed programs kept, keyed by their text; 0 disables the cache."

@@ -231,6 +231,15 @@ PROBLEM_TYPES: dict[str, ProblemType] = _catalogue(
         "tensors, fewer batches per train call).",
     ),
     ProblemType(
+        "server-busy",
+        503,
+        "Server busy",
+        "The request's computation is expensive (its estimated floating-point operations, "
+        "`flops`, are over AUTOGRAD_HEAVY_FLOPS) and every slot this worker keeps for such "
+        "computations (AUTOGRAD_HEAVY_SLOTS) stayed taken until its time limit. Nothing ran; "
+        "retry after `Retry-After` seconds.",
+    ),
+    ProblemType(
         "not-ready",
         503,
         "Service not ready",

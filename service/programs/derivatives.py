@@ -23,6 +23,7 @@ from engine.program import Limits, Program, TensorSpec, check, run
 from engine.shapes import extent
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs.lanes import LANE
 from service.programs.requests import (
     EQN_OVERHEAD_FLOPS,
     compile_program,
@@ -129,8 +130,9 @@ def prepare(body: DerivativeCreate, settings: Settings) -> Setup:
     return Setup(body, limits, program, inputs, output, out, wrt, checked.flops)
 
 
-def _hold(setup: Setup, settings: Settings, passes: int, entries: int, what: str) -> None:
-    """Refuse before running when the passes or the matrices are over the limits."""
+def _hold(setup: Setup, settings: Settings, passes: int, entries: int, what: str) -> int:
+    """Refuse before running when the passes or the matrices are over the limits; else the
+    estimated floating-point operations of all the passes."""
     if entries > settings.max_tensor_elements:
         raise _problem(
             "limit-exceeded",
@@ -144,6 +146,7 @@ def _hold(setup: Setup, settings: Settings, passes: int, entries: int, what: str
     problem = repeated_passes_problem(passes, per_pass, settings.max_flops, "/wrt", what)
     if problem is not None:
         raise problem
+    return passes * per_pass
 
 
 def _block(array: np.ndarray, rows: int, cols: int, binary: bool) -> dict[str, Any]:
@@ -158,9 +161,9 @@ def _as_tuple(value: Any) -> tuple:
 def jacobian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     setup = prepare(body, settings)
     m, sizes = setup.out.size, setup.sizes
-    _hold(setup, settings, passes=m, entries=setup.entries(setup.out.shape), what="Jacobian")
+    cost = _hold(setup, settings, passes=m, entries=setup.entries(setup.out.shape), what="Jacobian")
     xs = tuple(setup.inputs[n] for n in setup.wrt)
-    with setup.guard():
+    with LANE.admitted(cost), setup.guard():
         blocks = [b.array for b in _as_tuple(engine_jacobian(setup.fn, xs))]
     return {
         "output": setup.output,
@@ -193,9 +196,9 @@ def hessian(body: DerivativeCreate, settings: Settings) -> dict[str, Any]:
     total = sum(sizes)
     # One double-backward (about two backward passes) per input element.
     entries = sum(setup.entries(setup.inputs[n].shape) for n in setup.wrt)
-    _hold(setup, settings, passes=2 * total + 1, entries=entries, what="Hessian")
+    cost = _hold(setup, settings, passes=2 * total + 1, entries=entries, what="Hessian")
     xs = tuple(setup.inputs[n] for n in setup.wrt)
-    with setup.guard():
+    with LANE.admitted(cost), setup.guard():
         rows = [_as_tuple(r) for r in _as_tuple(engine_hessian(setup.fn, xs))]
         blocks = [[b.array for b in row] for row in rows]
     full = np.concatenate(
@@ -225,11 +228,11 @@ def gradcheck(body: GradcheckCreate, settings: Settings) -> dict[str, Any]:
     m, sizes = setup.out.size, setup.sizes
     total = sum(sizes)
     # Two forward passes per input element, one backward per output element.
-    _hold(setup, settings, passes=2 * total + m, entries=2 * m * total, what="gradcheck")
+    cost = _hold(setup, settings, passes=2 * total + m, entries=2 * m * total, what="gradcheck")
     # In float64, as torch.autograd.gradcheck asks of its inputs.
     xs = [Tensor(setup.inputs[n].array.astype(np.float64), requires_grad=True) for n in setup.wrt]
     fn: Callable[..., Tensor] = setup.fn
-    with setup.guard():
+    with LANE.admitted(cost), setup.guard():
         numerical = numerical_jacobians(fn, xs, body.eps)[0]
         analytical = analytical_jacobians(fn, xs)[0]
     checks, worst, worst_key = {}, None, (False, -math.inf)

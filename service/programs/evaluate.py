@@ -15,6 +15,7 @@ from engine import Tensor
 from engine.program import Checked, Limits, Program, check, describe, run
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs.lanes import LANE
 from service.programs.requests import (
     EQN_OVERHEAD_FLOPS,
     compile_program,
@@ -175,12 +176,13 @@ def prepare(body: EvaluateCreate, settings: Settings, program: Program, *, dag: 
 def execute(p: Prepared) -> Evaluation:
     """Forward, each backward call, and the DAG when asked for."""
     body, limits, inputs = p.body, p.limits, p.inputs
-    with guard(body, limits):
-        values = run(p.program, inputs)
-    _check_shapes(p.backward, values)
-    for step in p.backward:
-        with guard(body, limits, pointer=step.pointer):
-            values[step.output].backward(gradient=step.gradient, retain_graph=True)
+    with LANE.admitted(p.cost):
+        with guard(body, limits):
+            values = run(p.program, inputs)
+        _check_shapes(p.backward, values)
+        for step in p.backward:
+            with guard(body, limits, pointer=step.pointer):
+                values[step.output].backward(gradient=step.gradient, retain_graph=True)
 
     outputs = tensors_only({name: values[name] for name in p.selected})
     grads = {}

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from engine.deadline import deadline
-from engine.program import GraphvizMissing, render_svg
+from engine.deadline import deadline, remaining
+from engine.errors import DeadlineExceeded
 from engine.program import DrawingTooCostly, GraphvizMissing, layout_size, render_svg
 from service.examples import programs as examples
 from service.http.deps import settings_of
@@ -144,8 +144,12 @@ def _within(seconds: float, work: Callable[[], Evaluation], body: EvaluateCreate
 
 
 def _svg(body: EvaluateCreate, settings: Settings) -> Response:
-    with deadline(settings.max_request_seconds):
-        result = evaluate(body, settings, dag=True)
+    with deadline(settings.max_request_seconds):  # the drawing too: the rest of it is dot's
+        return _draw(body, settings)
+
+
+def _draw(body: EvaluateCreate, settings: Settings) -> Response:
+    result = evaluate(body, settings, dag=True)
     assert result.dag is not None
     size = layout_size(result.dag)
     if size > settings.max_svg_nodes:  # before Graphviz: its time and memory grow with this
@@ -157,14 +161,18 @@ def _svg(body: EvaluateCreate, settings: Settings) -> Response:
             value=size,
             maximum=settings.max_svg_nodes,
         )
+    left, cap = remaining(), settings.svg_timeout_seconds
+    seconds = cap if left is None else min(left, cap)
     with guard(body, limits_for(settings)):
         try:
-            svg = render_svg(result.dag["dot"], settings.svg_timeout_seconds,
-                             settings.svg_memory_bytes, len(result.dag["nodes"]))  # fmt: skip
+            svg = render_svg(result.dag["dot"], seconds, settings.svg_memory_bytes,
+                             len(result.dag["nodes"]))  # fmt: skip
         except GraphvizMissing:  # uninstalled between the check and the drawing
             _require_dot()
             raise
         except DrawingTooCostly as exc:
+            if exc.limit == "seconds" and seconds < cap:
+                raise DeadlineExceeded(settings.max_request_seconds) from None
             limit = {"seconds": "svg_timeout_seconds", "bytes": "svg_memory_bytes"}[exc.limit]
             raise PROBLEM_TYPES["limit-exceeded"].error(
                 f"Drawing this DAG was stopped: {exc} (AUTOGRAD_{limit.upper()}). {_AS_JSON}",

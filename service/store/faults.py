@@ -42,6 +42,16 @@ def store_error(exc: Exception) -> Exception:
     return exc
 
 
+def redis_memory_full(memory: dict) -> str | None:
+    """Why Redis (its INFO memory section) will refuse writes: less than PROBE_BYTES left
+    below `maxmemory` under noeviction; None when it has room or says nothing."""
+    limit = memory.get("maxmemory", 0)
+    used = memory.get("used_memory", 0) - memory.get("mem_not_counted_for_evict", 0)
+    if limit and memory.get("maxmemory_policy") == "noeviction" and used + PROBE_BYTES > limit:
+        return f"full: {used} bytes used of maxmemory {limit}"
+    return None
+
+
 def low_space(directory: Path) -> str | None:
     """`full: ...` when the filesystem holding `directory` has less than MIN_FREE_BYTES free
     (for an unprivileged user), else None."""

@@ -9,8 +9,7 @@ also compare timestamps against the store's clock, which is what tests move forw
 global size accounting (`sizes`, `bytes`) is settled by `expire`, which `create` runs first.
 
 Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` for the same
-guarantee as SQLite's FULL) or an acknowledged step can be lost when Redis restarts.
-"""
+guarantee as SQLite's FULL) or an acknowledged step can be lost when Redis restarts."""
 
 import functools
 import hashlib
@@ -34,7 +33,7 @@ from service.store.errors import (
     StoreUnavailable,
     VersionConflict,
 )
-from service.store.faults import PROBE_BYTES
+from service.store.faults import redis_memory_full
 from service.store.plan import Plan, plan_commit, plan_create
 from service.store.protocol import ClientCaps, Clock, StoreLimits
 from service.store.records import (
@@ -373,9 +372,8 @@ class RedisStore:
         return removed
 
     def storage_fault(self) -> str | None:
-        """Redis's memory is one for every replica, so every worker sees what this finds:
-        less than PROBE_BYTES left below `maxmemory` (with noeviction: a write's arguments
-        count too), or a probe write refused (MISCONF: Redis cannot persist)."""
+        """What every worker sees (one Redis for all): `maxmemory` nearly reached under
+        noeviction, or a probe write refused (MISCONF: Redis cannot persist)."""
         try:
             return self._probe()
         except StorageFault as exc:
@@ -387,18 +385,16 @@ class RedisStore:
             memory = self.redis.info("memory")
         except redis.ResponseError:  # INFO renamed away (managed Redis): the write alone
             memory = {}
-        limit = memory.get("maxmemory", 0)
-        used = memory.get("used_memory", 0) - memory.get("mem_not_counted_for_evict", 0)
-        if limit and memory.get("maxmemory_policy") == "noeviction" and used + PROBE_BYTES > limit:
-            return f"full: {used} bytes used of maxmemory {limit}"
-        self.redis.set(self.prefix + "write-probe", b"1", px=PROBE_TTL_MS)
-        return None
+        full = redis_memory_full(memory)
+        if full is None:
+            self.redis.set(self.prefix + "write-probe", b"1", px=PROBE_TTL_MS)
+        return full
 
     def lock(self, session_id: str) -> AbstractContextManager[object]:
         return nullcontext()  # keeps nothing between calls: the commit's version check suffices
 
-    def forget(self, session_id: str) -> None:
-        pass  # keeps nothing
+    def forget(self, session_id: str) -> None:  # keeps nothing
+        pass
 
     def close(self) -> None:
         self.redis.close()

@@ -13,7 +13,10 @@ from tests.engine.test_layers import MAX_LINES, _cycles
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "service"
 # Modules that are data, not logic, exempt from the line budget.
-DATA_TABLES = {"service/examples/programs.py"}  # the OpenAPI examples of the program endpoints
+DATA_TABLES = {
+    "service/examples/programs.py",  # the OpenAPI examples of the program endpoints
+    "service/problems/catalogue.py",  # one entry per problem type, each a paragraph
+}
 
 
 def test_no_import_cycle_inside_the_service():

@@ -1,0 +1,72 @@
+"""The heavy lane (service/programs/lanes.py): computations declared expensive take a slot,
+cheap ones never wait, and a request that finds no slot before its time limit is a 503
+server-busy with Retry-After, having run nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.deadline import deadline
+from service.app import create_app
+from service.problems import ProblemError
+from service.programs.lanes import LANE, Lane
+from service.settings import Settings
+
+
+def test_a_heavy_computation_waits_for_a_slot_and_a_cheap_one_never_does():
+    lane = Lane()
+    lane.configure(heavy_flops=1000, slots=1)
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with lane.admitted(10_000):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    with lane.admitted(1000):  # at the threshold: cheap
+        pass
+    started = time.perf_counter()
+    with pytest.raises(ProblemError) as refused, deadline(0.2), lane.admitted(10_000):
+        raise AssertionError("ran without a slot")
+    assert 0.15 < time.perf_counter() - started < 1.0
+    assert refused.value.status_code == 503
+    assert refused.value.document()["type"].endswith("/server-busy")
+    assert refused.value.headers["Retry-After"] == "1"
+    release.set()
+    thread.join()
+    with deadline(0.2), lane.admitted(10_000):  # the slot is free again
+        pass
+
+
+def test_no_slots_means_no_lane():
+    lane = Lane()
+    lane.configure(heavy_flops=0, slots=0)
+    with lane.admitted(10**15):
+        pass
+
+
+def test_over_http_a_heavy_evaluate_finds_the_lane_full_and_a_cheap_one_is_answered(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", heavy_flops=1_000_000, heavy_slots=1,
+                        max_request_seconds=0.3)  # fmt: skip
+    x = np.full((200, 200), 0.01).tolist()
+    heavy = {"expr": "y = x @ x", "inputs": {"x": x}}  # 16 million operations
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/evaluate", json=heavy).status_code == 200  # a free slot
+        assert LANE._free is not None and LANE._free.acquire(timeout=1)  # someone else's
+        try:
+            busy = client.post("/v1/evaluate", json=heavy)
+            cheap = client.post("/v1/evaluate", json={"expr": "y = x * 2", "inputs": {"x": [1.0]}})
+        finally:
+            LANE._free.release()
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["type"].endswith("/server-busy")
+    assert busy.json()["flops"] > 1_000_000 and busy.headers["retry-after"] == "1"
+    assert cheap.status_code == 200
