@@ -44,6 +44,15 @@ CASES = [
     Case("chunk_dim", lambda m, x: x.chunk(2, 1), [T(2, 6)]),
     Case("unbind", lambda m, x: m.unbind(x, 1), [T(2, 3)]),
     Case("unbind_one_used", lambda m, x: x.unbind()[0], [T(2, 3)]),
+    # One piece: a node with one output whose VJP still takes the tuple of its gradients.
+    Case("split_one_piece", lambda m, x: m.split(x, 10), [T(3, 2)]),
+    Case("split_one_piece_dim", lambda m, x: x.split(2, 1)[0] * 2, [T(3, 2)]),
+    Case("split_sizes_one_piece", lambda m, x: x.split([3]), [T(3, 2)]),
+    Case("split_empty_one_piece", lambda m, x: x.split(2), [T(0, 2)]),
+    Case("chunk_one_piece", lambda m, x: m.chunk(x, 2), [T(1, 3)]),
+    Case("chunk_into_one", lambda m, x: x.chunk(1, 1), [T(2, 3)]),
+    Case("unbind_one_piece", lambda m, x: m.unbind(x, 0), [T(1, 3)]),
+    Case("unbind_one_piece_scalar", lambda m, x: x.unbind()[0] * 3, [T(1)]),
     # -- parts and scatters ------------------------------------------------------------------
     Case("select", lambda m, x: m.select(x, 1, -2), [T(3, 4)]),
     Case("select_method", lambda m, x: x.select(0, 2), [T(3, 4)]),
@@ -71,6 +80,9 @@ CASES = [
     Case("split_grad2", _grad2(lambda m, x: x.split([1, 4])[1]), [T(5, 2)], **HIGHER),
     Case("chunk_grad2", _grad2(lambda m, x: x.chunk(2, 1)), [T(2, 5)], **HIGHER),
     Case("unbind_grad2", _grad2(lambda m, x: x.unbind(1)[2]), [T(2, 3)], **HIGHER),
+    Case("split_one_piece_grad2", _grad2(lambda m, x: x.split(4)), [T(3, 2)], **HIGHER),
+    Case("chunk_one_piece_grad2", _grad2(lambda m, x: x.chunk(3)), [T(1, 2)], **HIGHER),
+    Case("unbind_one_piece_grad2", _grad2(lambda m, x: x.unbind(1)), [T(2, 1)], **HIGHER),
     Case("select_grad2", _grad2(lambda m, x: x.select(1, -2)), [T(3, 4)], **HIGHER),
     Case("narrow_grad2", _grad2(lambda m, x: x.narrow(1, 1, 2)), [T(3, 4)], **HIGHER),
     Case(
