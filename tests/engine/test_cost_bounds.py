@@ -496,8 +496,8 @@ def max_pool_(draw):
     kw = {"kernel_size": k, "stride": draw(st.integers(1, 3)), "dilation": d}
     kw["padding"] = draw(st.integers(0, min(k) // 2))
     kw["ceil_mode"] = draw(st.booleans())
-    if draw(st.booleans()):  # (only True: `return_indices=False` spelled out is refused by
-        kw["return_indices"] = True  # check as no_rule, a bug of max_pool2d's dtype rule)
+    if draw(st.booleans()):
+        kw["return_indices"] = draw(st.booleans())
     return (x,), kw
 
 
