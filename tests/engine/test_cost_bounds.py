@@ -205,9 +205,7 @@ def expand_(draw):
     x = _x(draw, 0, 3, most=2000)
     lead = _shape(draw, 0, 2, most=max(1, MAX_ELEMENTS // max(1, int(np.prod(x.shape)))))
     size = tuple(n if n != 1 else draw(st.integers(1, 8)) for n in x.shape)
-    if not lead + size:  # x.expand() with no size: torch refuses it too
-        size = (draw(st.integers(1, 8)),)
-    return (x, *lead, *size), {}
+    return (x, *lead, *size), {}  # 0-d x, no lead: x.expand(), refused as torch refuses it
 
 
 def expand_as_(draw):
@@ -274,8 +272,7 @@ def t_(draw):
 def repeat_(draw):
     x = _x(draw, 0, 3, most=2000)
     reps = [draw(st.integers(1, 4)) for _ in range(len(x.shape) + draw(st.integers(0, 1)))]
-    reps = reps or [draw(st.integers(1, 4))]  # x.repeat() with no sizes: torch refuses it too
-    return (x, *reps), {}
+    return (x, *reps), {}  # 0-d x, no reps: x.repeat(), refused as torch refuses it
 
 
 def narrow_(draw):

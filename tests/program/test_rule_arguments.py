@@ -3,6 +3,8 @@
 - a dtype rule takes operands as dtypes (a number as its type) but attributes as values, so
   `max_pool2d(x, 2, return_indices=False)` is one tensor, not the pair `bool` (truthy) made
   it, which was refused as `no_rule`;
+- `x.expand()` and `x.repeat()` (a `*sizes` parameter given nothing) are torch's argument
+  error, in torch's words, not a `no_rule` refusal; `x.expand(())` is an empty size.
 
 Each call is checked, run, and compared with torch 2.13: the inferred specs are what the run
 gives, values and gradients are torch's (float64 to 1e-10; float32 judged against torch's
@@ -139,3 +141,57 @@ def test_dtype_rules_still_take_number_operands_as_types():
         check(parse_expr("z = add(x, 2, alpha=0.5)"), {"x": xi})
     assert e.value.kind == "argument"
     assert "alpha must not be a floating point number" in str(e.value)
+
+
+# -- a *sizes parameter given nothing -----------------------------------------------------------
+
+
+def _torch_error(fn):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - the exception is the result
+        return e
+    raise AssertionError("torch accepted the call")
+
+
+@pytest.mark.parametrize("shape", [(2,), (), (2, 3)], ids=["1d", "0d", "2d"])
+@pytest.mark.parametrize(
+    "text", ["z = x.expand()", "z = expand(x)", "z = x.repeat()", "z = repeat(x)"]
+)
+def test_no_sizes_is_torchs_argument_error(text, shape):
+    name = "expand" if "expand" in text else "repeat"
+    theirs = _torch_error(lambda: getattr(torch.ones(shape), name)())
+    assert isinstance(theirs, TypeError)
+    with pytest.raises(ProgramError) as e:
+        check(parse_expr(text), {"x": engine.ones(*shape, requires_grad=True)})
+    assert e.value.kind == "argument"
+    assert str(e.value).endswith(str(theirs)), (str(e.value), str(theirs))
+    with pytest.raises(engine.SignatureError) as eager:  # and a TypeError, as torch's
+        getattr(engine.ones(*shape), name)()
+    assert str(eager.value) == str(theirs)
+
+
+EMPTY = [
+    ("z = x.expand(())", lambda m, t: t["x"].expand(())),
+    ("z = x.repeat(())", lambda m, t: t["x"].repeat(())),
+    ("z = x.expand([]) * 2 + x.repeat([])", lambda m, t: t["x"].expand([]) * 2 + t["x"].repeat([])),
+    ("z = x.expand(3) + x.repeat(2, 1)", lambda m, t: t["x"].expand(3) + t["x"].repeat(2, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(("text", "torch_fn"), EMPTY, ids=[t for t, _ in EMPTY])
+def test_explicit_empty_sizes_of_a_0d_tensor_still_run(text, torch_fn, dtype):
+    _compare(text, torch_fn, {"x": np.array(1.5, dtype)})
+
+
+@pytest.mark.parametrize("text", ["z = x.expand(())", "z = x.repeat(())"])
+def test_explicit_empty_sizes_of_a_1d_tensor_are_torchs_shape_error(text):
+    name = "expand" if "expand" in text else "repeat"
+    theirs = _torch_error(lambda: getattr(torch.ones(2), name)(()))
+    with pytest.raises(ProgramError) as e:
+        check(parse_expr(text), {"x": engine.ones(2)})
+    assert e.value.kind == "shape"
+    # torch prints the tensor in its message's prefix (expand(torch.FloatTensor{[2]}, ...))
+    tail = str(theirs).split("): ", 1)[-1]
+    assert tail in str(e.value), (str(e.value), str(theirs))
