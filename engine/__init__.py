@@ -32,7 +32,15 @@ from . import fast as _fast
 from . import methods as _methods
 from . import ops as _ops  # noqa: F401 - registers every op
 from .dtypes import bool_, float32, float64, int64
-from .errors import ArgumentError, DTypeError, EngineError, GradError, ShapeError, UnknownOpError
+from .errors import (
+    ArgumentError,
+    DTypeError,
+    EngineError,
+    GradError,
+    ShapeError,
+    SignatureError,
+    UnknownOpError,
+)
 from .factories import (
     arange,
     as_tensor,
@@ -82,6 +90,7 @@ __all__ = [
     "OPS",
     "Parameter",
     "ShapeError",
+    "SignatureError",
     "Tensor",
     "UnknownOpError",
     "arange",

@@ -23,6 +23,11 @@ class ArgumentError(EngineError, ValueError):
     """An op attribute out of range or of the wrong kind (dim, p, reduction...)."""
 
 
+class SignatureError(ArgumentError, TypeError):
+    """A call that leaves out an argument the function requires (`x.expand()`): a TypeError,
+    as torch's argument parser raises, and an ArgumentError, as the engine reports it."""
+
+
 class GradError(EngineError, RuntimeError):
     """A backward pass that cannot run: non-scalar without gradient, freed graph, ..."""
 

@@ -25,8 +25,9 @@ Rules, the one calling convention (what `program.check` and `dispatch` call):
   `conv_shape(input, weight, bias=(), *, stride, padding, dilation, groups)`. Callers pass
   operands positionally (`dispatch`) or, when the rule names the parameter, by name
   (`program.check`, so a left-out optional operand does not shift the next one).
-- dtype: `dtype(*operand dtypes, **attributes) -> dtype`, a Python number as its type
-  (`int`, `float`, `bool`); by default `default_dtype` (torch's promotion).
+- dtype: `dtype(*operand dtypes, **attributes) -> dtype`, a Python number operand as its
+  type (`int`, `float`, `bool`), attributes as their values (`return_indices=False`); by
+  default `default_dtype` (torch's promotion).
 - cost: `cost(*tensor operand shapes, out=(result shapes...), **named attributes) -> FLOPs`,
   the estimate `program.check` holds to `max_flops`; numbers are not operands here, and only
   the attributes the rule names are passed. By default `ops.costs.pointwise` (the larger of

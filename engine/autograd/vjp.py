@@ -23,7 +23,11 @@ def node_vjps(node, buf, create):
     # On arrays an op's record may name a faster in-place kernel equal to the formula
     # (fast_vjp); a graph that will be differentiated again runs the formulas on Tensors.
     vjps = op.vjps if create else op.array_vjps
-    if node.n_out != 1:
+    if op.n_outputs != 1:
+        if node.n_out == 1:
+            # A split into one piece: the loop keeps a one-output node's gradient bare
+            # (backprop.send), but the op's VJPs take the tuple of its outputs' gradients.
+            buf = (buf,)
         # Unused outputs get zeros shaped like the saved outputs; a VJP that does not name
         # `ans` (nothing saved, so a second backward works as torch's) gets None for them.
         buf = tuple(
@@ -74,7 +78,7 @@ def ans(node, create):
     """The node's saved output(s): arrays, or with `create` Tensors on the node itself."""
     if not create:
         return node.ans
-    if node.n_out == 1:
+    if node.op.n_outputs == 1:
         return Tensor(node.ans, True, node, 0)
     return tuple(Tensor(a, True, node, i) for i, a in enumerate(node.ans))
 

@@ -30,7 +30,9 @@ CALLS = Calls()
 def numpy_vjps(node, g):
     """The numpy gradients of node's inputs, as `node_vjps(node, g, False)` gives them."""
     op = node.op
-    if node.n_out != 1 or op.variadic or node.freed:
+    # An op with several outputs goes by its record, not by node.n_out: a split into one
+    # piece has one output, but its VJPs still take a tuple of gradients.
+    if op.n_outputs != 1 or op.variadic or node.freed:
         return node_vjps(node, g, False)
     calls = CALLS[op]
     out = []

@@ -69,7 +69,7 @@ def _alpha_dtype(name):
 
     def rule(input, other, *, alpha=1, **_):
         out = default_dtype(OPS[name], (input, other))
-        kind = alpha if isinstance(alpha, type) else type(alpha)  # graph checks pass types
+        kind = type(alpha)  # an attribute: its value, from check as from the call
         if kind is bool and out.kind != "b":
             raise ArgumentError("Boolean alpha only supported for Boolean results.")
         if kind is float and out.kind in "biu":

@@ -13,7 +13,7 @@ from ..dispatch import apply
 from ..errors import ShapeError
 from ..registry import OPS, deffn, defop
 from . import dual as d
-from .shape import _shape_arg
+from .shape import _shape_arg, missing
 
 
 def _perm_shape(shape, *, dims):
@@ -165,9 +165,17 @@ def _repeat(input, *, repeats):
     return np.tile(input, repeats) if repeats else input.copy()
 
 
-@deffn("repeat", op="repeat", method=True, shape=_repeat_shape)
+def _repeat_fn_shape(shape, *, repeats=None):
+    if repeats is None:
+        raise missing("repeat", "repeats")
+    return _repeat_shape(shape, repeats=repeats)
+
+
+@deffn("repeat", op="repeat", method=True, shape=_repeat_fn_shape)
 def repeat(input, *repeats):
     """x.repeat(2, 1, 3): tile along each dim."""
+    if not repeats:
+        raise missing("repeat", "repeats")
     return apply(OPS["repeat"], (input,), {"repeats": _shape_arg(repeats)})
 
 

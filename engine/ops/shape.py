@@ -12,7 +12,7 @@ import numpy as np
 from .. import shapes as S
 from ..autograd.sum_to import sum_to
 from ..dispatch import apply
-from ..errors import ShapeError
+from ..errors import ShapeError, SignatureError
 from ..registry import OPS, deffn, defop
 from ..tensor import Tensor
 from . import dual as d
@@ -23,6 +23,12 @@ def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(n) for n in shape)
+
+
+def missing(op, name):
+    """torch's refusal of a call that gives its `*sizes` parameter nothing (`x.expand()`;
+    `x.expand(())` is an empty size): the front end sees an empty tuple, check's rule None."""
+    return SignatureError(f'{op}() missing 1 required positional arguments: "{name}"')
 
 
 def infer_shape(shape, numel, op="view"):
@@ -183,15 +189,24 @@ def _np_sum_to(g, shape):
     return sum_to(g, shape)
 
 
-@deffn("expand", op="expand", method=True)
+def _expand_fn_shape(input_shape, *, size=None):
+    if size is None:
+        raise missing("expand", "size")
+    return _expanded(input_shape, size)
+
+
+@deffn("expand", op="expand", method=True, shape=_expand_fn_shape)
 def expand(input, *size):
     """x.expand(3, -1): repeat singleton dims without copying."""
+    if not size:
+        raise missing("expand", "size")
     return apply(OPS["expand"], (input,), {"size": _shape_arg(size)})
 
 
 @deffn("expand_as", op="expand", method=True, shape=lambda s, o: _expanded(s, o))
 def expand_as(input, other):
-    return expand(input, *other.shape)
+    # (not expand(input, *other.shape): a 0-d `other` would be a call with no sizes)
+    return apply(OPS["expand"], (input,), {"size": tuple(other.shape)})
 
 
 @defop(

@@ -14,7 +14,7 @@ from ..errors import DTypeError, EngineError, ShapeError
 from ..tensor import Tensor
 from .errors import ProgramError
 from .ir import Eqn, List, Ref
-from .names import Callee, resolve
+from .names import Callee, Rule, resolve
 from .specs import Multi, TensorSpec, values_read
 
 _P = inspect.Parameter
@@ -116,6 +116,7 @@ def _for_shape(v):
 
 
 def _for_dtype(v):
+    """An operand as a dtype rule takes it: a tensor's dtype, a number's type."""
     if isinstance(v, TensorSpec):
         return v.dtype
     if isinstance(v, _NUMBER):
@@ -125,11 +126,21 @@ def _for_dtype(v):
     return v
 
 
-def route(callee: Callee, bound: inspect.BoundArguments, names: frozenset, adapt):
+def _for_dtype_attr(v):
+    """An attribute as a dtype rule takes it: its value (`return_indices=False` is False,
+    not `bool`), a tensor given there (max(x, y) binds y to `dim`) its dtype."""
+    return v if isinstance(v, _NUMBER) else _for_dtype(v)
+
+
+def route(callee: Callee, bound: inspect.BoundArguments, rule: Rule, adapt, adapt_attr=None):
     """The arguments of a rule call, from the function's bound arguments: those the rule
     names are passed by keyword; tensors (a list of tensors as one operand each) and
     required operands positionally, in order; other attributes by keyword unless left at
-    their default. `adapt` turns each value into what the rule takes."""
+    their default. `adapt` turns each operand into what the rule takes, `adapt_attr` (by
+    default `adapt`) each attribute: an argument the rule takes keyword-only or in its
+    `**kwargs` (the registry's convention: attributes keyword-only)."""
+    adapt_attr = adapt_attr or adapt
+    names = rule.names
     params = callee.signature.parameters
     pos, kw = [], {}
     for name, value in bound.arguments.items():
@@ -141,9 +152,9 @@ def route(callee: Callee, bound: inspect.BoundArguments, names: frozenset, adapt
             else:
                 kw[name] = value
         elif p.kind is _P.VAR_KEYWORD:
-            kw.update({k: adapt(_probe(v)) for k, v in value.items()})
+            kw.update({k: adapt_attr(_probe(v)) for k, v in value.items()})
         elif name in names:
-            kw[name] = adapt(_probe(value))
+            kw[name] = (adapt if name in rule.operands else adapt_attr)(_probe(value))
         elif name in callee.operands or _has_tensor(value):
             if (
                 isinstance(value, tuple | list)
@@ -156,7 +167,7 @@ def route(callee: Callee, bound: inspect.BoundArguments, names: frozenset, adapt
         elif p.default is not _P.empty and _same_const(value, p.default):
             continue
         else:
-            kw[name] = adapt(_probe(value))
+            kw[name] = adapt_attr(_probe(value))
     return pos, kw
 
 
@@ -201,13 +212,13 @@ def infer(eqn: Eqn, specs: dict):
     operands = _specs_in(bound)
     shapes = [tuple(s) for s in operands]
     shape = _call_rule(callee, callee.shape, "shape", bound, _for_shape, shapes)
-    dtype = _call_rule(callee, callee.dtype, "dtype", bound, _for_dtype, shapes)
+    dtype = _call_rule(callee, callee.dtype, "dtype", bound, _for_dtype, shapes, _for_dtype_attr)
     grad = callee.differentiable and any(s.requires_grad for s in operands)
     out = _result(callee, shape, dtype, grad, shapes)
     return out, _cost(callee, bound, operands, shapes, out)
 
 
-def _call_rule(callee, rule, what, bound, adapt, shapes):
+def _call_rule(callee, rule, what, bound, adapt, shapes, adapt_attr=None):
     if rule.fn is None:
         raise ProgramError(
             f"{callee.label} has no {what} rule in the registry, so it cannot be checked "
@@ -216,7 +227,7 @@ def _call_rule(callee, rule, what, bound, adapt, shapes):
             op=callee.label,
             shapes=shapes,
         )
-    pos, kw = route(callee, bound, rule.names, adapt)
+    pos, kw = route(callee, bound, rule, adapt, adapt_attr)
     if rule.sig is not None:
         try:
             rule.sig.bind(*pos, **kw)

@@ -166,6 +166,10 @@ class Rule:
     fn: Callable | None
     sig: inspect.Signature | None
     names: frozenset
+    # Those of `names` that are operands: positional parameters (the registry's convention:
+    # operands positional, attributes keyword-only), so an optional operand given by name
+    # (`clamp(x, min=0.5)`) is still adapted as an operand.
+    operands: frozenset = frozenset()
 
     @classmethod
     def of(cls, fn) -> Rule:
@@ -173,12 +177,12 @@ class Rule:
             sig = None if fn is None else inspect.signature(fn)
         except (TypeError, ValueError):
             sig = None
+        params = sig.parameters.values() if sig else ()
         names = frozenset(
-            p.name
-            for p in (sig.parameters.values() if sig else ())
-            if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
+            p.name for p in params if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
         )
-        return cls(fn, sig, names)
+        operands = frozenset(p.name for p in params if p.kind is _P.POSITIONAL_OR_KEYWORD)
+        return cls(fn, sig, names, operands)
 
 
 def _op_signature(op) -> tuple[inspect.Signature, frozenset]:

@@ -11,7 +11,14 @@ import pytest
 import torch
 
 import engine
-from engine.errors import ArgumentError, DTypeError, EngineError, GradError, ShapeError
+from engine.errors import (
+    ArgumentError,
+    DTypeError,
+    EngineError,
+    GradError,
+    ShapeError,
+    SignatureError,
+)
 from engine.graph import FREED_MESSAGE
 from engine.registry import FUNCTIONS
 
@@ -138,6 +145,34 @@ CASES = [
         True,
     ),
     (
+        "expand_no_size",
+        lambda m: m.ones(2).expand(),
+        SignatureError,
+        ['expand() missing 1 required positional arguments: "size"'],
+        True,
+    ),
+    (
+        "expand_no_size_0d",  # not a no-op on a 0-d tensor: torch refuses the call itself
+        lambda m: m.ones(()).expand(),
+        SignatureError,
+        ['expand() missing 1 required positional arguments: "size"'],
+        True,
+    ),
+    (
+        "repeat_no_sizes",
+        lambda m: m.ones(2, 3).repeat(),
+        SignatureError,
+        ['repeat() missing 1 required positional arguments: "repeats"'],
+        True,
+    ),
+    (
+        "repeat_no_sizes_0d",
+        lambda m: m.ones(()).repeat(),
+        SignatureError,
+        ['repeat() missing 1 required positional arguments: "repeats"'],
+        True,
+    ),
+    (
         "gradient_shape_mismatch",
         lambda m: (m.ones(2, 2, requires_grad=True) * 2).backward(m.ones(3)),
         GradError,
@@ -236,6 +271,7 @@ def test_errors_are_also_the_builtin_exceptions_torch_users_catch():
     assert issubclass(GradError, RuntimeError)
     assert issubclass(ShapeError, ValueError) and issubclass(ArgumentError, ValueError)
     assert issubclass(DTypeError, TypeError)
+    assert issubclass(SignatureError, TypeError) and issubclass(SignatureError, ArgumentError)
     with pytest.raises(RuntimeError, match="Trying to backward through the graph"):
         _second_backward(engine)
 
