@@ -21,11 +21,17 @@ def serve_command(port: int, workers: int = 1) -> list[str]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[str]:
-    """One SQLite-backed server shared by the tests that need no special settings."""
+    """One SQLite-backed server shared by the tests that need no special settings. They are
+    many clients behind one address, so the per-address caps are off (tests/sessions/
+    test_quotas.py tests them)."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("sessions") / "data"
-    with run_server(serve_command(port), port, data_dir, AUTOGRAD_LOG_LEVEL="warning") as base:
+    with run_server(serve_command(port), port, data_dir, **SHARED) as base:
         yield base
+
+
+SHARED = {"AUTOGRAD_LOG_LEVEL": "warning", "AUTOGRAD_MAX_CLIENT_SESSIONS": "0",
+          "AUTOGRAD_MAX_CLIENT_BYTES": "0"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from safetensors.torch import save
 from tests.engine.test_resnet import ResNet
 from tests.float_ref import assert_float32_close
 from tests.service.conftest import free_port, run_server
-from tests.sessions.conftest import serve_command
+from tests.sessions.conftest import SHARED, serve_command
 from tests.sessions.helpers import Session, array, problem, tensor
 
 SGD = {"type": "sgd", "lr": 1e-2, "momentum": 0.9}
@@ -54,7 +54,7 @@ def http(tmp_path_factory) -> Iterator[httpx.Client]:
     more than the default AUTOGRAD_MAX_SESSION_BYTES (256 MiB)."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("resnet") / "data"
-    env = {"AUTOGRAD_LOG_LEVEL": "warning", "AUTOGRAD_MAX_SESSION_BYTES": str(512 * 2**20)}
+    env = {**SHARED, "AUTOGRAD_MAX_SESSION_BYTES": str(512 * 2**20)}
     with (
         run_server(serve_command(port), port, data_dir, **env) as base,
         httpx.Client(base_url=base, timeout=120) as client,
