@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         set_program_cache_size(settings.program_cache_size)
-        LANE.configure(settings.heavy_flops, settings.heavy_slots)
+        LANE.configure(settings.heavy_flops, settings.heavy_slots, settings.data_dir)
         app.state.settings = settings
         # Each worker process opens its own store and keeps its own sessions in memory.
         store = make_store(settings, client_caps=caps_of(keys, settings))

@@ -94,12 +94,16 @@ class Settings(BaseSettings):
         100_000_000,
         ge=0,
         description="A computation estimated at more floating-point operations than this is "
-        "heavy: each worker runs at most AUTOGRAD_HEAVY_SLOTS of them at once, the others wait "
-        "for a slot (until their time limit; then 503 server-busy), so that expensive requests "
-        "cannot crowd out cheap ones. Cheap requests never wait.",
+        "heavy: at most AUTOGRAD_HEAVY_SLOTS of them run at once on the server (all workers "
+        "sharing AUTOGRAD_DATA_DIR), the others wait for a slot (until their time limit; then "
+        "503 server-busy), so that expensive requests cannot crowd out cheap ones, which "
+        "never wait.",
     )
     heavy_slots: int = Field(
-        1, ge=0, description="Heavy computations each worker runs at once; 0: no limit."
+        1,
+        ge=0,
+        description="Heavy computations running at once on the server; about half its cores "
+        "leaves the rest to cheap requests. 0: no limit.",
     )
     program_cache_size: int = Field(
         256, ge=0, description="Parsed programs kept, keyed by their text; 0 disables the cache."

@@ -4,6 +4,8 @@ server-busy with Retry-After, having run nothing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,13 +16,13 @@ from fastapi.testclient import TestClient
 from engine.deadline import deadline
 from service.app import create_app
 from service.problems import ProblemError
-from service.programs.lanes import LANE, Lane
+from service.programs.lanes import Lane
 from service.settings import Settings
 
 
-def test_a_heavy_computation_waits_for_a_slot_and_a_cheap_one_never_does():
+def test_a_heavy_computation_waits_for_a_slot_and_a_cheap_one_never_does(tmp_path):
     lane = Lane()
-    lane.configure(heavy_flops=1000, slots=1)
+    lane.configure(heavy_flops=1000, slots=1, directory=tmp_path)
     held, release = threading.Event(), threading.Event()
 
     def holder():
@@ -46,27 +48,42 @@ def test_a_heavy_computation_waits_for_a_slot_and_a_cheap_one_never_does():
         pass
 
 
-def test_no_slots_means_no_lane():
+def test_no_slots_means_no_lane(tmp_path):
     lane = Lane()
-    lane.configure(heavy_flops=0, slots=0)
+    lane.configure(heavy_flops=0, slots=0, directory=tmp_path)
     with lane.admitted(10**15):
         pass
 
 
 def test_over_http_a_heavy_evaluate_finds_the_lane_full_and_a_cheap_one_is_answered(tmp_path):
+    """The slot is held by another process, as another worker would hold it."""
     settings = Settings(data_dir=tmp_path / "data", heavy_flops=1_000_000, heavy_slots=1,
                         max_request_seconds=0.3)  # fmt: skip
     x = np.full((200, 200), 0.01).tolist()
     heavy = {"expr": "y = x @ x", "inputs": {"x": x}}  # 16 million operations
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/evaluate", json=heavy).status_code == 200  # a free slot
-        assert LANE._free is not None and LANE._free.acquire(timeout=1)  # someone else's
+        slot = tmp_path / "data" / "heavy-0.lock"
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(slot)], stdout=subprocess.PIPE)
         try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
             busy = client.post("/v1/evaluate", json=heavy)
             cheap = client.post("/v1/evaluate", json={"expr": "y = x * 2", "inputs": {"x": [1.0]}})
         finally:
-            LANE._free.release()
+            holder.kill()
+            holder.wait()
+        again = client.post("/v1/evaluate", json=heavy)  # the dead holder's lock is gone
     assert busy.status_code == 503, busy.text
     assert busy.json()["type"].endswith("/server-busy")
     assert busy.json()["flops"] > 1_000_000 and busy.headers["retry-after"] == "1"
     assert cheap.status_code == 200
+    assert again.status_code == 200, again.text
+
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
