@@ -11,6 +11,7 @@ from engine import Tensor
 from engine.optim import Optimizer
 from service.metrics import engine_time
 from service.problems import PROBLEM_TYPES, ProblemError
+from service.programs.lanes import LANE
 from service.programs.requests import flops_problem, guard, limits_for
 from service.schemas.parameters import ParameterPatch
 from service.schemas.session_calls import (
@@ -104,7 +105,9 @@ def forward(
         check_outputs(body.outputs, programs.output_names)
         programs = pruned(programs, body.outputs)
     batch = model.decode_batch(body.inputs, settings)
-    evaluated = evaluate(model, programs, batch, limits, grad=False)
+    _, flops = checked_cost(model, programs, batch, limits, grad=False)
+    with LANE.admitted(flops):
+        evaluated = evaluate(model, programs, batch, limits, grad=False)
     return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
 
 
@@ -114,9 +117,11 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
     model = Model.of(record)
     programs = programs_for(record, body, limits, body.loss)
     batch = model.decode_batch(body.inputs, settings)
-    evaluated = evaluate(model, programs, batch, limits, grad=True)
-    assert programs.loss is not None
-    loss = backward(model, evaluated, programs.loss, limits)
+    _, flops = checked_cost(model, programs, batch, limits, grad=True)  # (checks are cached)
+    with LANE.admitted(flops):
+        evaluated = evaluate(model, programs, batch, limits, grad=True)
+        assert programs.loss is not None
+        loss = backward(model, evaluated, programs.loss, limits)
     content = {
         "loss": loss,
         "outputs": _encode(selected(evaluated, body.outputs), body.binary),
@@ -168,17 +173,22 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
             for i, b in enumerate(body.batches)
         ]
     if len(batches) > 1:
-        _within_flops(model, programs, batches, limits)
+        flops = _within_flops(model, programs, batches, limits)
+    else:
+        pointer = "/loss" if body.batches is None else "/batches/0"
+        _, flops = checked_cost(model, programs, batches[0], limits, grad=True,
+                                loss_pointer=pointer)  # fmt: skip
     trainer = Trainer(model, record, settings)
     losses = []
     evaluated = None
-    for i, batch in enumerate(batches):
-        model.zero_grad()  # optimizer.zero_grad(): every parameter's .grad = None
-        pointer = "/loss" if body.batches is None else f"/batches/{i}"
-        evaluated = evaluate(model, programs, batch, limits, grad=True, loss_pointer=pointer)
-        assert programs.loss is not None
-        losses.append(backward(model, evaluated, programs.loss, limits))
-        trainer.step()
+    with LANE.admitted(flops):  # every batch in one turn of the heavy lane
+        for i, batch in enumerate(batches):
+            model.zero_grad()  # optimizer.zero_grad(): every parameter's .grad = None
+            pointer = "/loss" if body.batches is None else f"/batches/{i}"
+            evaluated = evaluate(model, programs, batch, limits, grad=True, loss_pointer=pointer)
+            assert programs.loss is not None
+            losses.append(backward(model, evaluated, programs.loss, limits))
+            trainer.step()
     assert evaluated is not None
     content = {
         "step_count": record.step_count + len(batches),
@@ -198,7 +208,7 @@ def train(record: SessionRecord, body: SessionTrainCreate, settings: Settings) -
     return Outcome(content, changes)
 
 
-def _within_flops(model: Model, programs, batches: list, limits) -> None:
+def _within_flops(model: Model, programs, batches: list, limits) -> int:
     """Several batches are held to `max_flops` together, before any of them runs: each is
     within the limit on its own, but a thousand of them once ran for minutes."""
     total = 0
@@ -213,6 +223,7 @@ def _within_flops(model: Model, programs, batches: list, limits) -> None:
     problem = flops_problem(total, limits.max_flops, "/batches", detail)
     if problem is not None:
         raise problem
+    return total
 
 
 # -- parameters -------------------------------------------------------------------------------

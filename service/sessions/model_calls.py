@@ -10,10 +10,11 @@ import numpy as np
 
 from service.problems import PROBLEM_TYPES
 from service.programs import models
+from service.programs.lanes import LANE
 from service.programs.requests import limits_for
 from service.schemas.session_calls import SessionForwardCreate
 from service.sessions.actions import _encode
-from service.sessions.model import Model, check_outputs, evaluate, selected
+from service.sessions.model import Model, check_outputs, checked_cost, evaluate, selected
 from service.sessions.outcome import Outcome
 from service.sessions.programs import programs_for, pruned
 from service.sessions.state import check_sizes
@@ -32,7 +33,9 @@ def forward(record: SessionRecord, body: SessionForwardCreate, settings: Setting
         check_outputs(body.outputs, programs.output_names)
         programs = pruned(programs, body.outputs)
     batch = model.decode_batch(body.inputs, settings)
-    evaluated = evaluate(model, programs, batch, limits, grad=False)
+    _, flops = checked_cost(model, programs, batch, limits, grad=False)
+    with LANE.admitted(flops):
+        evaluated = evaluate(model, programs, batch, limits, grad=False)
     content = {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
     changes = Changes(buffers=model.buffer_changes()) if model.touched else None
     return Outcome(content, changes)

@@ -87,3 +87,33 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
 time.sleep(60)
 """
+
+
+def test_a_heavy_session_step_waits_its_turn_too_and_changes_nothing_when_refused(tmp_path):
+    from tests.sessions.helpers import (
+        Session,
+        batch_inputs,
+        batches,
+        mlp_parameters,
+        session_body,
+    )
+
+    settings = Settings(data_dir=tmp_path / "data", heavy_flops=1_000, heavy_slots=1,
+                        max_request_seconds=0.3)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        session = Session.create(client, session_body(mlp_parameters(), {"type": "sgd", "lr": 0.1}))
+        session.train(*batches(1)[0])  # a free slot
+        slot = str(tmp_path / "data" / "heavy-0.lock")
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, slot], stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+            x, y = batches(1)[0]
+            busy = session.request("POST", "/train", {"inputs": batch_inputs(x, y)})
+        finally:
+            holder.kill()
+            holder.wait()
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["type"].endswith("/server-busy")
+        assert session.info()["version"] == 1
+        session.train(x, y)
+        assert session.info()["version"] == 2
