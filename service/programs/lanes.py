@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,11 @@ from engine.deadline import remaining
 from service.problems import PROBLEM_TYPES
 
 POLL_SECONDS = 0.01  # how often a waiting computation tries the slots again
+
+
+def on_event_loop() -> bool:
+    """uvicorn runs a worker's event loop in its main thread; requests' work runs in others."""
+    return threading.current_thread() is threading.main_thread()
 
 
 class Lane:
@@ -50,8 +56,8 @@ class Lane:
     @contextmanager
     def admitted(self, flops: int) -> Iterator[None]:
         """Run the block now if it is cheap, else once a slot is free."""
-        if not self.files or flops <= self.heavy_flops:
-            yield
+        if not self.files or flops <= self.heavy_flops or on_event_loop():
+            yield  # (the event loop never waits: what runs there is small by construction)
             return
         wait = remaining()
         wait = 10.0 if wait is None else wait
