@@ -126,8 +126,8 @@ def quota(exc: QuotaExceeded) -> ProblemError:
             **members,
         )
     what = "sessions" if exc.limit.endswith("sessions") else "bytes"
+    wait = _seconds(exc.retry_after, FULL_RETRY_SECONDS)
     if exc.limit in QuotaExceeded.CLIENT:
-        wait = _seconds(exc.retry_after, FULL_RETRY_SECONDS)
         return PROBLEM_TYPES["quota-exceeded"].error(
             f"Your sessions would hold {exc.value} {what}; your quota is {exc.maximum} "
             f"({exc.owner}). Delete sessions you no longer need, or retry in {wait} s, when "
@@ -136,7 +136,6 @@ def quota(exc: QuotaExceeded) -> ProblemError:
             client=exc.owner,
             **members,
         )
-    wait = _seconds(exc.retry_after, FULL_RETRY_SECONDS)
     return PROBLEM_TYPES["store-full"].error(
         f"The store would hold {exc.value} {what}; the limit is {exc.maximum} ({setting}). "
         f"Delete sessions you no longer need, or retry in {wait} s, when the earliest "

@@ -105,9 +105,9 @@ def forward(
         check_outputs(body.outputs, programs.output_names)
         programs = pruned(programs, body.outputs)
     batch = model.decode_batch(body.inputs, settings)
-    _, flops = checked_cost(model, programs, batch, limits, grad=False)
+    specs, flops = checked_cost(model, programs, batch, limits, grad=False)
     with LANE.admitted(flops):
-        evaluated = evaluate(model, programs, batch, limits, grad=False)
+        evaluated = evaluate(model, programs, batch, limits, grad=False, specs=specs)
     return {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
 
 
@@ -117,9 +117,9 @@ def backward_(record: SessionRecord, body: SessionBackwardCreate, settings: Sett
     model = Model.of(record)
     programs = programs_for(record, body, limits, body.loss)
     batch = model.decode_batch(body.inputs, settings)
-    _, flops = checked_cost(model, programs, batch, limits, grad=True)  # (checks are cached)
+    specs, flops = checked_cost(model, programs, batch, limits, grad=True)
     with LANE.admitted(flops):
-        evaluated = evaluate(model, programs, batch, limits, grad=True)
+        evaluated = evaluate(model, programs, batch, limits, grad=True, specs=specs)
         assert programs.loss is not None
         loss = backward(model, evaluated, programs.loss, limits)
     content = {

@@ -158,11 +158,14 @@ def evaluate(
     *,
     grad: bool,
     loss_pointer: str = "/loss",
+    specs: dict[str, Any] | None = None,
 ) -> Evaluated:
     """Check every program against the inputs' specs, then (unless the loss is refused) run
     them, recording gradients only with `grad`."""
     inputs: dict[str, Any] = {**model.params, **model.buffers, **batch}
-    specs, _ = checked_cost(model, programs, batch, limits, grad=grad, loss_pointer=loss_pointer)
+    if specs is None:  # (a caller that took the heavy lane by the cost checked it already)
+        specs, _ = checked_cost(model, programs, batch, limits, grad=grad,
+                                loss_pointer=loss_pointer)  # fmt: skip
     values: dict[str, Any] = {}
     with set_grad_enabled(grad):
         for program, source in programs.steps:

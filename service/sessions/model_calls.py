@@ -33,9 +33,9 @@ def forward(record: SessionRecord, body: SessionForwardCreate, settings: Setting
         check_outputs(body.outputs, programs.output_names)
         programs = pruned(programs, body.outputs)
     batch = model.decode_batch(body.inputs, settings)
-    _, flops = checked_cost(model, programs, batch, limits, grad=False)
+    specs, flops = checked_cost(model, programs, batch, limits, grad=False)
     with LANE.admitted(flops):
-        evaluated = evaluate(model, programs, batch, limits, grad=False)
+        evaluated = evaluate(model, programs, batch, limits, grad=False, specs=specs)
     content = {"outputs": _encode(selected(evaluated, body.outputs), body.binary)}
     changes = Changes(buffers=model.buffer_changes()) if model.touched else None
     return Outcome(content, changes)
